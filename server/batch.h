@@ -1,0 +1,133 @@
+// One running batch: admits its tasks in request order through the per-batch
+// limit and the server-wide FairSemaphore, runs them, applies the failure
+// policy, and reports every task's result exactly once to its BatchSink.
+#ifndef BATCHEXEC_SERVER_BATCH_H_
+#define BATCHEXEC_SERVER_BATCH_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.pb.h"
+#include "server/fair_semaphore.h"
+#include "server/task_context.h"
+#include "server/task_registry.h"
+
+namespace batchexec {
+
+// Receives a batch's events. The On* calls are made with the batch's lock
+// held, in order (results before OnDone): they only buffer, and must neither
+// block nor call into the batch. Flush() follows outside the lock, from the
+// same thread, to deliver what was buffered (e.g. start a gRPC write, which
+// may complete inline); it may come after OnDone and more than once.
+class BatchSink {
+ public:
+  virtual ~BatchSink() = default;
+  virtual void Flush() {}
+  // Tasks started; counts changed.
+  virtual void OnProgress(const v1::Progress& progress) {}
+  // One task ended (once per task, in completion order).
+  virtual void OnResult(v1::TaskResult result,
+                        const v1::Progress& progress) = 0;
+  // The last call; the batch forgets the sink after it.
+  virtual void OnDone(const v1::Summary& summary) = 0;
+  // True while the sink holds so many undelivered results that the batch
+  // should start no more tasks; the sink calls Batch::Resume() when it
+  // drains.
+  virtual bool Backlogged() const { return false; }
+};
+
+struct BatchOptions {
+  int64_t max_concurrency = 1;
+  bool fail_fast = true;
+  absl::Duration task_timeout = absl::InfiniteDuration();  // per task
+  absl::Time deadline = absl::InfiniteFuture();            // whole call
+};
+
+class Batch final : public TaskContext::Owner,
+                    public FairSemaphore::Client,
+                    public std::enable_shared_from_this<Batch> {
+ public:
+  // `request` must be validated. `kinds[i]` is the kind of task i.
+  // `on_done` runs once after the sink's OnDone, outside the lock.
+  Batch(std::string id, std::unique_ptr<v1::ExecuteRequest> request,
+        std::vector<const TaskKind*> kinds, BatchOptions options,
+        TaskEnvironment& env, FairSemaphore& semaphore,
+        std::shared_ptr<BatchSink> sink,
+        absl::AnyInvocable<void()> on_done);
+  ~Batch() override;
+
+  // Starts admitting tasks. Call once, after construction.
+  void Start();
+
+  // Ends every queued and running task with `why` (CANCELLED, or
+  // DEADLINE_EXCEEDED for a deadline); tasks that already ended keep their
+  // results. Thread-safe; idempotent.
+  void Cancel(absl::Status why);
+
+  // The sink drained its backlog: start tasks again.
+  void Resume();
+
+  const std::string& id() const { return id_; }
+  int64_t max_concurrency() const { return options_.max_concurrency; }
+  v1::Progress progress() const;
+  // Tasks not yet started (for the server's counters).
+  int64_t queued() const;
+
+ private:
+  bool OnSlot() override;
+  void OnTaskEnded(TaskContext& task,
+                   absl::StatusOr<TaskOutput> result) override;
+
+  void RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind);
+  // Marks the batch cancelled and ends its queued tasks; returns the running
+  // ones for the caller to cancel outside the lock.
+  std::vector<std::shared_ptr<TaskContext>> CancelLocked(absl::Status why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitLocked(v1::TaskResult result, bool ok)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool WantsSlotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After the last result: sends OnDone, flushes, runs on_done_. Once.
+  void FinishIfDone();
+  // Delivers what the sink buffered; call outside the lock.
+  void Flush();
+
+  const std::string id_;
+  const std::unique_ptr<v1::ExecuteRequest> request_;
+  const std::vector<const TaskKind*> kinds_;
+  const BatchOptions options_;
+  const int64_t size_;
+  TaskEnvironment& env_;
+  FairSemaphore& semaphore_;
+  const absl::Time start_time_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<BatchSink> sink_ ABSL_GUARDED_BY(mu_);  // null after OnDone
+  int64_t next_ ABSL_GUARDED_BY(mu_) = 0;  // first task not yet started
+  int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t cancelled_count_ ABSL_GUARDED_BY(mu_) = 0;
+  struct Running {
+    std::shared_ptr<TaskContext> task;
+    TimerQueue::TimerId timeout_timer = 0;  // 0: no per-task timeout
+  };
+  absl::flat_hash_map<uint32_t, Running> running_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // First failure (fail-fast) or the cancellation reason.
+  absl::Status outcome_ ABSL_GUARDED_BY(mu_);
+  bool done_reported_ ABSL_GUARDED_BY(mu_) = false;
+  absl::AnyInvocable<void()> on_done_ ABSL_GUARDED_BY(mu_);
+  TimerQueue::TimerId deadline_timer_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_BATCH_H_

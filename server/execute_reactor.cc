@@ -1,0 +1,169 @@
+#include "server/execute_reactor.h"
+
+#include <utility>
+
+#include "common/grpc_status.h"
+#include "server/call_util.h"
+#include "server/limits.h"
+
+namespace batchexec {
+
+ExecuteReactor* ExecuteReactor::Start(Executor& executor,
+                                      grpc::CallbackServerContext* context,
+                                      const v1::ExecuteRequest* request) {
+  std::shared_ptr<ExecuteReactor> reactor(new ExecuteReactor());
+  reactor->self_ = reactor;
+  reactor->Begin(executor, context, request);
+  return reactor.get();
+}
+
+void ExecuteReactor::Begin(Executor& executor,
+                           grpc::CallbackServerContext* context,
+                           const v1::ExecuteRequest* request) {
+  const uint32_t task_count = request->tasks_size();
+  std::string note;
+  auto batch = executor.Start(TakeRequest(request), CallDeadline(*context),
+                              shared_from_this(), &note);
+  if (!batch.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      finished_ = true;
+    }
+    Finish(ToGrpcStatus(batch.status()));
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    batch_ = *batch;
+    v1::Accepted& accepted = accepted_.emplace();
+    accepted.set_batch_id((*batch)->id());
+    accepted.set_task_count(task_count);
+    accepted.set_max_concurrency(
+        static_cast<uint32_t>(std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
+    accepted.set_note(note);
+    started_ = true;
+  }
+  Pump();
+}
+
+void ExecuteReactor::OnProgress(const v1::Progress& progress) {
+  absl::MutexLock lock(&mu_);
+  progress_ = progress;
+  progress_changed_ = true;
+}
+
+void ExecuteReactor::OnResult(v1::TaskResult result,
+                              const v1::Progress& progress) {
+  absl::MutexLock lock(&mu_);
+  progress_ = progress;
+  progress_changed_ = true;
+  if (broken_) return;  // nobody will read it
+  unsent_.push_back(std::move(result));
+  if (static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults) paused_ = true;
+}
+
+void ExecuteReactor::OnDone(const v1::Summary& summary) {
+  absl::MutexLock lock(&mu_);
+  summary_ = summary;
+  batch_done_ = true;
+}
+
+bool ExecuteReactor::Backlogged() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults;
+}
+
+void ExecuteReactor::Flush() { Pump(); }
+
+bool ExecuteReactor::NextEventLocked() {
+  event_.Clear();
+  if (accepted_) {
+    *event_.mutable_accepted() = std::move(*accepted_);
+    accepted_.reset();
+    return true;
+  }
+  if (!unsent_.empty()) {
+    v1::ResultChunk* chunk = event_.mutable_results();
+    size_t bytes = 0;
+    while (!unsent_.empty() && bytes < kMaxChunkBytes) {
+      bytes += unsent_.front().ByteSizeLong() + 8;
+      *chunk->add_results() = std::move(unsent_.front());
+      unsent_.pop_front();
+    }
+    *chunk->mutable_progress() = progress_;
+    progress_changed_ = false;
+    return true;
+  }
+  if (progress_changed_ && !batch_done_) {
+    *event_.mutable_progress() = progress_;
+    progress_changed_ = false;
+    return true;
+  }
+  if (summary_) {
+    *event_.mutable_summary() = std::move(*summary_);
+    summary_.reset();
+    return true;
+  }
+  return false;
+}
+
+void ExecuteReactor::Pump() {
+  enum class Next { kNothing, kWrite, kFinish } next = Next::kNothing;
+  std::shared_ptr<Batch> resume;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || writing_ || finished_) return;
+    if (!broken_ && NextEventLocked()) {
+      writing_ = true;
+      next = Next::kWrite;
+    } else if (batch_done_) {
+      finished_ = true;
+      next = Next::kFinish;
+      if (broken_) {
+        status = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
+      }
+    }
+    if (paused_ && static_cast<int64_t>(unsent_.size()) < kMaxUnsentResults / 2) {
+      paused_ = false;
+      resume = batch_;
+    }
+  }
+  // Outside the lock: a write may complete inline and re-enter Pump.
+  if (resume != nullptr) resume->Resume();
+  if (next == Next::kWrite) StartWrite(&event_);
+  if (next == Next::kFinish) Finish(status);
+}
+
+void ExecuteReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      broken_ = true;  // the client is gone; OnCancel cancels the batch
+      unsent_.clear();
+    }
+  }
+  Pump();
+}
+
+void ExecuteReactor::OnCancel() {
+  std::shared_ptr<Batch> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    batch = batch_;
+  }
+  if (batch != nullptr) {
+    batch->Cancel(absl::CancelledError("call cancelled by the client"));
+  }
+}
+
+void ExecuteReactor::OnDone() {
+  std::shared_ptr<ExecuteReactor> self = std::move(self_);
+  absl::MutexLock lock(&mu_);
+  batch_.reset();  // the batch ended; break the batch <-> sink cycle
+  // `self` goes last, after the lock: the batch may still hold us until its
+  // final Flush.
+}
+
+}  // namespace batchexec

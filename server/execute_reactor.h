@@ -1,0 +1,73 @@
+// The Execute call: a server-streaming reactor that is also the batch's
+// sink. It keeps one write in flight and coalesces what arrives meanwhile:
+// results pile into the next chunk (at most kMaxChunkBytes), progress keeps
+// only its latest counts. A reader that falls kMaxUnsentResults behind
+// pauses the batch (back-pressure), so a stalled reader costs bounded memory.
+#ifndef BATCHEXEC_SERVER_EXECUTE_REACTOR_H_
+#define BATCHEXEC_SERVER_EXECUTE_REACTOR_H_
+
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "batchexec/v1/batch.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/batch.h"
+#include "server/executor.h"
+
+namespace batchexec {
+
+class ExecuteReactor final
+    : public grpc::ServerWriteReactor<v1::ExecuteEvent>,
+      public BatchSink,
+      public std::enable_shared_from_this<ExecuteReactor> {
+ public:
+  // Starts the call; the reactor keeps itself alive until gRPC's OnDone and
+  // the batch's last Flush.
+  static ExecuteReactor* Start(Executor& executor,
+                               grpc::CallbackServerContext* context,
+                               const v1::ExecuteRequest* request);
+
+  // BatchSink (On* under the batch's lock; they only buffer).
+  void OnProgress(const v1::Progress& progress) override;
+  void OnResult(v1::TaskResult result, const v1::Progress& progress) override;
+  void OnDone(const v1::Summary& summary) override;
+  bool Backlogged() const override;
+  void Flush() override;
+
+  // grpc::ServerWriteReactor
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  ExecuteReactor() = default;
+  void Begin(Executor& executor, grpc::CallbackServerContext* context,
+             const v1::ExecuteRequest* request);
+  // Fills event_ with what is due next; false if nothing is.
+  bool NextEventLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the next write, or Finish once everything was sent.
+  void Pump();
+
+  std::shared_ptr<ExecuteReactor> self_;  // dropped in OnDone
+  mutable absl::Mutex mu_;
+  std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::Accepted> accepted_ ABSL_GUARDED_BY(mu_);  // unsent
+  std::deque<v1::TaskResult> unsent_ ABSL_GUARDED_BY(mu_);
+  v1::Progress progress_ ABSL_GUARDED_BY(mu_);
+  bool progress_changed_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<v1::Summary> summary_ ABSL_GUARDED_BY(mu_);  // unsent
+  bool started_ ABSL_GUARDED_BY(mu_) = false;  // Accepted queued
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;  // a write is in flight
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;   // a write failed
+  bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish called
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;    // told the batch to wait
+  v1::ExecuteEvent event_;  // owned by the write in flight
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_EXECUTE_REACTOR_H_

@@ -1,0 +1,176 @@
+#include "server/executor.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
+
+namespace batchexec {
+namespace {
+
+absl::Status TaskError(int index, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat("tasks[", index, "]: ", rule));
+}
+
+bool IsNegative(const google::protobuf::Duration& d) {
+  return d.seconds() < 0 || d.nanos() < 0;
+}
+
+}  // namespace
+
+Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
+    : options_(options),
+      registry_(registry),
+      semaphore_(
+          options.max_inflight_tasks,
+          [this](absl::AnyInvocable<void()> fn) { cpu_pool_.Post(std::move(fn)); },
+          kInlineStartBudget),
+      cpu_pool_(options.cpu_workers),
+      env_{timers_, cpu_pool_} {}
+
+Executor::~Executor() {
+  StopAccepting();
+  CancelAll(absl::CancelledError("server shutting down"));
+  WaitIdle(absl::InfiniteFuture());
+}
+
+absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
+  if (request.tasks_size() > options_.max_batch_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tasks: ", request.tasks_size(),
+                     " tasks exceed the limit of ", options_.max_batch_size,
+                     " per batch (--max_batch_size)"));
+  }
+  if (request.has_task_timeout() && IsNegative(request.task_timeout())) {
+    return absl::InvalidArgumentError("task_timeout must not be negative");
+  }
+  if (request.failure_policy() != v1::FAILURE_POLICY_UNSPECIFIED &&
+      request.failure_policy() != v1::FAIL_FAST &&
+      request.failure_policy() != v1::COLLECT_ALL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("failure_policy: unknown value ", request.failure_policy()));
+  }
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    const v1::Task& task = request.tasks(i);
+    if (task.kind().empty()) return TaskError(i, "kind must not be empty");
+    const TaskKind* kind = registry_.Find(task.kind());
+    if (kind == nullptr) {
+      return TaskError(i, absl::StrCat("unknown kind '", task.kind(),
+                                       "' (see ListTaskKinds)"));
+    }
+    if (task.has_timeout() && IsNegative(task.timeout())) {
+      return TaskError(i, "timeout must not be negative");
+    }
+    absl::Status args = TaskRegistry::ValidateArgs(*kind, task.args());
+    if (!args.ok()) return TaskError(i, args.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
+    std::unique_ptr<v1::ExecuteRequest> request, absl::Time deadline,
+    std::shared_ptr<BatchSink> sink, std::string* note) {
+  if (absl::Status s = Validate(*request); !s.ok()) return s;
+  const int64_t size = request->tasks_size();
+
+  BatchOptions options;
+  options.fail_fast = request->failure_policy() != v1::COLLECT_ALL;
+  options.deadline = deadline;
+  if (request->has_task_timeout()) {
+    options.task_timeout = FromProtoDuration(request->task_timeout());
+  }
+  const int64_t asked = request->max_concurrency();
+  options.max_concurrency =
+      asked == 0 ? options_.max_task_concurrency
+                 : std::min<int64_t>(asked, options_.max_task_concurrency);
+  if (note != nullptr && asked > options_.max_task_concurrency) {
+    *note = absl::StrCat("max_concurrency ", asked, " lowered to the cap of ",
+                         options_.max_task_concurrency,
+                         " (--max_task_concurrency)");
+  }
+
+  std::vector<const TaskKind*> kinds;
+  kinds.reserve(size);
+  for (const v1::Task& task : request->tasks()) {
+    kinds.push_back(registry_.Find(task.kind()));
+  }
+
+  std::string id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!accepting_) return absl::UnavailableError("server is shutting down");
+    if (static_cast<int64_t>(open_.size()) >= options_.max_open_batches) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "server already runs ", open_.size(),
+          " batches, the limit (--max_open_batches); retry later"));
+    }
+    if (queued_reserved_ + size > options_.max_queued_tasks) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "server queue full: ", queued_reserved_, " tasks open + ", size,
+          " would exceed ", options_.max_queued_tasks,
+          " (--max_queued_tasks); retry later"));
+    }
+    queued_reserved_ += size;
+    id = absl::StrCat("b", ++batches_started_);
+  }
+
+  auto batch = std::make_shared<Batch>(
+      id, std::move(request), std::move(kinds), options, env_, semaphore_,
+      std::move(sink), [this, id, size] {
+        absl::MutexLock lock(&mu_);
+        open_.erase(id);
+        queued_reserved_ -= size;
+        tasks_completed_.fetch_add(size, std::memory_order_relaxed);
+      });
+  {
+    absl::MutexLock lock(&mu_);
+    open_.emplace(id, batch);
+  }
+  batch->Start();
+  return batch;
+}
+
+void Executor::StopAccepting() {
+  absl::MutexLock lock(&mu_);
+  accepting_ = false;
+}
+
+void Executor::CancelAll(absl::Status why) {
+  std::vector<std::shared_ptr<Batch>> batches;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, weak] : open_) {
+      if (auto b = weak.lock()) batches.push_back(std::move(b));
+    }
+  }
+  for (auto& b : batches) b->Cancel(why);
+}
+
+bool Executor::WaitIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this] { return open_.empty(); };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+v1::ServerStats Executor::Stats() const {
+  v1::ServerStats stats;
+  stats.set_inflight_tasks(semaphore_.in_use());
+  stats.set_max_inflight_tasks(semaphore_.limit());
+  std::vector<std::shared_ptr<Batch>> batches;
+  {
+    absl::MutexLock lock(&mu_);
+    stats.set_open_batches(open_.size());
+    stats.set_batches_started(batches_started_);
+    for (auto& [id, weak] : open_) {
+      if (auto b = weak.lock()) batches.push_back(std::move(b));
+    }
+  }
+  uint64_t queued = 0;
+  for (auto& b : batches) queued += b->queued();
+  stats.set_queued_tasks(queued);
+  stats.set_tasks_completed(tasks_completed_.load(std::memory_order_relaxed));
+  return stats;
+}
+
+}  // namespace batchexec

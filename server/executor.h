@@ -1,0 +1,92 @@
+// Runs batches: validates a request, applies the server's limits, and owns
+// what every batch shares — the server-wide FairSemaphore, the timer thread
+// and the CPU pool. Independent of gRPC: the service adapts calls onto it.
+#ifndef BATCHEXEC_SERVER_EXECUTOR_H_
+#define BATCHEXEC_SERVER_EXECUTOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.pb.h"
+#include "server/batch.h"
+#include "server/fair_semaphore.h"
+#include "server/limits.h"
+#include "server/task_registry.h"
+#include "server/timer_queue.h"
+#include "server/worker_pool.h"
+
+namespace batchexec {
+
+struct ExecutorOptions {
+  int64_t max_batch_size = kDefaultMaxBatchSize;
+  int64_t max_task_concurrency = kDefaultMaxTaskConcurrency;
+  int64_t max_inflight_tasks = kDefaultMaxInflightTasks;
+  int64_t max_queued_tasks = kDefaultMaxQueuedTasks;
+  int64_t max_open_batches = kDefaultMaxOpenBatches;
+  int cpu_workers = kDefaultCpuWorkers;
+};
+
+class Executor {
+ public:
+  // `registry` must outlive the executor.
+  Executor(ExecutorOptions options, const TaskRegistry& registry);
+  // Cancels what still runs and waits for every batch to end.
+  ~Executor();
+
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Checks a request against the registry and the limits without running
+  // anything: INVALID_ARGUMENT naming the first bad task index and the rule.
+  absl::Status Validate(const v1::ExecuteRequest& request) const;
+
+  // Validates and starts a batch whose events go to `sink`. RESOURCE_EXHAUSTED when the server is full, or
+  // UNAVAILABLE while shutting down. `note` gets adjustments made (e.g. a
+  // lowered max_concurrency) for the Accepted event.
+  absl::StatusOr<std::shared_ptr<Batch>> Start(
+      std::unique_ptr<v1::ExecuteRequest> request, absl::Time deadline,
+      std::shared_ptr<BatchSink> sink, std::string* note = nullptr);
+
+  // Refuses new batches from now on.
+  void StopAccepting();
+  // Cancels every open batch with `why`.
+  void CancelAll(absl::Status why);
+  // Waits until no batch is open or `deadline` passes; true if none is.
+  bool WaitIdle(absl::Time deadline);
+
+  v1::ServerStats Stats() const;
+  const TaskRegistry& registry() const { return registry_; }
+  const ExecutorOptions& options() const { return options_; }
+  TaskEnvironment& environment() { return env_; }
+
+ private:
+  const ExecutorOptions options_;
+  const TaskRegistry& registry_;
+  // Destroyed bottom-up after every batch ended: the CPU pool drains first
+  // (its work may still set timers or defer to the semaphore), then the
+  // timer thread stops, then the semaphore goes.
+  FairSemaphore semaphore_;
+  TimerQueue timers_;
+  WorkerPool cpu_pool_;
+  TaskEnvironment env_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::weak_ptr<Batch>> open_
+      ABSL_GUARDED_BY(mu_);
+  int64_t queued_reserved_ ABSL_GUARDED_BY(mu_) = 0;  // sizes of open batches
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  uint64_t batches_started_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> tasks_completed_{0};
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_EXECUTOR_H_

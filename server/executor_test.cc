@@ -1,0 +1,365 @@
+#include "server/executor.h"
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "server/tasks/kinds.h"
+#include "server/test_util/recording_sink.h"
+
+namespace batchexec {
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kCancelled = static_cast<int>(absl::StatusCode::kCancelled);
+constexpr int kDeadline = static_cast<int>(absl::StatusCode::kDeadlineExceeded);
+constexpr int kInternal = static_cast<int>(absl::StatusCode::kInternal);
+
+v1::Task MakeTask(const std::string& kind, const std::string& key = "",
+                  double value = 0) {
+  v1::Task t;
+  t.set_kind(kind);
+  if (!key.empty()) (*t.mutable_args()->mutable_fields())[key].set_number_value(value);
+  return t;
+}
+
+v1::Task Sleep(double seconds) { return MakeTask("sleep", "seconds", seconds); }
+
+std::unique_ptr<v1::ExecuteRequest> Request(std::vector<v1::Task> tasks,
+                                            uint32_t max_concurrency = 0,
+                                            bool collect_all = false) {
+  auto r = std::make_unique<v1::ExecuteRequest>();
+  for (auto& t : tasks) *r->add_tasks() = std::move(t);
+  r->set_max_concurrency(max_concurrency);
+  if (collect_all) r->set_failure_policy(v1::COLLECT_ALL);
+  return r;
+}
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  ExecutorTest() {
+    EXPECT_TRUE(RegisterBuiltinKinds(registry_).ok());
+    TaskKind thrower;
+    thrower.name = "throw";
+    thrower.description = "throws";
+    thrower.handler = [](std::shared_ptr<TaskContext>) {
+      throw std::runtime_error("boom");
+    };
+    EXPECT_TRUE(registry_.Register(std::move(thrower)).ok());
+    TaskKind hang;  // never finishes on its own; counts its cancellations
+    hang.name = "hang";
+    hang.description = "waits for cancellation";
+    hang.handler = [this](std::shared_ptr<TaskContext> task) {
+      task->OnCancel([this] { hang_cancelled_.fetch_add(1); });
+    };
+    EXPECT_TRUE(registry_.Register(std::move(hang)).ok());
+  }
+
+  std::unique_ptr<Executor> MakeExecutor(ExecutorOptions options = {}) {
+    options.cpu_workers = 2;
+    return std::make_unique<Executor>(options, registry_);
+  }
+
+  // Runs a batch to its end and returns the sink.
+  std::shared_ptr<RecordingSink> Run(Executor& ex,
+                                     std::unique_ptr<v1::ExecuteRequest> req,
+                                     absl::Time deadline = absl::InfiniteFuture()) {
+    auto sink = std::make_shared<RecordingSink>();
+    auto batch = ex.Start(std::move(req), deadline, sink);
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    EXPECT_TRUE(sink->WaitDone());
+    return sink;
+  }
+
+  TaskRegistry registry_;
+  std::atomic<int> hang_cancelled_{0};
+};
+
+TEST_F(ExecutorTest, ResultsComeBackInRequestOrderWhateverTheFinishOrder) {
+  auto ex = MakeExecutor();
+  auto sink = Run(*ex, Request({Sleep(0.3), Sleep(0.2), Sleep(0.1), Sleep(0)}));
+  auto completion = sink->InCompletionOrder();
+  ASSERT_EQ(completion.size(), 4u);
+  EXPECT_EQ(completion.front().index(), 3u);  // the shortest ends first
+  EXPECT_EQ(completion.back().index(), 0u);
+  auto ordered = sink->ByIndex();
+  for (uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(ordered[i].index(), i);
+    EXPECT_EQ(ordered[i].status().code(), kOk);
+  }
+  EXPECT_EQ(sink->summary().succeeded(), 4u);
+  EXPECT_EQ(sink->summary().outcome().code(), kOk);
+  EXPECT_EQ(sink->done_calls(), 1);
+}
+
+TEST_F(ExecutorTest, TasksRunConcurrentlyNotOneByOne) {
+  auto ex = MakeExecutor();
+  const absl::Time start = absl::Now();
+  Run(*ex, Request({Sleep(0.5), Sleep(0.5), Sleep(0.5), Sleep(0.5)}));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1.9));  // sum would be 2 s
+}
+
+TEST_F(ExecutorTest, PerBatchLimitIsNeverExceeded) {
+  auto ex = MakeExecutor();
+  std::vector<v1::Task> tasks(40, Sleep(0.01));
+  auto sink = Run(*ex, Request(tasks, /*max_concurrency=*/3));
+  EXPECT_LE(sink->max_running(), 3);
+  EXPECT_EQ(sink->summary().succeeded(), 40u);
+}
+
+TEST_F(ExecutorTest, ServerWideLimitIsNeverExceeded) {
+  ExecutorOptions options;
+  options.max_inflight_tasks = 4;
+  auto ex = MakeExecutor(options);
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  std::vector<v1::Task> tasks(20, Sleep(0.01));
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> peak{0};
+  std::thread watcher([&] {
+    while (!stop) {
+      int64_t n = ex->Stats().inflight_tasks();
+      if (n > peak) peak = n;
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_TRUE(ex->Start(Request(tasks), absl::InfiniteFuture(), sinks.back()).ok());
+  }
+  for (auto& s : sinks) EXPECT_TRUE(s->WaitDone());
+  stop = true;
+  watcher.join();
+  EXPECT_LE(peak.load(), 4);
+  EXPECT_EQ(ex->Stats().inflight_tasks(), 0u);
+}
+
+TEST_F(ExecutorTest, SmallBatchIsNotStarvedByAHugeOne) {
+  ExecutorOptions options;
+  options.max_inflight_tasks = 10;
+  auto ex = MakeExecutor(options);
+  auto huge = std::make_shared<RecordingSink>();
+  std::vector<v1::Task> many(100'000, Sleep(0.01));
+  ASSERT_TRUE(ex->Start(Request(many), absl::InfiniteFuture(), huge).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  const absl::Time start = absl::Now();
+  auto small = Run(*ex, Request({Sleep(0.01), Sleep(0.01), Sleep(0.01)}));
+  // Alone it takes ~10 ms; behind the huge batch (FIFO) it would take
+  // 100k / 10 * 10 ms = 100 s. Round-robin admission serves it at once.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(small->summary().succeeded(), 3u);
+  EXPECT_FALSE(huge->WaitDone(absl::ZeroDuration()));
+}
+
+TEST_F(ExecutorTest, FailFastCancelsQueuedAndRunningSiblings) {
+  auto ex = MakeExecutor();
+  std::vector<v1::Task> tasks = {MakeTask("hang"), MakeTask("hang"),
+                                 MakeTask("fail")};
+  for (int i = 0; i < 10; ++i) tasks.push_back(Sleep(1));
+  const absl::Time start = absl::Now();
+  auto sink = Run(*ex, Request(tasks, /*max_concurrency=*/3));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(0.9));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[2].status().code(), static_cast<int>(absl::StatusCode::kUnknown));
+  EXPECT_EQ(r[0].status().code(), kCancelled);
+  EXPECT_EQ(r[1].status().code(), kCancelled);
+  for (size_t i = 3; i < r.size(); ++i) {
+    EXPECT_EQ(r[i].status().code(), kCancelled) << i;
+    EXPECT_FALSE(r[i].has_started_after()) << "queued task " << i << " ran";
+  }
+  EXPECT_EQ(hang_cancelled_.load(), 2);
+  EXPECT_NE(sink->summary().outcome().message().find("task 2"), std::string::npos);
+  EXPECT_EQ(ex->Stats().inflight_tasks(), 0u);
+}
+
+TEST_F(ExecutorTest, CollectAllRunsEveryTaskToItsEnd) {
+  auto ex = MakeExecutor();
+  auto sink = Run(*ex, Request({Sleep(0.05), MakeTask("fail"), Sleep(0.1)},
+                               0, /*collect_all=*/true));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kOk);
+  EXPECT_NE(r[1].status().code(), kOk);
+  EXPECT_EQ(r[2].status().code(), kOk);
+  EXPECT_EQ(sink->summary().succeeded(), 2u);
+  EXPECT_EQ(sink->summary().progress().failed(), 1u);
+}
+
+TEST_F(ExecutorTest, TaskTimeoutEndsOnlyThatTask) {
+  auto ex = MakeExecutor();
+  auto req = Request({Sleep(5), Sleep(0.01)}, 0, /*collect_all=*/true);
+  req->mutable_tasks(0)->mutable_timeout()->set_nanos(50'000'000);
+  auto sink = Run(*ex, std::move(req));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kDeadline);
+  EXPECT_EQ(r[1].status().code(), kOk);
+}
+
+TEST_F(ExecutorTest, RequestTaskTimeoutAppliesToEveryTask) {
+  auto ex = MakeExecutor();
+  auto req = Request({Sleep(5), MakeTask("hang")}, 0, true);
+  req->mutable_task_timeout()->set_nanos(50'000'000);
+  auto sink = Run(*ex, std::move(req));
+  for (const auto& r : sink->ByIndex()) EXPECT_EQ(r.status().code(), kDeadline);
+}
+
+TEST_F(ExecutorTest, CallDeadlineEndsTheBatch) {
+  auto ex = MakeExecutor();
+  const absl::Time start = absl::Now();
+  auto sink = Run(*ex, Request({Sleep(5), Sleep(5)}, 1),
+                  absl::Now() + absl::Milliseconds(100));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kDeadline);
+  EXPECT_EQ(r[1].status().code(), kDeadline);
+  EXPECT_EQ(sink->summary().outcome().code(), kDeadline);
+}
+
+TEST_F(ExecutorTest, HandlerExceptionBecomesInternalNotACrash) {
+  auto ex = MakeExecutor();
+  auto sink = Run(*ex, Request({MakeTask("throw"), MakeTask("echo")}, 0, true));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kInternal);
+  EXPECT_NE(r[0].status().message().find("boom"), std::string::npos);
+  EXPECT_EQ(r[1].status().code(), kOk);
+}
+
+TEST_F(ExecutorTest, CancelFreesEverySlotAtOnce) {
+  ExecutorOptions options;
+  options.max_inflight_tasks = 5;
+  auto ex = MakeExecutor(options);
+  auto sink = std::make_shared<RecordingSink>();
+  std::vector<v1::Task> tasks(50, MakeTask("hang"));
+  auto batch = ex->Start(Request(tasks), absl::InfiniteFuture(), sink);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(ex->Stats().inflight_tasks(), 5u);
+  (*batch)->Cancel(absl::CancelledError("client went away"));
+  ASSERT_TRUE(sink->WaitDone(absl::Seconds(5)));
+  EXPECT_EQ(ex->Stats().inflight_tasks(), 0u);
+  EXPECT_EQ(sink->InCompletionOrder().size(), 50u);
+  EXPECT_EQ(sink->summary().cancelled(), 50u);
+  // A following batch runs at once.
+  auto next = Run(*ex, Request({MakeTask("echo")}));
+  EXPECT_EQ(next->summary().succeeded(), 1u);
+}
+
+TEST_F(ExecutorTest, ShutdownCancelsRunningBatches) {
+  auto ex = MakeExecutor();
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(ex->Start(Request({MakeTask("hang"), Sleep(60)}),
+                        absl::InfiniteFuture(), sink).ok());
+  ex->StopAccepting();
+  EXPECT_FALSE(ex->WaitIdle(absl::Now() + absl::Milliseconds(20)));
+  ex->CancelAll(absl::CancelledError("server shutting down"));
+  EXPECT_TRUE(ex->WaitIdle(absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(sink->summary().cancelled(), 2u);
+  auto refused = ex->Start(Request({MakeTask("echo")}), absl::InfiniteFuture(),
+                           std::make_shared<RecordingSink>());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ExecutorTest, EmptyBatchSucceedsWithNoResults) {
+  auto ex = MakeExecutor();
+  auto sink = Run(*ex, Request({}));
+  EXPECT_TRUE(sink->InCompletionOrder().empty());
+  EXPECT_EQ(sink->summary().outcome().code(), kOk);
+}
+
+TEST_F(ExecutorTest, ManyInstantTasksAllReport) {
+  auto ex = MakeExecutor();
+  std::vector<v1::Task> tasks(200'000, MakeTask("echo"));
+  auto sink = Run(*ex, Request(tasks));
+  EXPECT_EQ(sink->summary().succeeded(), 200'000u);
+}
+
+struct BadRequestCase {
+  std::string name;
+  std::function<void(v1::ExecuteRequest&)> mutate;
+  std::string expected;  // in the message
+};
+
+TEST_F(ExecutorTest, ValidationNamesTheTaskIndexAndTheRule) {
+  ExecutorOptions options;
+  options.max_batch_size = 5;
+  auto ex = MakeExecutor(options);
+  std::vector<BadRequestCase> cases = {
+      {"empty kind", [](auto& r) { r.mutable_tasks(1)->clear_kind(); },
+       "tasks[1]: kind must not be empty"},
+      {"unknown kind", [](auto& r) { r.mutable_tasks(2)->set_kind("nope"); },
+       "tasks[2]: unknown kind 'nope'"},
+      {"too many", [](auto& r) { for (int i = 0; i < 3; ++i) *r.add_tasks() = Sleep(0); },
+       "exceed the limit of 5"},
+      {"negative timeout",
+       [](auto& r) { r.mutable_tasks(0)->mutable_timeout()->set_seconds(-1); },
+       "tasks[0]: timeout must not be negative"},
+      {"negative task_timeout",
+       [](auto& r) { r.mutable_task_timeout()->set_seconds(-1); },
+       "task_timeout must not be negative"},
+      {"missing arg",
+       [](auto& r) { r.mutable_tasks(1)->mutable_args()->clear_fields(); },
+       "tasks[1]: args.seconds is required"},
+      {"wrong type",
+       [](auto& r) {
+         (*r.mutable_tasks(2)->mutable_args()->mutable_fields())["seconds"]
+             .set_string_value("x");
+       },
+       "tasks[2]: args.seconds must be a number"},
+      {"out of range",
+       [](auto& r) {
+         (*r.mutable_tasks(0)->mutable_args()->mutable_fields())["seconds"]
+             .set_number_value(-3);
+       },
+       "tasks[0]: args.seconds must be between 0"},
+      {"unknown arg",
+       [](auto& r) {
+         (*r.mutable_tasks(0)->mutable_args()->mutable_fields())["secs"]
+             .set_number_value(1);
+       },
+       "tasks[0]: args.secs is not an argument of kind 'sleep'"},
+  };
+  for (const auto& c : cases) {
+    auto req = Request({Sleep(0), Sleep(0), Sleep(0)});
+    c.mutate(*req);
+    auto sink = std::make_shared<RecordingSink>();
+    auto batch = ex->Start(std::move(req), absl::InfiniteFuture(), sink);
+    ASSERT_FALSE(batch.ok()) << c.name;
+    EXPECT_EQ(batch.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(batch.status().message().find(c.expected), std::string::npos)
+        << c.name << ": " << batch.status().message();
+    EXPECT_EQ(sink->done_calls(), 0) << c.name << ": ran anyway";
+  }
+  EXPECT_EQ(ex->Stats().batches_started(), 0u);
+}
+
+TEST_F(ExecutorTest, ConcurrencyOverTheCapIsLoweredAndSaid) {
+  ExecutorOptions options;
+  options.max_task_concurrency = 4;
+  auto ex = MakeExecutor(options);
+  auto sink = std::make_shared<RecordingSink>();
+  std::string note;
+  auto batch = ex->Start(Request({Sleep(0)}, 100), absl::InfiniteFuture(), sink, &note);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ((*batch)->max_concurrency(), 4);
+  EXPECT_NE(note.find("lowered to the cap of 4"), std::string::npos) << note;
+  sink->WaitDone();
+}
+
+TEST_F(ExecutorTest, FullServerQueueIsResourceExhausted) {
+  ExecutorOptions options;
+  options.max_queued_tasks = 10;
+  auto ex = MakeExecutor(options);
+  auto sink = std::make_shared<RecordingSink>();
+  std::vector<v1::Task> tasks(8, MakeTask("hang"));
+  auto first = ex->Start(Request(tasks), absl::InfiniteFuture(), sink);
+  ASSERT_TRUE(first.ok());
+  auto second = ex->Start(Request(tasks), absl::InfiniteFuture(),
+                          std::make_shared<RecordingSink>());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(second.status().message().find("--max_queued_tasks"), std::string::npos);
+  (*first)->Cancel(absl::CancelledError("done"));
+  sink->WaitDone();
+}
+
+}  // namespace
+}  // namespace batchexec

@@ -1,0 +1,81 @@
+// The server-wide limit on running tasks: a counting semaphore that never
+// blocks and shares its slots round-robin among the batches waiting for one,
+// so a 1M-task batch and a 3-task batch that arrives after it take turns.
+//
+// A waiting batch costs one ring entry, not one per task: a Client asks for
+// slots with Request() and is offered them one at a time through OnSlot()
+// until it declines one.
+#ifndef BATCHEXEC_SERVER_FAIR_SEMAPHORE_H_
+#define BATCHEXEC_SERVER_FAIR_SEMAPHORE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+
+namespace batchexec {
+
+class FairSemaphore {
+ public:
+  class Client {
+   public:
+    virtual ~Client() = default;
+    // Offered one slot, outside the semaphore's lock, on the thread that
+    // freed or requested it. Returns true if it took the slot (and will
+    // Release() it later, exactly once), false to give it back and leave the
+    // queue until its next Request().
+    virtual bool OnSlot() = 0;
+
+   private:
+    friend class FairSemaphore;
+    enum class State { kIdle, kQueued, kOffered };
+    State state_ = State::kIdle;  // guarded by the semaphore's mu_
+    bool requested_again_ = false;  // Request() while being offered a slot
+  };
+
+  // Runs a continuation of a long offering loop on another thread.
+  using Defer = std::function<void(absl::AnyInvocable<void()>)>;
+
+  // `defer` (optional) takes over after `inline_budget` offers in one loop,
+  // so one caller's thread is never held for a whole huge batch.
+  FairSemaphore(int64_t limit, Defer defer = nullptr,
+                int inline_budget = 1 << 30);
+
+  FairSemaphore(const FairSemaphore&) = delete;
+  FairSemaphore& operator=(const FairSemaphore&) = delete;
+
+  // Puts `client` in line for slots (no-op if it already is). Thread-safe;
+  // may call OnSlot of any client before returning.
+  void Request(std::shared_ptr<Client> client);
+
+  // Frees a slot taken through OnSlot. Thread-safe; may call OnSlot.
+  void Release();
+
+  int64_t limit() const { return limit_; }
+  int64_t in_use() const;
+  size_t waiting_clients() const;
+
+ private:
+  // Offers free slots to queued clients until either runs out. Only one
+  // thread offers at a time; others leave a note for it and return.
+  void Dispatch();
+  void DispatchLoop();
+
+  const int64_t limit_;
+  const Defer defer_;
+  const int inline_budget_;
+
+  mutable absl::Mutex mu_;
+  int64_t in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::shared_ptr<Client>> ring_ ABSL_GUARDED_BY(mu_);
+  bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
+  bool dispatch_again_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_FAIR_SEMAPHORE_H_

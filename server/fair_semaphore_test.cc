@@ -1,0 +1,162 @@
+#include "server/fair_semaphore.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+
+namespace batchexec {
+namespace {
+
+// A client that takes up to `want` slots and records them; slots are given
+// back by the test.
+class CountingClient : public FairSemaphore::Client {
+ public:
+  CountingClient(int want, std::vector<int>* log, int tag, absl::Mutex* mu)
+      : want_(want), log_(log), tag_(tag), mu_(mu) {}
+  bool OnSlot() override {
+    absl::MutexLock lock(mu_);
+    if (taken_ >= want_) return false;
+    ++taken_;
+    log_->push_back(tag_);
+    return true;
+  }
+  int taken() {
+    absl::MutexLock lock(mu_);
+    return taken_;
+  }
+
+ private:
+  const int want_;
+  std::vector<int>* log_;
+  const int tag_;
+  absl::Mutex* mu_;
+  int taken_ = 0;
+};
+
+TEST(FairSemaphore, GrantsUpToTheLimitAndNoMore) {
+  FairSemaphore sem(3);
+  absl::Mutex mu;
+  std::vector<int> log;
+  auto client = std::make_shared<CountingClient>(10, &log, 1, &mu);
+  sem.Request(client);
+  EXPECT_EQ(client->taken(), 3);
+  EXPECT_EQ(sem.in_use(), 3);
+  sem.Release();
+  EXPECT_EQ(client->taken(), 4);
+  EXPECT_EQ(sem.in_use(), 3);
+}
+
+TEST(FairSemaphore, LateSmallClientIsServedBeforeTheBigOneFinishes) {
+  FairSemaphore sem(2);
+  absl::Mutex mu;
+  std::vector<int> log;
+  auto big = std::make_shared<CountingClient>(1000, &log, 1, &mu);
+  auto small = std::make_shared<CountingClient>(3, &log, 2, &mu);
+  sem.Request(big);    // takes both slots
+  sem.Request(small);  // waits in line
+  for (int i = 0; i < 6; ++i) sem.Release();
+  // Freed slots alternate between the two: the small client is done after
+  // at most 2x its size in releases, not after the big one's 1000.
+  EXPECT_EQ(small->taken(), 3);
+  EXPECT_LT(big->taken(), 10);
+}
+
+TEST(FairSemaphore, DecliningClientLeavesAndComesBackOnRequest) {
+  FairSemaphore sem(5);
+  absl::Mutex mu;
+  std::vector<int> log;
+  auto c = std::make_shared<CountingClient>(1, &log, 1, &mu);
+  sem.Request(c);
+  EXPECT_EQ(sem.in_use(), 1);
+  EXPECT_EQ(sem.waiting_clients(), 0u);  // declined the second slot
+}
+
+// A client whose OnSlot runs "tasks" that end at once on the same thread:
+// the semaphore must not recurse (stack) and must count exactly.
+class InstantClient : public FairSemaphore::Client {
+ public:
+  InstantClient(FairSemaphore* sem, int tasks) : sem_(sem), left_(tasks) {}
+  bool OnSlot() override {
+    if (left_.load() == 0) return false;
+    --left_;
+    ++done_;
+    sem_->Release();  // the task ended inline
+    return true;
+  }
+  FairSemaphore* sem_;
+  std::atomic<int> left_;
+  std::atomic<int> done_{0};
+};
+
+TEST(FairSemaphore, InlineCompletionsDoNotRecurse) {
+  FairSemaphore sem(4);
+  auto c = std::make_shared<InstantClient>(&sem, 1'000'000);
+  sem.Request(c);
+  EXPECT_EQ(c->done_.load(), 1'000'000);
+  EXPECT_EQ(sem.in_use(), 0);
+}
+
+// Clients on several threads take and give back slots at random; the count
+// in use never passes the limit and returns to zero.
+class ConcurrentClient : public FairSemaphore::Client {
+ public:
+  ConcurrentClient(std::atomic<int>* in_use, std::atomic<int>* peak,
+                   std::atomic<int>* granted)
+      : in_use_(in_use), peak_(peak), granted_(granted) {}
+  bool OnSlot() override {
+    if (remaining_.fetch_sub(1) <= 0) {
+      remaining_.fetch_add(1);
+      return false;
+    }
+    int now = in_use_->fetch_add(1) + 1;
+    int p = peak_->load();
+    while (now > p && !peak_->compare_exchange_weak(p, now)) {
+    }
+    granted_->fetch_add(1);
+    return true;
+  }
+  std::atomic<int> remaining_{2000};
+  std::atomic<int>* in_use_;
+  std::atomic<int>* peak_;
+  std::atomic<int>* granted_;
+};
+
+TEST(FairSemaphore, LimitHoldsUnderConcurrentRequestAndRelease) {
+  constexpr int kLimit = 7;
+  FairSemaphore sem(kLimit);
+  std::atomic<int> in_use{0}, peak{0}, granted{0}, released{0};
+  std::vector<std::shared_ptr<ConcurrentClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(
+        std::make_shared<ConcurrentClient>(&in_use, &peak, &granted));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      sem.Request(clients[t]);
+      while (released.load() < 8000) {
+        if (in_use.load() > 0) {
+          // Give one back, as a finished task would.
+          int cur = in_use.load();
+          if (cur > 0 && in_use.compare_exchange_weak(cur, cur - 1)) {
+            released.fetch_add(1);
+            sem.Release();
+          }
+        } else {
+          sem.Request(clients[t]);
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(peak.load(), kLimit);
+  EXPECT_EQ(granted.load(), 8000);
+  EXPECT_EQ(sem.in_use(), 0);
+}
+
+}  // namespace
+}  // namespace batchexec

@@ -1,0 +1,101 @@
+// batchexec_server: runs batches of tasks concurrently over gRPC.
+//   batchexec_server --port=50051
+// SIGTERM/SIGINT drain running batches for --shutdown_grace, then cancel.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "server/limits.h"
+#include "server/server.h"
+#include "server/tasks/kinds.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1",
+          "Address to listen on; 0.0.0.0 or [::] for every interface.");
+ABSL_FLAG(int, port, 50051, "Port to listen on; 0 picks a free one.");
+ABSL_FLAG(int64_t, max_task_concurrency,
+          batchexec::kDefaultMaxTaskConcurrency,
+          "Per-batch concurrency when a request asks for 0, and the cap on "
+          "what it may ask for.");
+ABSL_FLAG(int64_t, max_inflight_tasks, batchexec::kDefaultMaxInflightTasks,
+          "Tasks running at once across every batch (fairly shared).");
+ABSL_FLAG(int64_t, max_queued_tasks, batchexec::kDefaultMaxQueuedTasks,
+          "Tasks of open batches, across callers; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_open_batches, batchexec::kDefaultMaxOpenBatches,
+          "Batches open at once; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_batch_size, batchexec::kDefaultMaxBatchSize,
+          "Most tasks in one request; more is INVALID_ARGUMENT.");
+ABSL_FLAG(int, cpu_workers, batchexec::kDefaultCpuWorkers,
+          "Threads for CPU-bound kinds (primes); 0 = one per core.");
+ABSL_FLAG(std::string, probe_allowlist, "127.0.0.0/8,::1/128",
+          "What tcp_probe may reach: comma-separated CIDRs or addr:port "
+          "([v6]:port).");
+ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
+          "On SIGTERM/SIGINT, how long running batches may finish before "
+          "they are cancelled.");
+ABSL_FLAG(bool, reflection, true,
+          "Serve gRPC server reflection (grpcurl list/describe).");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Runs batches of tasks concurrently over gRPC (batchexec.v1).");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread (gRPC's inherit the mask) and
+  // take them synchronously below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto allowlist =
+      batchexec::ProbeAllowlist::Parse(absl::GetFlag(FLAGS_probe_allowlist));
+  if (!allowlist.ok()) {
+    std::fprintf(stderr, "--probe_allowlist: %s\n",
+                 std::string(allowlist.status().message()).c_str());
+    return 2;
+  }
+  auto registry = std::make_unique<batchexec::TaskRegistry>();
+  batchexec::BuiltinKindsOptions kinds;
+  kinds.probe_allowlist = *allowlist;
+  if (auto s = batchexec::RegisterBuiltinKinds(*registry, kinds); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+
+  batchexec::ServerOptions options;
+  std::string host = absl::GetFlag(FLAGS_host);
+  options.address = absl::StrCat(host, ":", absl::GetFlag(FLAGS_port));
+  options.enable_reflection = absl::GetFlag(FLAGS_reflection);
+  options.executor.max_task_concurrency =
+      absl::GetFlag(FLAGS_max_task_concurrency);
+  options.executor.max_inflight_tasks = absl::GetFlag(FLAGS_max_inflight_tasks);
+  options.executor.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
+  options.executor.max_open_batches = absl::GetFlag(FLAGS_max_open_batches);
+  options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
+
+  auto server =
+      batchexec::Server::BuildAndStart(options, std::move(registry));
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("batchexec server listening on %s:%d\n", host.c_str(),
+              (*server)->port());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "batchexec server: %s, draining (grace %s)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)).c_str());
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  std::fprintf(stderr, "batchexec server: stopped\n");
+  return 0;
+}

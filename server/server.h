@@ -1,0 +1,68 @@
+// A running batchexec server: the executor, the gRPC service, health
+// checking and reflection, started together and shut down gracefully. This
+// is what main.cc runs and what tests and other services embed.
+#ifndef BATCHEXEC_SERVER_SERVER_H_
+#define BATCHEXEC_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "server/executor.h"
+#include "server/limits.h"
+#include "server/service.h"
+#include "server/task_registry.h"
+
+namespace batchexec {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 picks a free one (see Server::port()).
+  std::string address = "127.0.0.1:0";
+  ExecutorOptions executor;
+  // Serve grpc.reflection so grpcurl needs no .proto files.
+  bool enable_reflection = true;
+};
+
+class Server {
+ public:
+  // Starts a server running the kinds in `registry` (e.g. the built-ins from
+  // RegisterBuiltinKinds plus the embedder's own).
+  static absl::StatusOr<std::unique_ptr<Server>> BuildAndStart(
+      ServerOptions options, std::unique_ptr<TaskRegistry> registry);
+
+  // Shuts down with no grace if Shutdown was not called.
+  ~Server();
+
+  int port() const { return port_; }
+  // "127.0.0.1:PORT" form, ready for grpc::CreateChannel.
+  std::string target() const;
+  Executor& executor() { return *executor_; }
+
+  // Health goes NOT_SERVING and new batches are refused; running batches get
+  // up to `grace` to finish, then are cancelled; every open call ends with
+  // its summary or a status. Idempotent; thread-safe.
+  void Shutdown(absl::Duration grace);
+
+  // Blocks until Shutdown has completed.
+  void Wait();
+
+ private:
+  Server() = default;
+
+  std::string host_;
+  int port_ = 0;
+  std::unique_ptr<TaskRegistry> registry_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<BatchExecutorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  absl::Mutex mu_;
+  bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_SERVER_H_

@@ -1,0 +1,48 @@
+#include "server/service.h"
+
+#include "server/execute_reactor.h"
+#include "server/gather_reactor.h"
+
+namespace batchexec {
+
+grpc::ServerWriteReactor<v1::ExecuteEvent>* BatchExecutorService::Execute(
+    grpc::CallbackServerContext* context, const v1::ExecuteRequest* request) {
+  return ExecuteReactor::Start(executor_, context, request);
+}
+
+grpc::ServerUnaryReactor* BatchExecutorService::Gather(
+    grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
+    v1::GatherResponse* response) {
+  return GatherReactor::Start(executor_, context, request, response);
+}
+
+grpc::ServerUnaryReactor* BatchExecutorService::ListTaskKinds(
+    grpc::CallbackServerContext* context, const v1::ListTaskKindsRequest*,
+    v1::ListTaskKindsResponse* response) {
+  for (const TaskKind* kind : executor_.registry().List()) {
+    v1::TaskKind* out = response->add_kinds();
+    out->set_name(kind->name);
+    out->set_description(kind->description);
+    for (const ArgSpec& arg : kind->args) {
+      v1::ArgumentSpec* a = out->add_args();
+      a->set_name(arg.name);
+      a->set_type(std::string(ArgTypeName(arg.type)));
+      a->set_required(arg.required);
+      a->set_description(arg.description);
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BatchExecutorService::GetServerStats(
+    grpc::CallbackServerContext* context, const v1::GetServerStatsRequest*,
+    v1::ServerStats* response) {
+  *response = executor_.Stats();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace batchexec

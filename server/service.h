@@ -1,0 +1,38 @@
+// The BatchExecutor gRPC service on the callback API: one reactor per call,
+// no thread per call; batches run on the Executor.
+#ifndef BATCHEXEC_SERVER_SERVICE_H_
+#define BATCHEXEC_SERVER_SERVICE_H_
+
+#include "batchexec/v1/batch.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/executor.h"
+
+namespace batchexec {
+
+class BatchExecutorService final : public v1::BatchExecutor::CallbackService {
+ public:
+  // `executor` must outlive the service.
+  explicit BatchExecutorService(Executor& executor) : executor_(executor) {}
+
+  grpc::ServerWriteReactor<v1::ExecuteEvent>* Execute(
+      grpc::CallbackServerContext* context,
+      const v1::ExecuteRequest* request) override;
+  grpc::ServerUnaryReactor* Gather(grpc::CallbackServerContext* context,
+                                   const v1::ExecuteRequest* request,
+                                   v1::GatherResponse* response) override;
+  grpc::ServerUnaryReactor* ListTaskKinds(
+      grpc::CallbackServerContext* context,
+      const v1::ListTaskKindsRequest* request,
+      v1::ListTaskKindsResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerStats(
+      grpc::CallbackServerContext* context,
+      const v1::GetServerStatsRequest* request,
+      v1::ServerStats* response) override;
+
+ private:
+  Executor& executor_;
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_SERVICE_H_

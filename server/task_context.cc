@@ -1,0 +1,57 @@
+#include "server/task_context.h"
+
+#include <utility>
+
+namespace batchexec {
+
+TaskContext::TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
+                         const v1::Task& task, absl::Time deadline,
+                         TaskEnvironment& env)
+    : owner_(std::move(owner)),
+      index_(index),
+      task_(task),
+      deadline_(deadline),
+      started_at_(absl::Now()),
+      env_(env) {}
+
+bool TaskContext::Claim() {
+  return !ended_.exchange(true, std::memory_order_acq_rel);
+}
+
+void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!cancelled_) {
+      // After Finish the callback would never run: drop it, since it usually
+      // holds a reference to this context.
+      if (!done()) on_cancel_ = std::move(fn);
+      return;
+    }
+  }
+  fn();
+}
+
+void TaskContext::Finish(absl::StatusOr<TaskOutput> result) {
+  if (!Claim()) return;
+  absl::AnyInvocable<void()> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    dropped = std::move(on_cancel_);  // breaks the context <-> callback cycle
+  }
+  owner_->OnTaskEnded(*this, std::move(result));
+}
+
+bool TaskContext::Cancel(absl::Status status) {
+  if (!Claim()) return false;
+  absl::AnyInvocable<void()> fn;
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    fn = std::move(on_cancel_);
+  }
+  owner_->OnTaskEnded(*this, std::move(status));
+  if (fn) fn();
+  return true;
+}
+
+}  // namespace batchexec

@@ -1,0 +1,14 @@
+#include "server/tasks/kinds.h"
+
+namespace batchexec {
+
+absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
+                                  const BuiltinKindsOptions& options) {
+  for (TaskKind kind : {EchoKind(), SleepKind(), FailKind(), PrimesKind(),
+                        TcpProbeKind(options.probe_allowlist)}) {
+    if (absl::Status s = registry.Register(std::move(kind)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace batchexec

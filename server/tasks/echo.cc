@@ -1,0 +1,18 @@
+#include "server/tasks/kinds.h"
+
+namespace batchexec {
+
+TaskKind EchoKind() {
+  TaskKind kind;
+  kind.name = "echo";
+  kind.description = "Returns its args unchanged as the output.";
+  kind.handler = [](std::shared_ptr<TaskContext> task) {
+    TaskOutput out;
+    *out.output.mutable_struct_value() = task->args();
+    out.payload = task->payload();
+    task->Finish(std::move(out));
+  };
+  return kind;
+}
+
+}  // namespace batchexec

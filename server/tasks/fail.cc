@@ -1,0 +1,36 @@
+#include "absl/strings/str_cat.h"
+#include "server/tasks/args.h"
+#include "server/tasks/kinds.h"
+
+namespace batchexec {
+
+TaskKind FailKind() {
+  TaskKind kind;
+  kind.name = "fail";
+  kind.description =
+      "Ends with the given status; for exercising error paths "
+      "(code 2 UNKNOWN by default).";
+  kind.args = {
+      {"code", ArgType::kNumber, false,
+       "gRPC status code to fail with, 1..16 (default 2, UNKNOWN)"},
+      {"message", ArgType::kString, false,
+       "status message (default \"task failed as asked\")"},
+  };
+  kind.validate = [](const google::protobuf::Struct& args) {
+    double code = NumberArg(args, "code", 2);
+    if (!(code >= 1 && code <= 16) || code != static_cast<int>(code)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("args.code must be an integer 1..16, got ", code));
+    }
+    return absl::OkStatus();
+  };
+  kind.handler = [](std::shared_ptr<TaskContext> task) {
+    auto code = static_cast<absl::StatusCode>(
+        static_cast<int>(NumberArg(task->args(), "code", 2)));
+    task->Finish(absl::Status(
+        code, StringArg(task->args(), "message", "task failed as asked")));
+  };
+  return kind;
+}
+
+}  // namespace batchexec

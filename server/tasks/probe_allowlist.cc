@@ -1,0 +1,111 @@
+#include "server/tasks/probe_allowlist.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace batchexec {
+
+absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
+  IpAddress out;
+  std::string s(text);
+  if (s == "localhost") s = "127.0.0.1";
+  in_addr v4;
+  in6_addr v6;
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
+    out.is_v4 = true;
+    out.bytes[10] = out.bytes[11] = 0xff;
+    std::memcpy(&out.bytes[12], &v4, 4);
+    return out;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
+    std::memcpy(out.bytes.data(), &v6, 16);
+    return out;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "'", text, "' is not a numeric IP address (or \"localhost\")"));
+}
+
+std::string IpAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (is_v4) {
+    inet_ntop(AF_INET, &bytes[12], buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+  }
+  return buf;
+}
+
+ProbeAllowlist ProbeAllowlist::LoopbackOnly() {
+  return *Parse("127.0.0.0/8,::1/128");
+}
+
+absl::StatusOr<ProbeAllowlist> ProbeAllowlist::Parse(absl::string_view spec) {
+  ProbeAllowlist list;
+  list.spec_ = std::string(spec);
+  for (absl::string_view entry :
+       absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    entry = absl::StripAsciiWhitespace(entry);
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("allowlist entry '", entry, "': ", why));
+    };
+    Rule rule;
+    absl::string_view addr = entry;
+    // "[v6]:port", "v4:port", or a bare address/CIDR.
+    if (absl::ConsumePrefix(&addr, "[")) {
+      size_t close = addr.find(']');
+      if (close == addr.npos) return bad("missing ']'");
+      absl::string_view rest = addr.substr(close + 1);
+      addr = addr.substr(0, close);
+      if (!rest.empty()) {
+        if (!absl::ConsumePrefix(&rest, ":") || !absl::SimpleAtoi(rest, &rule.port))
+          return bad("expected [address]:port");
+      }
+    } else if (std::count(addr.begin(), addr.end(), ':') == 1) {
+      size_t colon = addr.find(':');
+      if (!absl::SimpleAtoi(addr.substr(colon + 1), &rule.port))
+        return bad("port must be a number");
+      addr = addr.substr(0, colon);
+    }
+    if (rule.port < 0 || rule.port > 65535) return bad("port out of range");
+    size_t slash = addr.find('/');
+    absl::string_view host = addr.substr(0, slash);
+    auto ip = IpAddress::Parse(host);
+    if (!ip.ok()) return bad(ip.status().message());
+    rule.network = *ip;
+    int bits = ip->is_v4 ? 32 : 128;
+    if (slash != addr.npos) {
+      if (!absl::SimpleAtoi(addr.substr(slash + 1), &bits) || bits < 0 ||
+          bits > (ip->is_v4 ? 32 : 128))
+        return bad("bad prefix length");
+    }
+    rule.prefix_bits = ip->is_v4 ? 96 + bits : bits;
+    list.rules_.push_back(rule);
+  }
+  return list;
+}
+
+bool ProbeAllowlist::Allows(const IpAddress& address, int port) const {
+  for (const Rule& rule : rules_) {
+    if (rule.port != 0 && rule.port != port) continue;
+    int bits = rule.prefix_bits;
+    bool match = true;
+    for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+      uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+      if ((address.bytes[i] & mask) != (rule.network.bytes[i] & mask)) {
+        match = false;
+        break;
+      }
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
+}  // namespace batchexec

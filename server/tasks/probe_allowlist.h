@@ -1,0 +1,53 @@
+// Which addresses network-touching kinds may reach, so the server cannot be
+// used as an open proxy or a scanner. Entries are CIDRs (any port) or
+// address:port pairs; IPv6 addresses with a port go in brackets:
+//   "127.0.0.0/8,::1/128"   (the default: loopback only)
+//   "10.0.0.5:8080,[::1]:9000,192.0.2.0/24"
+#ifndef BATCHEXEC_SERVER_TASKS_PROBE_ALLOWLIST_H_
+#define BATCHEXEC_SERVER_TASKS_PROBE_ALLOWLIST_H_
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace batchexec {
+
+// An IPv4 or IPv6 address, IPv4 stored as IPv4-mapped IPv6.
+struct IpAddress {
+  std::array<uint8_t, 16> bytes{};
+  bool is_v4 = false;
+
+  // Parses a numeric address, or "localhost" (127.0.0.1). No DNS lookups:
+  // they would block and let a name move the check elsewhere.
+  static absl::StatusOr<IpAddress> Parse(absl::string_view text);
+  std::string ToString() const;
+};
+
+class ProbeAllowlist {
+ public:
+  static ProbeAllowlist LoopbackOnly();
+  // Parses a comma-separated list; INVALID_ARGUMENT naming the bad entry.
+  static absl::StatusOr<ProbeAllowlist> Parse(absl::string_view spec);
+
+  bool Allows(const IpAddress& address, int port) const;
+  const std::string& spec() const { return spec_; }
+
+ private:
+  struct Rule {
+    IpAddress network;
+    int prefix_bits = 128;  // over the 16-byte form
+    int port = 0;           // 0 = any port
+  };
+  std::vector<Rule> rules_;
+  std::string spec_;
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_TASKS_PROBE_ALLOWLIST_H_

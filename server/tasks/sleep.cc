@@ -1,0 +1,42 @@
+#include "absl/strings/str_cat.h"
+#include "server/limits.h"
+#include "server/tasks/args.h"
+#include "server/tasks/kinds.h"
+
+namespace batchexec {
+
+TaskKind SleepKind() {
+  TaskKind kind;
+  kind.name = "sleep";
+  kind.description =
+      "Waits `seconds` on a timer (holds no thread), then returns "
+      "{\"slept_seconds\": seconds}.";
+  kind.args = {{"seconds", ArgType::kNumber, true,
+                absl::StrCat("how long to wait, in seconds (0 to ",
+                             absl::ToDoubleSeconds(kMaxSleep), ")")}};
+  kind.validate = [](const google::protobuf::Struct& args) {
+    double s = NumberArg(args, "seconds", 0);
+    if (!(s >= 0 && s <= absl::ToDoubleSeconds(kMaxSleep))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("args.seconds must be between 0 and ",
+                       absl::ToDoubleSeconds(kMaxSleep), ", got ", s));
+    }
+    return absl::OkStatus();
+  };
+  kind.handler = [](std::shared_ptr<TaskContext> task) {
+    const double seconds = NumberArg(task->args(), "seconds", 0);
+    TimerQueue& timers = task->env().timers;
+    TimerQueue::TimerId id = timers.Schedule(
+        absl::Now() + absl::Seconds(seconds), [task, seconds] {
+          TaskOutput out;
+          (*out.output.mutable_struct_value()->mutable_fields())["slept_seconds"]
+              .set_number_value(seconds);
+          task->Finish(std::move(out));
+        });
+    // On cancel, drop the timer (and with it its reference to the task).
+    task->OnCancel([&timers, id] { timers.Cancel(id); });
+  };
+  return kind;
+}
+
+}  // namespace batchexec
