@@ -174,6 +174,7 @@ void Batch::Cancel(absl::Status why) {
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
   {
     absl::MutexLock lock(&mu_);
+    if (call_status_.ok()) call_status_ = why;
     if (cancelled_) return;
     to_cancel = CancelLocked(why);
   }
@@ -253,7 +254,7 @@ void Batch::FinishIfDone() {
     }
     ToProtoStatus(outcome, summary.mutable_outcome());
     sink = std::move(sink_);
-    if (sink != nullptr) sink->OnDone(summary);
+    if (sink != nullptr) sink->OnDone(summary, call_status_);
     on_done = std::move(on_done_);
     timer = deadline_timer_;
   }

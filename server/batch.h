@@ -36,8 +36,11 @@ class BatchSink {
   // One task ended (once per task, in completion order).
   virtual void OnResult(v1::TaskResult result,
                         const v1::Progress& progress) = 0;
-  // The last call; the batch forgets the sink after it.
-  virtual void OnDone(const v1::Summary& summary) = 0;
+  // The last call; the batch forgets the sink after it. `call_status` is
+  // why the whole call was cancelled (client, deadline, shutdown), OK if it
+  // was not: a fail-fast stop is the batch's outcome, not the call's.
+  virtual void OnDone(const v1::Summary& summary,
+                      const absl::Status& call_status) = 0;
   // True while the sink holds so many undelivered results that the batch
   // should start no more tasks; the sink calls Batch::Resume() when it
   // drains.
@@ -121,6 +124,7 @@ class Batch final : public TaskContext::Owner,
   };
   absl::flat_hash_map<uint32_t, Running> running_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status call_status_ ABSL_GUARDED_BY(mu_);
   // First failure (fail-fast) or the cancellation reason.
   absl::Status outcome_ ABSL_GUARDED_BY(mu_);
   bool done_reported_ ABSL_GUARDED_BY(mu_) = false;

@@ -20,6 +20,7 @@ ExecuteReactor* ExecuteReactor::Start(Executor& executor,
 void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
                            const v1::ExecuteRequest* request) {
+  timers_ = &executor.environment().timers;
   const uint32_t task_count = request->tasks_size();
   std::string note;
   auto batch = executor.Start(TakeRequest(request), CallDeadline(*context),
@@ -46,10 +47,15 @@ void ExecuteReactor::Begin(Executor& executor,
   Pump();
 }
 
+void ExecuteReactor::MarkPendingLocked() {
+  if (pending_since_ == absl::InfiniteFuture()) pending_since_ = absl::Now();
+}
+
 void ExecuteReactor::OnProgress(const v1::Progress& progress) {
   absl::MutexLock lock(&mu_);
   progress_ = progress;
   progress_changed_ = true;
+  MarkPendingLocked();
 }
 
 void ExecuteReactor::OnResult(v1::TaskResult result,
@@ -57,14 +63,17 @@ void ExecuteReactor::OnResult(v1::TaskResult result,
   absl::MutexLock lock(&mu_);
   progress_ = progress;
   progress_changed_ = true;
+  MarkPendingLocked();
   if (broken_) return;  // nobody will read it
   unsent_.push_back(std::move(result));
   if (static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults) paused_ = true;
 }
 
-void ExecuteReactor::OnDone(const v1::Summary& summary) {
+void ExecuteReactor::OnDone(const v1::Summary& summary,
+                            const absl::Status& call_status) {
   absl::MutexLock lock(&mu_);
   summary_ = summary;
+  call_status_ = ToGrpcStatus(call_status);
   batch_done_ = true;
 }
 
@@ -75,13 +84,21 @@ bool ExecuteReactor::Backlogged() const {
 
 void ExecuteReactor::Flush() { Pump(); }
 
-bool ExecuteReactor::NextEventLocked() {
+bool ExecuteReactor::NextEventLocked(absl::Time now, absl::Time* wake) {
   event_.Clear();
   if (accepted_) {
     *event_.mutable_accepted() = std::move(*accepted_);
     accepted_.reset();
     return true;
   }
+  const bool due = batch_done_ ||
+                   static_cast<int64_t>(unsent_.size()) >= kMinChunkResults ||
+                   now - pending_since_ >= kFlushInterval;
+  if (!due && (!unsent_.empty() || progress_changed_)) {
+    *wake = pending_since_ + kFlushInterval;
+    return false;
+  }
+  pending_since_ = absl::InfiniteFuture();
   if (!unsent_.empty()) {
     v1::ResultChunk* chunk = event_.mutable_results();
     size_t bytes = 0;
@@ -92,6 +109,7 @@ bool ExecuteReactor::NextEventLocked() {
     }
     *chunk->mutable_progress() = progress_;
     progress_changed_ = false;
+    if (!unsent_.empty()) pending_since_ = now - kFlushInterval;  // still due
     return true;
   }
   if (progress_changed_ && !batch_done_) {
@@ -111,18 +129,32 @@ void ExecuteReactor::Pump() {
   enum class Next { kNothing, kWrite, kFinish } next = Next::kNothing;
   std::shared_ptr<Batch> resume;
   grpc::Status status;
+  absl::Time wake = absl::InfiniteFuture();
   {
     absl::MutexLock lock(&mu_);
     if (!started_ || writing_ || finished_) return;
-    if (!broken_ && NextEventLocked()) {
+    if (!broken_ && NextEventLocked(absl::Now(), &wake)) {
       writing_ = true;
       next = Next::kWrite;
-    } else if (batch_done_) {
+    } else if (batch_done_ && wake == absl::InfiniteFuture()) {
       finished_ = true;
       next = Next::kFinish;
-      if (broken_) {
-        status = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
-      }
+      // A cancelled or expired call ends as such, after its summary.
+      status = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED,
+                                      "the client stopped reading")
+                       : call_status_;
+    } else if (wake != absl::InfiniteFuture() && !flush_timer_armed_) {
+      flush_timer_armed_ = true;
+      std::weak_ptr<ExecuteReactor> weak = shared_from_this();
+      timers_->Schedule(wake, [weak] {
+        if (auto self = weak.lock()) {
+          {
+            absl::MutexLock lock(&self->mu_);
+            self->flush_timer_armed_ = false;
+          }
+          self->Pump();
+        }
+      });
     }
     if (paused_ && static_cast<int64_t>(unsent_.size()) < kMaxUnsentResults / 2) {
       paused_ = false;

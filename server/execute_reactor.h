@@ -33,7 +33,8 @@ class ExecuteReactor final
   // BatchSink (On* under the batch's lock; they only buffer).
   void OnProgress(const v1::Progress& progress) override;
   void OnResult(v1::TaskResult result, const v1::Progress& progress) override;
-  void OnDone(const v1::Summary& summary) override;
+  void OnDone(const v1::Summary& summary,
+              const absl::Status& call_status) override;
   bool Backlogged() const override;
   void Flush() override;
 
@@ -46,12 +47,16 @@ class ExecuteReactor final
   ExecuteReactor() = default;
   void Begin(Executor& executor, grpc::CallbackServerContext* context,
              const v1::ExecuteRequest* request);
-  // Fills event_ with what is due next; false if nothing is.
-  bool NextEventLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills event_ with what is due now; false if nothing is. Sets `*wake`
+  // when results or progress wait to be coalesced.
+  bool NextEventLocked(absl::Time now, absl::Time* wake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the next write, or Finish once everything was sent.
   void Pump();
 
   std::shared_ptr<ExecuteReactor> self_;  // dropped in OnDone
+  TimerQueue* timers_ = nullptr;          // the executor's, for coalescing
   mutable absl::Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::Accepted> accepted_ ABSL_GUARDED_BY(mu_);  // unsent
@@ -63,8 +68,12 @@ class ExecuteReactor final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;  // a write is in flight
   bool broken_ ABSL_GUARDED_BY(mu_) = false;   // a write failed
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish called
   bool paused_ ABSL_GUARDED_BY(mu_) = false;    // told the batch to wait
+  // When the oldest unsent result or progress arrived; InfiniteFuture if none.
+  absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
   v1::ExecuteEvent event_;  // owned by the write in flight
 };
 

@@ -47,17 +47,22 @@ void GatherReactor::OnResult(v1::TaskResult result, const v1::Progress&) {
   results_[index] = std::move(result);
 }
 
-void GatherReactor::OnDone(const v1::Summary& summary) {
+void GatherReactor::OnDone(const v1::Summary& summary,
+                           const absl::Status& call_status) {
   absl::MutexLock lock(&mu_);
+  call_status_ = ToGrpcStatus(call_status);
   *response_->mutable_summary() = summary;
   batch_done_ = true;
 }
 
 void GatherReactor::Flush() {
+  grpc::Status status;
   {
     absl::MutexLock lock(&mu_);
     if (!batch_done_ || finished_ || batch_ == nullptr) return;
     finished_ = true;
+    // A cancelled or expired call fails as a call; per-task failures don't.
+    status = call_status_;
     auto* out = response_->mutable_results();
     out->Reserve(static_cast<int>(results_.size()));
     for (v1::TaskResult& r : results_) {
@@ -66,7 +71,7 @@ void GatherReactor::Flush() {
     results_.clear();
     results_.shrink_to_fit();
   }
-  Finish(grpc::Status::OK);
+  Finish(status);
 }
 
 void GatherReactor::OnCancel() {

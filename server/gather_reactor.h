@@ -27,7 +27,8 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
   // BatchSink
   void OnResult(v1::TaskResult result, const v1::Progress& progress) override;
-  void OnDone(const v1::Summary& summary) override;
+  void OnDone(const v1::Summary& summary,
+              const absl::Status& call_status) override;
   void Flush() override;
 
   // grpc::ServerUnaryReactor
@@ -45,6 +46,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);  // by index
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -38,6 +38,12 @@ inline constexpr absl::Duration kDefaultShutdownGrace = absl::Seconds(10);
 // a stalled reader costs bounded memory.
 inline constexpr int64_t kMaxUnsentResults = 8192;
 
+// Event coalescing on Execute streams: results and progress wait up to
+// kFlushInterval to share a message, unless kMinChunkResults are ready or the
+// batch is done. Keeps a 100k-task stream to ~1 message per 1000 results.
+inline constexpr absl::Duration kFlushInterval = absl::Milliseconds(5);
+inline constexpr int64_t kMinChunkResults = 1000;
+
 // Largest serialized ResultChunk; well under gRPC's default 4 MiB limit.
 inline constexpr int64_t kMaxChunkBytes = 1 << 20;
 

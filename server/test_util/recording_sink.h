@@ -22,7 +22,7 @@ class RecordingSink : public BatchSink {
     max_running_ = std::max<int64_t>(max_running_, p.running());
     results_.push_back(std::move(r));
   }
-  void OnDone(const v1::Summary& s) override {
+  void OnDone(const v1::Summary& s, const absl::Status&) override {
     absl::MutexLock lock(&mu_);
     summary_ = s;
     ++done_calls_;
