@@ -267,10 +267,17 @@ TEST_F(ServerTest, CallDeadlineCancelsTheBatchOnTheServer) {
 }
 
 TEST_F(ServerTest, ReaderThatNeverReadsPausesItsBatch) {
+  // A client whose transport window stays small (no BDP growth), so what it
+  // does not read backs up into the server quickly.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto stalled = v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
+      server_->target(), grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext ctx;
   // 200k instant tasks whose results nobody reads: the server must stop
   // starting tasks once its bounded backlog is full, not buffer them all.
-  auto reader = stub_->Execute(&ctx, Batch(std::vector<v1::Task>(200'000, Task("echo"))));
+  auto reader = stalled->Execute(&ctx, Batch(std::vector<v1::Task>(200'000, Task("echo"))));
   absl::SleepFor(absl::Seconds(2));
   auto stats = server_->executor().Stats();
   EXPECT_EQ(stats.open_batches(), 1u);
