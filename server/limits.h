@@ -33,6 +33,20 @@ inline constexpr int kDefaultCpuWorkers = 0;
 // (flag --shutdown_grace).
 inline constexpr absl::Duration kDefaultShutdownGrace = absl::Seconds(10);
 
+// Largest request the server accepts (flag --max_receive_message_bytes):
+// room for a 1M-task batch of small tasks.
+inline constexpr int kDefaultMaxReceiveMessageBytes = 256 << 20;
+
+// Concurrent calls on one client connection (flag --max_concurrent_streams).
+inline constexpr int kDefaultMaxConcurrentStreams = 256;
+
+// The server pings idle connections every kKeepaliveTime and drops those that
+// do not answer within kKeepaliveTimeout, so dead clients release their
+// batches; clients may not ping more often than kMinClientPingInterval.
+inline constexpr absl::Duration kKeepaliveTime = absl::Seconds(60);
+inline constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(20);
+inline constexpr absl::Duration kMinClientPingInterval = absl::Seconds(10);
+
 // Results an Execute stream may hold unsent for a slow reader; past it the
 // batch stops starting tasks until the reader catches up (back-pressure), so
 // a stalled reader costs bounded memory.

@@ -38,7 +38,21 @@ ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
           "On SIGTERM/SIGINT, how long running batches may finish before "
           "they are cancelled.");
 ABSL_FLAG(bool, reflection, true,
-          "Serve gRPC server reflection (grpcurl list/describe).");
+          "Serve gRPC server reflection (grpcurl list/describe). It stays "
+          "open with --auth_token_file: it shows the schema, never data.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; enables TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; clients must present a certificate it signed "
+          "(mutual TLS).");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token every BatchExecutor call must send as "
+          "'authorization: Bearer <token>'. Health checking stays open.");
+ABSL_FLAG(int, max_receive_message_bytes,
+          batchexec::kDefaultMaxReceiveMessageBytes,
+          "Largest request accepted, in bytes.");
+ABSL_FLAG(int, max_concurrent_streams, batchexec::kDefaultMaxConcurrentStreams,
+          "Concurrent calls per client connection.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -79,6 +93,21 @@ int main(int argc, char** argv) {
   options.executor.max_open_batches = absl::GetFlag(FLAGS_max_open_batches);
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.max_receive_message_bytes =
+      absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  if (std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    auto token = batchexec::ReadTokenFile(path);
+    if (!token.ok()) {
+      std::fprintf(stderr, "--auth_token_file: %s\n",
+                   std::string(token.status().message()).c_str());
+      return 2;
+    }
+    options.auth_token = *token;
+  }
 
   auto server =
       batchexec::Server::BuildAndStart(options, std::move(registry));

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/auth.h"
 #include "server/executor.h"
 #include "server/limits.h"
 #include "server/service.h"
@@ -22,8 +23,23 @@ struct ServerOptions {
   // host:port to listen on; port 0 picks a free one (see Server::port()).
   std::string address = "127.0.0.1:0";
   ExecutorOptions executor;
-  // Serve grpc.reflection so grpcurl needs no .proto files.
+  // Serve grpc.reflection so grpcurl needs no .proto files. It stays open
+  // when auth_token is set (it shows the schema, never data).
   bool enable_reflection = true;
+
+  // TLS from PEM files; all empty means plaintext. With tls_client_ca_file,
+  // clients must present a certificate signed by it (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+
+  // Bearer token every BatchExecutor call must carry (`authorization:
+  // Bearer <token>`); empty means no authentication. Health stays open.
+  std::string auth_token;
+
+  // Transport limits against oversized or abusive clients.
+  int max_receive_message_bytes = kDefaultMaxReceiveMessageBytes;
+  int max_concurrent_streams = kDefaultMaxConcurrentStreams;
 };
 
 class Server {
@@ -56,6 +72,7 @@ class Server {
   int port_ = 0;
   std::unique_ptr<TaskRegistry> registry_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<TokenAuthenticator> auth_;
   std::unique_ptr<BatchExecutorService> service_;
   std::unique_ptr<grpc::Server> server_;
   absl::Mutex mu_;

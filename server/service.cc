@@ -1,24 +1,48 @@
 #include "server/service.h"
 
+#include "common/grpc_status.h"
 #include "server/execute_reactor.h"
 #include "server/gather_reactor.h"
 
 namespace batchexec {
+namespace {
+
+// Ends a streaming call at once with `status` (e.g. UNAUTHENTICATED).
+class RejectedWriteReactor final
+    : public grpc::ServerWriteReactor<v1::ExecuteEvent> {
+ public:
+  explicit RejectedWriteReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
 
 grpc::ServerWriteReactor<v1::ExecuteEvent>* BatchExecutorService::Execute(
     grpc::CallbackServerContext* context, const v1::ExecuteRequest* request) {
+  if (absl::Status s = auth_.Check(*context); !s.ok()) {
+    return new RejectedWriteReactor(ToGrpcStatus(s));
+  }
   return ExecuteReactor::Start(executor_, context, request);
 }
 
 grpc::ServerUnaryReactor* BatchExecutorService::Gather(
     grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
     v1::GatherResponse* response) {
+  if (absl::Status s = auth_.Check(*context); !s.ok()) return Reject(context, s);
   return GatherReactor::Start(executor_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* BatchExecutorService::ListTaskKinds(
     grpc::CallbackServerContext* context, const v1::ListTaskKindsRequest*,
     v1::ListTaskKindsResponse* response) {
+  if (absl::Status s = auth_.Check(*context); !s.ok()) return Reject(context, s);
   for (const TaskKind* kind : executor_.registry().List()) {
     v1::TaskKind* out = response->add_kinds();
     out->set_name(kind->name);
@@ -39,6 +63,7 @@ grpc::ServerUnaryReactor* BatchExecutorService::ListTaskKinds(
 grpc::ServerUnaryReactor* BatchExecutorService::GetServerStats(
     grpc::CallbackServerContext* context, const v1::GetServerStatsRequest*,
     v1::ServerStats* response) {
+  if (absl::Status s = auth_.Check(*context); !s.ok()) return Reject(context, s);
   *response = executor_.Stats();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -5,14 +5,17 @@
 
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "server/auth.h"
 #include "server/executor.h"
 
 namespace batchexec {
 
 class BatchExecutorService final : public v1::BatchExecutor::CallbackService {
  public:
-  // `executor` must outlive the service.
-  explicit BatchExecutorService(Executor& executor) : executor_(executor) {}
+  // `executor` and `auth` must outlive the service. Every method checks
+  // `auth` first.
+  BatchExecutorService(Executor& executor, const TokenAuthenticator& auth)
+      : executor_(executor), auth_(auth) {}
 
   grpc::ServerWriteReactor<v1::ExecuteEvent>* Execute(
       grpc::CallbackServerContext* context,
@@ -31,6 +34,7 @@ class BatchExecutorService final : public v1::BatchExecutor::CallbackService {
 
  private:
   Executor& executor_;
+  const TokenAuthenticator& auth_;
 };
 
 }  // namespace batchexec
