@@ -99,17 +99,29 @@ system_protobuf_repository = repository_rule(
     attrs = {"build_file": attr.label(mandatory = True)},
 )
 
+_HEALTH_PROTO = "/usr/share/grpc-proto/grpc/health/v1/health.proto"
+
 def _system_grpc_impl(rctx):
     _require_files(rctx, {
         "/usr/bin/grpc_cpp_plugin": "protobuf-compiler-grpc",
         "/usr/include/grpcpp/grpcpp.h": "libgrpc++-dev",
         "/usr/include/grpcpp/ext/proto_server_reflection_plugin.h": "libgrpc++-dev",
+        _HEALTH_PROTO: "grpc-proto",
     })
     _require_libs(rctx, {
         "libgrpc++.so": "libgrpc++-dev",
         "libgrpc++_reflection.so": "libgrpc++-dev",
     })
     rctx.symlink("/usr/bin/grpc_cpp_plugin", "bin/grpc_cpp_plugin")
+
+    # Upstream's health proto, at upstream's path and label, so servers can
+    # link its descriptor in and serve it through reflection.
+    rctx.symlink(_HEALTH_PROTO, "src/proto/grpc/health/v1/health.proto")
+    rctx.file("src/proto/grpc/health/v1/BUILD", "\n".join([
+        "package(default_visibility = [\"//visibility:public\"])",
+        "proto_library(name = \"health_proto\", srcs = [\"health.proto\"])",
+        "",
+    ]))
     rctx.template("BUILD", rctx.attr.build_file, {
         "%{grpcpp_linkopts}": repr(_pkg_config_libs(rctx, "grpc++", "libgrpc++-dev")),
         "%{grpc_linkopts}": repr(_pkg_config_libs(rctx, "grpc", "libgrpc-dev")),

@@ -184,6 +184,10 @@ void ExecuteReactor::OnCancel() {
   {
     absl::MutexLock lock(&mu_);
     batch = batch_;
+    // Nobody will read the rest: drop it rather than buffer a result for
+    // every task the cancellation ends.
+    broken_ = true;
+    unsent_.clear();
   }
   if (batch != nullptr) {
     batch->Cancel(absl::CancelledError("call cancelled by the client"));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "src/proto/grpc/health/v1/health.pb.h"
 
 namespace batchexec {
 namespace {
@@ -75,6 +76,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
                                                             *server->auth_);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Touching the descriptor keeps health.pb.o linked, so reflection (and
+  // `grpcurl describe grpc.health.v1.Health`) can find the service.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   // Linked in explicitly: --as-needed would drop the self-registering plugin.
   if (options.enable_reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();

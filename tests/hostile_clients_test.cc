@@ -1,0 +1,181 @@
+// Slow and hostile clients: readers that never read, and a client opening
+// thousands of streams. The server must stay within bounded memory, keep
+// serving well-behaved callers, and refuse what is over its limits with
+// RESOURCE_EXHAUSTED.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/limits.h"
+#include "server/server.h"
+#include "server/tasks/kinds.h"
+#include "tests/test_util/process_memory.h"
+
+namespace batchexec {
+namespace {
+
+std::unique_ptr<Server> StartServer(ExecutorOptions executor) {
+  auto registry = std::make_unique<TaskRegistry>();
+  EXPECT_TRUE(RegisterBuiltinKinds(*registry).ok());
+  ServerOptions options;
+  options.executor = executor;
+  options.executor.cpu_workers = 1;
+  auto server = Server::BuildAndStart(options, std::move(registry));
+  EXPECT_TRUE(server.ok()) << server.status();
+  return std::move(*server);
+}
+
+// A connection of its own whose receive window stays small, like a client
+// that has stopped reading.
+std::unique_ptr<v1::BatchExecutor::Stub> StalledStub(const std::string& target,
+                                                     int connection) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  args.SetInt("batchexec.test.connection", connection);  // no sharing
+  return v1::BatchExecutor::NewStub(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+}
+
+v1::ExecuteRequest Echoes(int n) {
+  v1::ExecuteRequest r;
+  for (int i = 0; i < n; ++i) r.add_tasks()->set_kind("echo");
+  return r;
+}
+
+// Polls until `done` holds; false on timeout.
+template <typename Fn>
+bool WaitUntil(Fn done, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > end) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
+  constexpr int kStreams = 50;
+  constexpr int kTasks = 100'000;
+  ExecutorOptions limits;
+  limits.max_queued_tasks = kStreams * kTasks + 1000;  // admit them all
+  auto server = StartServer(limits);
+  const int64_t rss_before = testing::TrimmedRss();
+  const v1::ExecuteRequest request = Echoes(kTasks);
+  std::vector<std::unique_ptr<v1::BatchExecutor::Stub>> stubs;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::ExecuteEvent>>> readers;
+  for (int i = 0; i < kStreams; ++i) {
+    stubs.push_back(StalledStub(server->target(), i % 5));
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    readers.push_back(stubs.back()->Execute(contexts.back().get(), request));
+  }
+  // Every batch is admitted, then runs into its back-pressure: the count of
+  // queued tasks stops moving.
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server->executor().Stats().open_batches() == kStreams; },
+      absl::Seconds(60)));
+  uint64_t queued = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        uint64_t now = server->executor().Stats().queued_tasks();
+        bool still = now == queued;
+        queued = now;
+        if (!still) absl::SleepFor(absl::Milliseconds(200));
+        return still;
+      },
+      absl::Seconds(60)));
+  const int64_t admitted = kStreams;
+  const int64_t started = admitted * kTasks - queued;
+  std::printf("HOSTILE streams=%d admitted=%ld tasks_started=%ld rss_growth_mb=%.1f\n",
+              kStreams, admitted, started,
+              (testing::TrimmedRss() - rss_before) / 1e6);
+  // Each admitted batch stopped after a bounded number of unread results
+  // (the server's backlog plus what the transport holds), far from 100k.
+  EXPECT_LT(started / admitted, kTasks / 3);
+  // Memory follows the requests held (~200 bytes a task), not the results
+  // produced.
+  EXPECT_LT(testing::TrimmedRss() - rss_before, int64_t{kStreams} * kTasks * 400);
+
+  // A well-behaved caller is still served promptly.
+  auto stub = v1::BatchExecutor::NewStub(
+      grpc::CreateChannel(server->target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  v1::GatherResponse response;
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(stub->Gather(&context, Echoes(3), &response).ok());
+  EXPECT_EQ(response.results_size(), 3);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& r : readers) r->Finish();
+  EXPECT_TRUE(server->executor().WaitIdle(absl::Now() + absl::Seconds(60)));
+}
+
+TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
+  ExecutorOptions limits;
+  limits.max_open_batches = 300;
+  auto server = StartServer(limits);
+  constexpr int kStreams = 1200;
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<v1::BatchExecutor::Stub>> stubs;
+  for (int c = 0; c < 8; ++c) stubs.push_back(StalledStub(server->target(), 100 + c));
+  v1::ExecuteRequest request;
+  auto* t = request.add_tasks();
+  t->set_kind("sleep");
+  (*t->mutable_args()->mutable_fields())["seconds"].set_number_value(60);
+  struct Call {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientAsyncReader<v1::ExecuteEvent>> reader;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  for (int i = 0; i < kStreams; ++i) {
+    auto call = std::make_unique<Call>();
+    call->reader = stubs[i % stubs.size()]->PrepareAsyncExecute(&call->context, request, &cq);
+    call->reader->StartCall(reinterpret_cast<void*>(2 * i));
+    call->reader->Finish(&call->status, reinterpret_cast<void*>(2 * i + 1));
+    calls.push_back(std::move(call));
+  }
+  int exhausted = 0;
+  int finished = 0;
+  void* tag;
+  bool ok;
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (exhausted < kStreams - 300 && absl::Now() < end) {
+    auto r = cq.AsyncNext(&tag, &ok, absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    if (r != grpc::CompletionQueue::GOT_EVENT) continue;
+    const intptr_t n = reinterpret_cast<intptr_t>(tag);
+    if (n % 2 == 1) {
+      ++finished;
+      const Call& call = *calls[n / 2];
+      if (call.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++exhausted;
+        EXPECT_NE(call.status.error_message().find("--max_open_batches"),
+                  std::string::npos);
+      }
+    }
+  }
+  EXPECT_EQ(exhausted, kStreams - 300);
+  EXPECT_EQ(server->executor().Stats().open_batches(), 300u);
+  for (auto& call : calls) call->context.TryCancel();
+  while (finished < kStreams &&
+         cq.AsyncNext(&tag, &ok, absl::ToChronoTime(absl::Now() + absl::Seconds(10))) ==
+             grpc::CompletionQueue::GOT_EVENT) {
+    if (reinterpret_cast<intptr_t>(tag) % 2 == 1) ++finished;
+  }
+  EXPECT_EQ(finished, kStreams);
+  EXPECT_TRUE(server->executor().WaitIdle(absl::Now() + absl::Seconds(10)));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+}  // namespace
+}  // namespace batchexec
