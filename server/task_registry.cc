@@ -99,7 +99,8 @@ absl::Status TaskRegistry::ValidateArgs(const TaskKind& kind,
   }
   // Only kinds that declare arguments reject unknown ones: `echo` takes any.
   if (!kind.args.empty()) {
-    for (const auto& [name, value] : args.fields()) {
+    for (const auto& field : args.fields()) {
+      const std::string& name = field.first;
       bool known = std::any_of(kind.args.begin(), kind.args.end(),
                                [&](const ArgSpec& s) { return s.name == name; });
       if (!known) {

@@ -1,0 +1,109 @@
+// Process faults: the server binary killed or stopped while batches run.
+// Callers must never hang, and a restarted server must serve again.
+#include <signal.h>
+
+#include <string>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/test_util/server_process.h"
+
+namespace batchexec {
+namespace {
+
+const char kServer[] = "server/batchexec_server";
+
+v1::ExecuteRequest Sleeps(int n, double seconds) {
+  v1::ExecuteRequest r;
+  for (int i = 0; i < n; ++i) {
+    v1::Task* t = r.add_tasks();
+    t->set_kind("sleep");
+    (*t->mutable_args()->mutable_fields())["seconds"].set_number_value(seconds);
+  }
+  return r;
+}
+
+struct CallOutcome {
+  grpc::Status status;
+  bool got_summary = false;
+  int results = 0;
+};
+
+CallOutcome RunExecute(v1::BatchExecutor::Stub& stub, const v1::ExecuteRequest& r) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto reader = stub.Execute(&context, r);
+  CallOutcome out;
+  v1::ExecuteEvent e;
+  while (reader->Read(&e)) {
+    out.results += e.results().results_size();
+    if (e.has_summary()) out.got_summary = true;
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+TEST(ProcessFaults, KilledServerEndsTheCallPromptlyAndARestartServes) {
+  int port;
+  {
+    testing::ServerProcess server(kServer, {"--port=0"});
+    ASSERT_NE(server.port(), 0);
+    port = server.port();
+    auto stub = v1::BatchExecutor::NewStub(
+        grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+    CallOutcome outcome;
+    absl::Time ended;
+    std::thread caller([&] {
+      outcome = RunExecute(*stub, Sleeps(100, 30));
+      ended = absl::Now();
+    });
+    absl::SleepFor(absl::Milliseconds(500));  // the batch is running
+    const absl::Time killed = absl::Now();
+    server.Signal(SIGKILL);
+    caller.join();
+    EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << outcome.status.error_message();
+    EXPECT_LT(ended - killed, absl::Seconds(5));
+    EXPECT_EQ(server.Wait(), 128 + SIGKILL);
+  }
+  // Same port, new process: the same kind of call works again.
+  testing::ServerProcess restarted(kServer, {absl::StrCat("--port=", port)});
+  ASSERT_EQ(restarted.port(), port);
+  auto stub = v1::BatchExecutor::NewStub(
+      grpc::CreateChannel(restarted.target(), grpc::InsecureChannelCredentials()));
+  CallOutcome outcome = RunExecute(*stub, Sleeps(10, 0.05));
+  EXPECT_TRUE(outcome.status.ok()) << outcome.status.error_message();
+  EXPECT_EQ(outcome.results, 10);
+}
+
+TEST(ProcessFaults, SigtermDrainsWithinTheGraceAndExitsZero) {
+  testing::ServerProcess server(kServer, {"--port=0", "--shutdown_grace=1s"});
+  ASSERT_NE(server.port(), 0);
+  auto stub = v1::BatchExecutor::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  CallOutcome short_call, long_call;
+  std::thread a([&] { short_call = RunExecute(*stub, Sleeps(5, 0.5)); });
+  std::thread b([&] { long_call = RunExecute(*stub, Sleeps(5, 60)); });
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  server.Signal(SIGTERM);
+  a.join();
+  b.join();
+  EXPECT_EQ(server.Wait(), 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));
+  // The short batch finished within the grace: all results and a summary.
+  EXPECT_TRUE(short_call.status.ok()) << short_call.status.error_message();
+  EXPECT_TRUE(short_call.got_summary);
+  EXPECT_EQ(short_call.results, 5);
+  // The long one was cancelled after the grace: every task still reported.
+  EXPECT_EQ(long_call.status.error_code(), grpc::StatusCode::CANCELLED)
+      << long_call.status.error_message();
+  EXPECT_TRUE(long_call.got_summary);
+  EXPECT_EQ(long_call.results, 5);
+}
+
+}  // namespace
+}  // namespace batchexec
