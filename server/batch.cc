@@ -39,7 +39,7 @@ void Batch::Start() {
   std::shared_ptr<Batch> self = shared_from_this();
   if (options_.deadline != absl::InfiniteFuture()) {
     std::weak_ptr<Batch> weak = self;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     deadline_timer_ = env_.timers.Schedule(options_.deadline, [weak] {
       if (auto batch = weak.lock()) {
         batch->Cancel(absl::DeadlineExceededError("call deadline exceeded"));
@@ -51,12 +51,12 @@ void Batch::Start() {
 }
 
 v1::Progress Batch::progress() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return ProgressLocked();
 }
 
 int64_t Batch::queued() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return size_ - next_;
 }
 
@@ -80,7 +80,7 @@ bool Batch::OnSlot() {
   std::shared_ptr<TaskContext> task;
   const TaskKind* kind;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!WantsSlotLocked()) return false;
     const uint32_t index = static_cast<uint32_t>(next_++);
     const v1::Task& spec = request_->tasks(index);
@@ -132,7 +132,7 @@ void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<TaskOutput> result) {
   std::shared_ptr<TaskContext> keep_alive;  // released outside the lock
   bool more = false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = running_.find(index);
     if (it != running_.end()) {
       timer = it->second.timeout_timer;
@@ -173,7 +173,7 @@ void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<TaskOutput> result) {
 void Batch::Cancel(absl::Status why) {
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (call_status_.ok()) call_status_ = why;
     if (cancelled_) return;
     to_cancel = CancelLocked(why);
@@ -219,7 +219,7 @@ void Batch::EmitLocked(v1::TaskResult result, bool ok) {
 void Batch::Resume() {
   bool more;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     more = WantsSlotLocked();
   }
   if (more) semaphore_.Request(shared_from_this());
@@ -228,7 +228,7 @@ void Batch::Resume() {
 void Batch::Flush() {
   std::shared_ptr<BatchSink> sink;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     sink = sink_;
   }
   if (sink != nullptr) sink->Flush();
@@ -239,7 +239,7 @@ void Batch::FinishIfDone() {
   TimerQueue::TimerId timer = 0;
   std::shared_ptr<BatchSink> sink;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (done_reported_ || completed_ < size_) return;
     done_reported_ = true;
     v1::Summary summary;

@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "server/fair_semaphore.h"
@@ -112,7 +112,7 @@ class Batch final : public TaskContext::Owner,
   FairSemaphore& semaphore_;
   const absl::Time start_time_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<BatchSink> sink_ ABSL_GUARDED_BY(mu_);  // null after OnDone
   int64_t next_ ABSL_GUARDED_BY(mu_) = 0;  // first task not yet started
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;

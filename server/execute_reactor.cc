@@ -27,14 +27,14 @@ void ExecuteReactor::Begin(Executor& executor,
                               shared_from_this(), &note);
   if (!batch.ok()) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       finished_ = true;
     }
     Finish(ToGrpcStatus(batch.status()));
     return;
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     batch_ = *batch;
     v1::Accepted& accepted = accepted_.emplace();
     accepted.set_batch_id((*batch)->id());
@@ -52,7 +52,7 @@ void ExecuteReactor::MarkPendingLocked() {
 }
 
 void ExecuteReactor::OnProgress(const v1::Progress& progress) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   progress_ = progress;
   progress_changed_ = true;
   MarkPendingLocked();
@@ -60,7 +60,7 @@ void ExecuteReactor::OnProgress(const v1::Progress& progress) {
 
 void ExecuteReactor::OnResult(v1::TaskResult result,
                               const v1::Progress& progress) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   progress_ = progress;
   progress_changed_ = true;
   MarkPendingLocked();
@@ -71,14 +71,14 @@ void ExecuteReactor::OnResult(v1::TaskResult result,
 
 void ExecuteReactor::OnDone(const v1::Summary& summary,
                             const absl::Status& call_status) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   summary_ = summary;
   call_status_ = ToGrpcStatus(call_status);
   batch_done_ = true;
 }
 
 bool ExecuteReactor::Backlogged() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults;
 }
 
@@ -131,7 +131,7 @@ void ExecuteReactor::Pump() {
   grpc::Status status;
   absl::Time wake = absl::InfiniteFuture();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!started_ || writing_ || finished_) return;
     if (!broken_ && NextEventLocked(absl::Now(), &wake)) {
       writing_ = true;
@@ -149,7 +149,7 @@ void ExecuteReactor::Pump() {
       timers_->Schedule(wake, [weak] {
         if (auto self = weak.lock()) {
           {
-            absl::MutexLock lock(&self->mu_);
+            MutexLock lock(&self->mu_);
             self->flush_timer_armed_ = false;
           }
           self->Pump();
@@ -169,7 +169,7 @@ void ExecuteReactor::Pump() {
 
 void ExecuteReactor::OnWriteDone(bool ok) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     writing_ = false;
     if (!ok) {
       broken_ = true;  // the client is gone; OnCancel cancels the batch
@@ -182,7 +182,7 @@ void ExecuteReactor::OnWriteDone(bool ok) {
 void ExecuteReactor::OnCancel() {
   std::shared_ptr<Batch> batch;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     batch = batch_;
     // Nobody will read the rest: drop it rather than buffer a result for
     // every task the cancellation ends.
@@ -196,7 +196,7 @@ void ExecuteReactor::OnCancel() {
 
 void ExecuteReactor::OnDone() {
   std::shared_ptr<ExecuteReactor> self = std::move(self_);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   batch_.reset();  // the batch ended; break the batch <-> sink cycle
   // `self` goes last, after the lock: the batch may still hold us until its
   // final Flush.

@@ -11,7 +11,7 @@
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "server/batch.h"
@@ -57,7 +57,7 @@ class ExecuteReactor final
 
   std::shared_ptr<ExecuteReactor> self_;  // dropped in OnDone
   TimerQueue* timers_ = nullptr;          // the executor's, for coalescing
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::Accepted> accepted_ ABSL_GUARDED_BY(mu_);  // unsent
   std::deque<v1::TaskResult> unsent_ ABSL_GUARDED_BY(mu_);

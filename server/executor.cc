@@ -98,7 +98,7 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
 
   std::string id;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!accepting_) return absl::UnavailableError("server is shutting down");
     if (static_cast<int64_t>(open_.size()) >= options_.max_open_batches) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -118,13 +118,13 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
   auto batch = std::make_shared<Batch>(
       id, std::move(request), std::move(kinds), options, env_, semaphore_,
       std::move(sink), [this, id, size] {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         open_.erase(id);
         queued_reserved_ -= size;
         tasks_completed_.fetch_add(size, std::memory_order_relaxed);
       });
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     open_.emplace(id, batch);
   }
   batch->Start();
@@ -132,14 +132,14 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
 }
 
 void Executor::StopAccepting() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   accepting_ = false;
 }
 
 void Executor::CancelAll(absl::Status why) {
   std::vector<std::shared_ptr<Batch>> batches;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& [id, weak] : open_) {
       if (auto b = weak.lock()) batches.push_back(std::move(b));
     }
@@ -148,7 +148,7 @@ void Executor::CancelAll(absl::Status why) {
 }
 
 bool Executor::WaitIdle(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto idle = [this] { return open_.empty(); };
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
@@ -159,7 +159,7 @@ v1::ServerStats Executor::Stats() const {
   stats.set_max_inflight_tasks(semaphore_.limit());
   std::vector<std::shared_ptr<Batch>> batches;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stats.set_open_batches(open_.size());
     stats.set_batches_started(batches_started_);
     for (auto& [id, weak] : open_) {

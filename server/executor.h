@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "server/batch.h"
@@ -78,7 +78,7 @@ class Executor {
   WorkerPool cpu_pool_;
   TaskEnvironment env_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<std::string, std::weak_ptr<Batch>> open_
       ABSL_GUARDED_BY(mu_);
   int64_t queued_reserved_ ABSL_GUARDED_BY(mu_) = 0;  // sizes of open batches

@@ -8,18 +8,18 @@ FairSemaphore::FairSemaphore(int64_t limit, Defer defer, int inline_budget)
     : limit_(limit), defer_(std::move(defer)), inline_budget_(inline_budget) {}
 
 int64_t FairSemaphore::in_use() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return in_use_;
 }
 
 size_t FairSemaphore::waiting_clients() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return ring_.size();
 }
 
 void FairSemaphore::Request(std::shared_ptr<Client> client) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     switch (client->state_) {
       case Client::State::kQueued:
         return;
@@ -38,7 +38,7 @@ void FairSemaphore::Request(std::shared_ptr<Client> client) {
 
 void FairSemaphore::Release() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     --in_use_;
   }
   Dispatch();
@@ -46,7 +46,7 @@ void FairSemaphore::Release() {
 
 void FairSemaphore::Dispatch() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dispatching_) {
       dispatch_again_ = true;
       return;
@@ -61,7 +61,7 @@ void FairSemaphore::DispatchLoop() {
   for (;;) {
     std::shared_ptr<Client> client;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (in_use_ >= limit_ || ring_.empty()) {
         if (!dispatch_again_) {
           dispatching_ = false;
@@ -83,7 +83,7 @@ void FairSemaphore::DispatchLoop() {
     }
     ++offers;
     bool took = client->OnSlot();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!took) --in_use_;
     if (took || client->requested_again_) {
       // Round-robin: back of the line, behind every other waiting batch.

@@ -15,7 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace batchexec {
 
@@ -69,7 +69,7 @@ class FairSemaphore {
   const Defer defer_;
   const int inline_budget_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   int64_t in_use_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<std::shared_ptr<Client>> ring_ ABSL_GUARDED_BY(mu_);
   bool dispatching_ ABSL_GUARDED_BY(mu_) = false;

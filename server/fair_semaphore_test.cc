@@ -4,7 +4,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "gtest/gtest.h"
 
 namespace batchexec {
@@ -14,17 +14,17 @@ namespace {
 // back by the test.
 class CountingClient : public FairSemaphore::Client {
  public:
-  CountingClient(int want, std::vector<int>* log, int tag, absl::Mutex* mu)
+  CountingClient(int want, std::vector<int>* log, int tag, Mutex* mu)
       : want_(want), log_(log), tag_(tag), mu_(mu) {}
   bool OnSlot() override {
-    absl::MutexLock lock(mu_);
+    MutexLock lock(mu_);
     if (taken_ >= want_) return false;
     ++taken_;
     log_->push_back(tag_);
     return true;
   }
   int taken() {
-    absl::MutexLock lock(mu_);
+    MutexLock lock(mu_);
     return taken_;
   }
 
@@ -32,13 +32,13 @@ class CountingClient : public FairSemaphore::Client {
   const int want_;
   std::vector<int>* log_;
   const int tag_;
-  absl::Mutex* mu_;
+  Mutex* mu_;
   int taken_ = 0;
 };
 
 TEST(FairSemaphore, GrantsUpToTheLimitAndNoMore) {
   FairSemaphore sem(3);
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<int> log;
   auto client = std::make_shared<CountingClient>(10, &log, 1, &mu);
   sem.Request(client);
@@ -51,7 +51,7 @@ TEST(FairSemaphore, GrantsUpToTheLimitAndNoMore) {
 
 TEST(FairSemaphore, LateSmallClientIsServedBeforeTheBigOneFinishes) {
   FairSemaphore sem(2);
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<int> log;
   auto big = std::make_shared<CountingClient>(1000, &log, 1, &mu);
   auto small = std::make_shared<CountingClient>(3, &log, 2, &mu);
@@ -66,7 +66,7 @@ TEST(FairSemaphore, LateSmallClientIsServedBeforeTheBigOneFinishes) {
 
 TEST(FairSemaphore, DecliningClientLeavesAndComesBackOnRequest) {
   FairSemaphore sem(5);
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<int> log;
   auto c = std::make_shared<CountingClient>(1, &log, 1, &mu);
   sem.Request(c);

@@ -21,35 +21,35 @@ void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const v1::ExecuteRequest* request) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     results_.resize(request->tasks_size());
   }
   auto batch = executor.Start(TakeRequest(request), CallDeadline(*context),
                               shared_from_this());
   if (!batch.ok()) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       finished_ = true;
     }
     Finish(ToGrpcStatus(batch.status()));
     return;
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     batch_ = *batch;
   }
   Flush();  // a batch of instant tasks may be done already
 }
 
 void GatherReactor::OnResult(v1::TaskResult result, const v1::Progress&) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const uint32_t index = result.index();
   results_[index] = std::move(result);
 }
 
 void GatherReactor::OnDone(const v1::Summary& summary,
                            const absl::Status& call_status) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(call_status);
   *response_->mutable_summary() = summary;
   batch_done_ = true;
@@ -58,7 +58,7 @@ void GatherReactor::OnDone(const v1::Summary& summary,
 void GatherReactor::Flush() {
   grpc::Status status;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!batch_done_ || finished_ || batch_ == nullptr) return;
     finished_ = true;
     // A cancelled or expired call fails as a call; per-task failures don't.
@@ -77,7 +77,7 @@ void GatherReactor::Flush() {
 void GatherReactor::OnCancel() {
   std::shared_ptr<Batch> batch;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     batch = batch_;
   }
   if (batch != nullptr) {
@@ -87,7 +87,7 @@ void GatherReactor::OnCancel() {
 
 void GatherReactor::OnDone() {
   std::shared_ptr<GatherReactor> self = std::move(self_);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   batch_.reset();
 }
 

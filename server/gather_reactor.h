@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "server/batch.h"
@@ -42,7 +42,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
   std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
   v1::GatherResponse* const response_;   // gRPC's, valid until OnDone
-  absl::Mutex mu_;
+  Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);  // by index
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -118,7 +118,7 @@ std::string Server::target() const {
 
 void Server::Shutdown(absl::Duration grace) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (shutdown_started_) {
       auto done = [this] { return shutdown_done_; };
       mu_.Await(absl::Condition(&done));
@@ -136,12 +136,12 @@ void Server::Shutdown(absl::Duration grace) {
   // is still open (e.g. a reader that never reads) after this deadline.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   executor_->WaitIdle(absl::InfiniteFuture());
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   shutdown_done_ = true;
 }
 
 void Server::Wait() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto done = [this] { return shutdown_done_; };
   mu_.Await(absl::Condition(&done));
 }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/auth.h"
@@ -75,7 +75,7 @@ class Server {
   std::unique_ptr<TokenAuthenticator> auth_;
   std::unique_ptr<BatchExecutorService> service_;
   std::unique_ptr<grpc::Server> server_;
-  absl::Mutex mu_;
+  Mutex mu_;
   bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -13,7 +13,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -90,7 +90,7 @@ class TaskContext {
   TaskEnvironment& env_;
   std::atomic<bool> ended_{false};
 
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };

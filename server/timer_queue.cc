@@ -6,7 +6,7 @@ TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
 
 TimerQueue::~TimerQueue() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   thread_.join();
@@ -14,14 +14,14 @@ TimerQueue::~TimerQueue() {
   // destroy them outside the lock.
   absl::flat_hash_map<TimerId, absl::AnyInvocable<void()>> leftover;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     leftover.swap(callbacks_);
   }
 }
 
 TimerQueue::TimerId TimerQueue::Schedule(absl::Time when,
                                          absl::AnyInvocable<void()> fn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   TimerId id = next_id_++;
   callbacks_.emplace(id, std::move(fn));
   heap_.push(Entry{when, id});
@@ -30,7 +30,7 @@ TimerQueue::TimerId TimerQueue::Schedule(absl::Time when,
 
 bool TimerQueue::Cancel(TimerId id) {
   absl::AnyInvocable<void()> dropped;  // destroyed after the lock is released
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = callbacks_.find(id);
   if (it == callbacks_.end()) return false;
   dropped = std::move(it->second);
@@ -42,7 +42,7 @@ bool TimerQueue::Cancel(TimerId id) {
 }
 
 size_t TimerQueue::pending() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return callbacks_.size();
 }
 
@@ -58,7 +58,7 @@ void TimerQueue::CompactLocked() {
 
 void TimerQueue::Run() {
   std::vector<absl::AnyInvocable<void()>> due;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (!stopping_) {
     absl::Time now = absl::Now();
     while (!heap_.empty() && heap_.top().when <= now) {

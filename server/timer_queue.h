@@ -13,7 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 
 namespace batchexec {
@@ -53,7 +53,7 @@ class TimerQueue {
   // Drops heap entries of cancelled timers once they outnumber live ones.
   void CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<TimerId, absl::AnyInvocable<void()>> callbacks_

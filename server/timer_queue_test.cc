@@ -11,18 +11,19 @@ namespace {
 
 TEST(TimerQueue, RunsTimersInDeadlineOrder) {
   TimerQueue timers;
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<int> order;
   absl::Notification done;
   const absl::Time now = absl::Now();
   for (int i : {3, 1, 2}) {
     timers.Schedule(now + absl::Milliseconds(20 * i), [&, i] {
-      absl::MutexLock lock(&mu);
+      MutexLock lock(&mu);
       order.push_back(i);
       if (order.size() == 3) done.Notify();
     });
   }
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 

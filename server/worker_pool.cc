@@ -12,14 +12,14 @@ WorkerPool::WorkerPool(int threads) {
 
 WorkerPool::~WorkerPool() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   for (auto& t : threads_) t.join();
 }
 
 void WorkerPool::Post(absl::AnyInvocable<void()> fn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(std::move(fn));
 }
 
@@ -27,7 +27,7 @@ void WorkerPool::Work() {
   for (;;) {
     absl::AnyInvocable<void()> fn;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto ready = [this] { return stopping_ || !queue_.empty(); };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // stopping and drained

@@ -44,7 +44,7 @@ absl::StatusOr<IoPoller::WatchId> IoPoller::WatchOnce(
     int fd, uint32_t events, absl::AnyInvocable<void(uint32_t)> fn) {
   WatchId id;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     id = next_id_++;
     watches_.emplace(id, std::move(fn));
   }
@@ -52,7 +52,7 @@ absl::StatusOr<IoPoller::WatchId> IoPoller::WatchOnce(
   ev.events = events | EPOLLONESHOT;
   ev.data.u64 = id;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     watches_.erase(id);
     return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
   }
@@ -62,7 +62,7 @@ absl::StatusOr<IoPoller::WatchId> IoPoller::WatchOnce(
 bool IoPoller::Unwatch(WatchId id, int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   absl::AnyInvocable<void(uint32_t)> dropped;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = watches_.find(id);
   if (it == watches_.end()) return false;
   dropped = std::move(it->second);
@@ -82,7 +82,7 @@ void IoPoller::Run() {
       if (events[i].data.u64 == 0) return;  // woken to stop
       absl::AnyInvocable<void(uint32_t)> fn;
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         auto it = watches_.find(events[i].data.u64);
         if (it == watches_.end()) continue;  // unwatched meanwhile
         fn = std::move(it->second);

@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace batchexec {
 
@@ -34,7 +34,7 @@ class IoPoller {
 
   const int epoll_fd_;
   const int wake_fd_;  // eventfd that stops the thread
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::flat_hash_map<WatchId, absl::AnyInvocable<void(uint32_t)>> watches_
       ABSL_GUARDED_BY(mu_);
   WatchId next_id_ ABSL_GUARDED_BY(mu_) = 1;

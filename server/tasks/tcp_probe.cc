@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "server/tasks/args.h"
 #include "server/tasks/io_poller.h"
 #include "server/tasks/kinds.h"
@@ -39,7 +39,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
     if (errno != EINPROGRESS) return End(false, strerror(errno));
     auto self = shared_from_this();
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       timer_ = timers_.Schedule(start_ + timeout, [self, timeout] {
         self->End(false, absl::StrCat("no answer within ",
                                       absl::FormatDuration(timeout)));
@@ -53,7 +53,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
     });
     if (!watch.ok()) return End(false, std::string(watch.status().message()));
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       watch_ = *watch;
     }
     task_->OnCancel([self] { self->Close(); });
@@ -65,7 +65,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
     TimerQueue::TimerId timer;
     IoPoller::WatchId watch;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (closed_) return false;
       closed_ = true;
       timer = timer_;
@@ -95,7 +95,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
   const int fd_;
   const std::string target_;
   const absl::Time start_;
-  absl::Mutex mu_;
+  Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   TimerQueue::TimerId timer_ ABSL_GUARDED_BY(mu_) = 0;
   IoPoller::WatchId watch_ ABSL_GUARDED_BY(mu_) = 0;

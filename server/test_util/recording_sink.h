@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "server/batch.h"
 
@@ -14,29 +14,29 @@ namespace batchexec {
 class RecordingSink : public BatchSink {
  public:
   void OnProgress(const v1::Progress& p) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     max_running_ = std::max<int64_t>(max_running_, p.running());
   }
   void OnResult(v1::TaskResult r, const v1::Progress& p) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     max_running_ = std::max<int64_t>(max_running_, p.running());
     results_.push_back(std::move(r));
   }
   void OnDone(const v1::Summary& s, const absl::Status&) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     summary_ = s;
     ++done_calls_;
   }
 
   // Waits for OnDone; false on timeout.
   bool WaitDone(absl::Duration timeout = absl::Seconds(30)) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto done = [this] { return done_calls_ > 0; };
     return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
   }
   // Results ordered by index (the sink sees them in completion order).
   std::vector<v1::TaskResult> ByIndex() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<v1::TaskResult> out(results_.size());
     for (const auto& r : results_) {
       if (r.index() < out.size()) out[r.index()] = r;
@@ -44,24 +44,24 @@ class RecordingSink : public BatchSink {
     return out;
   }
   std::vector<v1::TaskResult> InCompletionOrder() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return results_;
   }
   v1::Summary summary() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return summary_;
   }
   int done_calls() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return done_calls_;
   }
   int64_t max_running() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return max_running_;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
   v1::Summary summary_ ABSL_GUARDED_BY(mu_);
   int done_calls_ ABSL_GUARDED_BY(mu_) = 0;
