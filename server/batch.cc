@@ -141,7 +141,7 @@ void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<TaskOutput> result) {
     }
     v1::TaskResult r;
     r.set_index(index);
-    r.set_id(task.task().id());
+    if (!task.task().id().empty()) r.set_id(task.task().id());
     *r.mutable_started_after() = ToProtoDuration(task.started_at() - start_time_);
     *r.mutable_finished_after() = ToProtoDuration(now - start_time_);
     const bool ok = result.ok();
@@ -190,7 +190,7 @@ std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(absl::Status why) 
   for (; next_ < size_; ++next_) {
     v1::TaskResult r;
     r.set_index(static_cast<uint32_t>(next_));
-    r.set_id(request_->tasks(next_).id());
+    if (!request_->tasks(next_).id().empty()) r.set_id(request_->tasks(next_).id());
     ToProtoStatus(absl::Status(why.code() == absl::StatusCode::kDeadlineExceeded
                                ? absl::StatusCode::kDeadlineExceeded
                                : absl::StatusCode::kCancelled,

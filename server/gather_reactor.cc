@@ -21,8 +21,12 @@ void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const v1::ExecuteRequest* request) {
   {
+    // One slot per task, filled in place as tasks end: the response is built
+    // in request order with no copy at the end.
     MutexLock lock(&mu_);
-    results_.resize(request->tasks_size());
+    auto* results = response_->mutable_results();
+    results->Reserve(request->tasks_size());
+    for (int i = 0; i < request->tasks_size(); ++i) results->Add();
   }
   auto batch = executor.Start(TakeRequest(request), CallDeadline(*context),
                               shared_from_this());
@@ -43,8 +47,7 @@ void GatherReactor::Begin(Executor& executor,
 
 void GatherReactor::OnResult(v1::TaskResult result, const v1::Progress&) {
   MutexLock lock(&mu_);
-  const uint32_t index = result.index();
-  results_[index] = std::move(result);
+  response_->mutable_results(static_cast<int>(result.index()))->Swap(&result);
 }
 
 void GatherReactor::OnDone(const v1::Summary& summary,
@@ -63,13 +66,6 @@ void GatherReactor::Flush() {
     finished_ = true;
     // A cancelled or expired call fails as a call; per-task failures don't.
     status = call_status_;
-    auto* out = response_->mutable_results();
-    out->Reserve(static_cast<int>(results_.size()));
-    for (v1::TaskResult& r : results_) {
-      out->AddAllocated(new v1::TaskResult(std::move(r)));
-    }
-    results_.clear();
-    results_.shrink_to_fit();
   }
   Finish(status);
 }

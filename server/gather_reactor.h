@@ -44,7 +44,6 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   v1::GatherResponse* const response_;   // gRPC's, valid until OnDone
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);  // by index
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

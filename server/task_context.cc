@@ -20,7 +20,7 @@ bool TaskContext::Claim() {
 
 void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
   {
-    MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {
       // After Finish the callback would never run: drop it, since it usually
       // holds a reference to this context.
@@ -35,7 +35,7 @@ void TaskContext::Finish(absl::StatusOr<TaskOutput> result) {
   if (!Claim()) return;
   absl::AnyInvocable<void()> dropped;
   {
-    MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     dropped = std::move(on_cancel_);  // breaks the context <-> callback cycle
   }
   owner_->OnTaskEnded(*this, std::move(result));
@@ -45,7 +45,7 @@ bool TaskContext::Cancel(absl::Status status) {
   if (!Claim()) return false;
   absl::AnyInvocable<void()> fn;
   {
-    MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     cancelled_ = true;
     fn = std::move(on_cancel_);
   }

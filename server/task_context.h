@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -90,9 +91,11 @@ class TaskContext {
   TaskEnvironment& env_;
   std::atomic<bool> ended_{false};
 
-  Mutex mu_;
-  absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // A plain std::mutex: one exists per running task, and absl::Mutex's
+  // deadlock detector (on in Debian's build) slows with every live mutex.
+  std::mutex mu_;
+  absl::AnyInvocable<void()> on_cancel_;  // guarded by mu_
+  bool cancelled_ = false;                // guarded by mu_
 };
 
 // A task kind's implementation. Called on the thread that admits the task;
