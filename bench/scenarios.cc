@@ -1,0 +1,669 @@
+#include "bench/scenarios.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/closed_loop.h"
+#include "bench/memory.h"
+#include "bench/stats.h"
+#include "common/proto_time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace batchexec::bench {
+namespace {
+
+using v1::ExecuteEvent;
+using v1::ExecuteRequest;
+using v1::GatherResponse;
+
+// Generous: a figure that takes longer than this is broken, not slow.
+constexpr absl::Duration kCallDeadline = absl::Minutes(10);
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+// Echo tasks carry a small argument so that the output is not empty.
+v1::Task EchoTask(int i) {
+  v1::Task task;
+  task.set_kind("echo");
+  (*task.mutable_args()->mutable_fields())["i"].set_number_value(i);
+  return task;
+}
+
+v1::Task SleepTask(double seconds) {
+  v1::Task task;
+  task.set_kind("sleep");
+  (*task.mutable_args()->mutable_fields())["seconds"].set_number_value(seconds);
+  return task;
+}
+
+ExecuteRequest MakeBatch(int n, const std::function<v1::Task(int)>& make,
+                         uint32_t max_concurrency = 0) {
+  ExecuteRequest request;
+  request.mutable_tasks()->Reserve(n);
+  for (int i = 0; i < n; ++i) *request.add_tasks() = make(i);
+  request.set_max_concurrency(max_concurrency);
+  return request;
+}
+
+// OK only if the call and every task succeeded: a failed run's timing means
+// nothing, so it is reported as a failure instead.
+absl::Status CheckGather(const grpc::Status& status,
+                         const ExecuteRequest& request,
+                         const GatherResponse& response) {
+  if (!status.ok()) return FromGrpc(status);
+  const int n = request.tasks_size();
+  if (response.results_size() != n ||
+      response.summary().succeeded() != static_cast<uint32_t>(n)) {
+    return absl::InternalError(absl::StrCat(
+        response.summary().succeeded(), " of ", n,
+        " tasks succeeded: ", response.summary().outcome().message()));
+  }
+  return absl::OkStatus();
+}
+
+// `out` (optional) gets the response, e.g. for the server's own timings
+// (Summary.wall_time, TaskResult.started_after / finished_after).
+absl::StatusOr<absl::Duration> TimedGather(v1::BatchExecutor::Stub& stub,
+                                           const ExecuteRequest& request,
+                                           GatherResponse* out = nullptr) {
+  GatherResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  const absl::Time start = absl::Now();
+  grpc::Status status = stub.Gather(&context, request, &response);
+  const absl::Duration wall = absl::Now() - start;
+  if (absl::Status s = CheckGather(status, request, response); !s.ok()) {
+    return s;
+  }
+  if (out != nullptr) *out = std::move(response);
+  return wall;
+}
+
+double Millis(const google::protobuf::Duration& d) {
+  return absl::ToDoubleMilliseconds(FromProtoDuration(d));
+}
+
+absl::StatusOr<absl::Duration> TimedEcho(BareEcho::Stub& stub,
+                                         const EchoMessage& request) {
+  EchoMessage response;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  const absl::Time start = absl::Now();
+  grpc::Status status = stub.Echo(&context, request, &response);
+  const absl::Duration wall = absl::Now() - start;
+  if (!status.ok()) return FromGrpc(status);
+  return wall;
+}
+
+// Reports a scenario that could not be measured, instead of a number.
+void Failed(BenchEnv& env, const std::string& scenario, const std::string& key,
+            const absl::Status& why) {
+  env.report->AddRow({scenario, absl::StrCat("FAILED: ", why.ToString()), "",
+                      "", "", Met::kNo});
+  env.report->AddFigure(key, "failed");
+}
+
+std::optional<AsyncioResult> Asyncio(BenchEnv& env, const std::string& args) {
+  if (env.asyncio == nullptr || !env.baselines) return std::nullopt;
+  return env.asyncio->Run(args);
+}
+
+std::string Us(double us) { return absl::StrCat(Fixed(us, 0), " µs"); }
+std::string Ms(double ms) { return absl::StrCat(Fixed(ms, 1), " ms"); }
+std::string Times(double ratio) { return absl::StrCat(Fixed(ratio), "×"); }
+
+// 1. One-task batch vs a bare unary RPC: the fixed cost of a batch.
+void OneTaskLatency(BenchEnv& env) {
+  const std::string scenario = "1-task echo batch, sequential calls";
+  const int samples = env.quick ? 2000 : 20000;
+  constexpr int kWarmup = 200;
+  // Blocks alternate so that drift (another process taking a core for a
+  // while) hits both series alike.
+  constexpr int kBlock = 100;
+  const ExecuteRequest request = MakeBatch(1, EchoTask);
+  EchoMessage echo;
+  echo.set_payload(request.SerializeAsString());  // same bytes on the wire
+
+  std::vector<double> batch_us, bare_us;
+  for (int done = -kWarmup; done < samples; done += kBlock) {
+    for (int i = 0; i < kBlock; ++i) {
+      auto bare = TimedEcho(*env.bare, echo);
+      if (!bare.ok()) {
+        return Failed(env, scenario, "echo1_p50_us", bare.status());
+      }
+      if (done >= 0) bare_us.push_back(absl::ToDoubleMicroseconds(*bare));
+    }
+    for (int i = 0; i < kBlock; ++i) {
+      auto batch = TimedGather(*env.batch, request);
+      if (!batch.ok()) {
+        return Failed(env, scenario, "echo1_p50_us", batch.status());
+      }
+      if (done >= 0) batch_us.push_back(absl::ToDoubleMicroseconds(*batch));
+    }
+  }
+  const LatencySummary batch = Summarize(std::move(batch_us));
+  const LatencySummary bare = Summarize(std::move(bare_us));
+  const double ratio = batch.p50 / bare.p50;
+  env.report->AddRow(
+      {absl::StrCat(scenario, " (", samples, " calls each)"),
+       absl::StrCat("p50 ", Us(batch.p50), ", p99 ", Us(batch.p99)),
+       absl::StrCat("bare unary echo: p50 ", Us(bare.p50), ", p99 ",
+                    Us(bare.p99)),
+       absl::StrCat(Times(ratio), " (p99 ", Times(batch.p99 / bare.p99), ")"),
+       "p50 ≤ 1.3× bare", Check(ratio, 1.3)});
+  env.report->AddFigure("echo1_p50_us", batch.p50);
+  env.report->AddFigure("echo1_p99_us", batch.p99);
+  env.report->AddFigure("bare_p50_us", bare.p50);
+  env.report->AddFigure("bare_p99_us", bare.p99);
+  env.report->AddFigure("echo1_p50_ratio", ratio);
+}
+
+// `calls` unary echo RPCs with `lanes` in flight on the callback client API;
+// returns RPCs per second.
+absl::StatusOr<double> UnaryRpcRate(BareEcho::Stub& stub, int calls,
+                                    int lanes) {
+  struct Call {
+    grpc::ClientContext context;
+    EchoMessage request;
+    EchoMessage response;
+  };
+  const std::string payload = EchoTask(0).SerializeAsString();
+  std::atomic<int> failures{0};
+  const absl::Time start = absl::Now();
+  RunClosedLoop(lanes, calls, [&](int, std::function<void()> done) {
+    auto call = std::make_shared<Call>();
+    SetDeadline(call->context);
+    call->request.set_payload(payload);
+    stub.async()->Echo(
+        &call->context, &call->request, &call->response,
+        [call, done = std::move(done), &failures](grpc::Status s) {
+          if (!s.ok()) failures.fetch_add(1);
+          done();
+        });
+  });
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (failures > 0) {
+    return absl::InternalError(absl::StrCat(failures.load(), " RPCs failed"));
+  }
+  return calls / seconds;
+}
+
+// 2. Throughput of one big Gather of instant tasks, end to end.
+void HundredThousandEcho(BenchEnv& env) {
+  const std::string scenario = "100k echo tasks, one Gather";
+  constexpr int kTasks = 100'000;
+  const int runs = env.quick ? 3 : 5;
+  const ExecuteRequest request = MakeBatch(kTasks, EchoTask);
+  std::vector<double> rates, batch_ms;
+  for (int i = 0; i < runs; ++i) {
+    GatherResponse response;
+    auto wall = TimedGather(*env.batch, request, &response);
+    if (!wall.ok()) {
+      return Failed(env, scenario, "echo100k_tasks_per_s", wall.status());
+    }
+    rates.push_back(kTasks / absl::ToDoubleSeconds(*wall));
+    batch_ms.push_back(Millis(response.summary().wall_time()));
+  }
+  const double rate = Median(rates);
+  const double server_ms = Median(batch_ms);
+  const std::string figure =
+      absl::StrCat(Human(rate), " tasks/s (", Ms(kTasks / rate * 1e3),
+                   " end to end, of which ", Ms(server_ms),
+                   " from admission to last result; median of ", runs, ")");
+  env.report->AddFigure("echo100k_tasks_per_s", rate);
+  env.report->AddFigure("echo100k_round_trip_ms", kTasks / rate * 1e3);
+  env.report->AddFigure("echo100k_batch_wall_ms", server_ms);
+  // Rows after the first compare the same figure with another baseline.
+  const std::string same = absl::StrCat(Human(rate), " tasks/s");
+  env.report->AddRow({scenario, figure, "", "", "≥ 1,000,000 tasks/s",
+                      Check(rate, 1e6, /*at_least=*/true)});
+
+  if (auto py = Asyncio(env, absl::StrCat("noop --n ", kTasks))) {
+    const double ratio = rate / py->tasks_per_s;
+    env.report->AddRow(
+        {scenario, same,
+         absl::StrCat("asyncio.gather of 100k no-op coroutines: ",
+                      Human(py->tasks_per_s), " tasks/s"),
+         Times(ratio), "≥ 6× asyncio", Check(ratio, 6, /*at_least=*/true)});
+    env.report->AddFigure("asyncio_noop100k_tasks_per_s", py->tasks_per_s);
+    env.report->AddFigure("echo100k_vs_asyncio", ratio);
+  } else {
+    env.report->AddRow({scenario, same, "asyncio: n/a", "", "≥ 6× asyncio",
+                        Met::kNotApplicable});
+  }
+
+  // The floor of any one-call design: the same request bytes through a bare
+  // RPC and back, with no parsing beyond one bytes field.
+  EchoMessage envelope;
+  envelope.set_payload(request.SerializeAsString());
+  std::vector<double> floor_ms;
+  for (int i = 0; i < runs; ++i) {
+    auto wall = TimedEcho(*env.bare, envelope);
+    if (!wall.ok()) return Failed(env, scenario, "bare_2way_ms", wall.status());
+    floor_ms.push_back(absl::ToDoubleMilliseconds(*wall));
+  }
+  const double floor = Median(floor_ms);
+  env.report->AddRow(
+      {scenario, same,
+       absl::StrCat("one bare echo RPC carrying the request's ",
+                    Fixed(envelope.payload().size() / 1048576.0, 1),
+                    " MiB each way: ", Ms(floor)),
+       absl::StrCat(Times(kTasks / rate * 1e3 / floor), " its time"), "",
+       Met::kNotApplicable});
+  env.report->AddFigure("bare_2way_ms", floor);
+
+  if (!env.baselines) return;
+  constexpr int kLanes = 64;
+  auto rpc_rate = UnaryRpcRate(*env.bare, kTasks, kLanes);
+  if (!rpc_rate.ok()) {
+    return Failed(env, scenario, "unary100k_rpcs_per_s", rpc_rate.status());
+  }
+  const double ratio = rate / *rpc_rate;
+  env.report->AddRow(
+      {scenario, same,
+       absl::StrCat("100k unary echo RPCs, 64 in flight (callback client): ",
+                    Human(*rpc_rate), " RPCs/s"),
+       Times(ratio), "", Met::kNotApplicable});
+  env.report->AddFigure("unary100k_rpcs_per_s", *rpc_rate);
+  env.report->AddFigure("echo100k_vs_unary", ratio);
+}
+
+struct SleepCase {
+  const char* key;
+  const char* label;
+  int tasks;
+  double seconds;
+  int max_concurrency;  // 0: unbounded
+  double target;        // wall / ideal
+};
+
+// 3-5. Timer-bound batches: how close the wall time comes to the ideal.
+void SleepBatch(BenchEnv& env, const SleepCase& c) {
+  const int runs = env.quick ? 1 : 3;
+  const int width = c.max_concurrency > 0 ? c.max_concurrency : c.tasks;
+  const double ideal =
+      std::ceil(static_cast<double>(c.tasks) / width) * c.seconds;
+  const ExecuteRequest request = MakeBatch(
+      c.tasks, [&](int) { return SleepTask(c.seconds); }, c.max_concurrency);
+  std::vector<double> walls;
+  GatherResponse response;  // of the last run, for the server's timings
+  for (int i = 0; i < runs; ++i) {
+    auto wall = TimedGather(*env.batch, request, &response);
+    if (!wall.ok()) {
+      return Failed(env, c.label, absl::StrCat(c.key, "_wall_ratio"),
+                    wall.status());
+    }
+    walls.push_back(absl::ToDoubleSeconds(*wall));
+  }
+  const double wall = Median(walls);
+  const double ratio = wall / ideal;
+  // Where the time beyond the ideal went, by the server's own clock: the
+  // last task's start (admission) and how late timers ended the tasks.
+  double last_start_ms = 0;
+  std::vector<double> late_ms;
+  late_ms.reserve(response.results_size());
+  for (const v1::TaskResult& r : response.results()) {
+    const double started = Millis(r.started_after());
+    last_start_ms = std::max(last_start_ms, started);
+    late_ms.push_back(Millis(r.finished_after()) - started - c.seconds * 1e3);
+  }
+  const LatencySummary late = Summarize(std::move(late_ms));
+  const double server_ms = Millis(response.summary().wall_time());
+  const std::string figure = absl::StrCat(
+      "wall/ideal ", Fixed(ratio, 3), " (", Ms(wall * 1e3), " vs ",
+      Ms(ideal * 1e3), runs > 1 ? absl::StrCat(", median of ", runs) : "",
+      "; server: last task started at ", Ms(last_start_ms),
+      ", tasks ended late by p50 ", Ms(late.p50), " / max ", Ms(late.max),
+      ", batch done at ", Ms(server_ms), ")");
+  env.report->AddFigure(absl::StrCat(c.key, "_wall_s"), wall);
+  env.report->AddFigure(absl::StrCat(c.key, "_wall_ratio"), ratio);
+  env.report->AddFigure(absl::StrCat(c.key, "_last_start_ms"), last_start_ms);
+  env.report->AddFigure(absl::StrCat(c.key, "_late_p50_ms"), late.p50);
+  env.report->AddFigure(absl::StrCat(c.key, "_late_max_ms"), late.max);
+  env.report->AddFigure(absl::StrCat(c.key, "_server_wall_ms"), server_ms);
+
+  std::string baseline = "asyncio: n/a";
+  std::string vs;
+  std::string args =
+      absl::StrCat("sleep --n ", c.tasks, " --seconds ", c.seconds);
+  if (c.max_concurrency > 0) {
+    absl::StrAppend(&args, " --concurrency ", c.max_concurrency);
+  }
+  if (auto py = Asyncio(env, args)) {
+    const double py_ratio = py->wall_s / ideal;
+    baseline =
+        absl::StrCat("asyncio.gather",
+                     c.max_concurrency > 0
+                         ? absl::StrCat(" + Semaphore(", c.max_concurrency, ")")
+                         : "",
+                     ": wall/ideal ", Fixed(py_ratio, 3));
+    vs = absl::StrCat(Fixed(ratio / py_ratio, 2), "× asyncio's");
+    env.report->AddFigure(absl::StrCat("asyncio_", c.key, "_wall_ratio"),
+                          py_ratio);
+  }
+  env.report->AddRow({c.label, figure, baseline, vs,
+                      absl::StrCat("≤ ", Fixed(c.target)),
+                      Check(ratio, c.target)});
+}
+
+void Sleep10k(BenchEnv& env) {
+  SleepBatch(
+      env, {"sleep10k", "10k × 0.1 s sleep, unbounded", 10'000, 0.1, 0, 1.10});
+}
+void Sleep100k(BenchEnv& env) {
+  SleepBatch(env, {"sleep100k", "100k × 0.1 s sleep, unbounded", 100'000, 0.1,
+                   0, 1.5});
+}
+void SleepBounded(BenchEnv& env) {
+  SleepBatch(env, {"sleep1k_c100", "1000 × 10 ms sleep, max_concurrency 100",
+                   1000, 0.01, 100, 1.05});
+}
+
+// 6. Many callers at once: aggregate throughput and per-batch latency.
+void ConcurrentCallers(BenchEnv& env) {
+  constexpr int kCallers = 64;
+  constexpr int kTasks = 1000;
+  const int per_caller = env.quick ? 5 : 20;
+  const int calls = kCallers * per_caller;
+  const std::string scenario = absl::StrCat(
+      "64 concurrent callers × 1000 echo (", per_caller, " batches each)");
+  const ExecuteRequest request = MakeBatch(kTasks, EchoTask);
+  struct Call {
+    grpc::ClientContext context;
+    GatherResponse response;
+    absl::Time start;
+  };
+  absl::Mutex mu;
+  std::vector<double> latencies_ms;  // guarded by mu
+  absl::Status error;                // guarded by mu
+  const absl::Time start = absl::Now();
+  RunClosedLoop(kCallers, calls, [&](int, std::function<void()> done) {
+    auto call = std::make_shared<Call>();
+    SetDeadline(call->context);
+    call->start = absl::Now();
+    env.batch->async()->Gather(
+        &call->context, &request, &call->response,
+        [call, done = std::move(done), &mu, &latencies_ms, &error,
+         &request](grpc::Status s) {
+          const double ms =
+              absl::ToDoubleMilliseconds(absl::Now() - call->start);
+          absl::Status checked = CheckGather(s, request, call->response);
+          {
+            absl::MutexLock lock(&mu);
+            latencies_ms.push_back(ms);
+            if (!checked.ok() && error.ok()) error = checked;
+          }
+          done();
+        });
+  });
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!error.ok()) return Failed(env, scenario, "callers64_tasks_per_s", error);
+  const double rate = static_cast<double>(calls) * kTasks / seconds;
+  const LatencySummary latency = Summarize(std::move(latencies_ms));
+  env.report->AddRow(
+      {scenario,
+       absl::StrCat(Human(rate), " tasks/s aggregate; per batch p50 ",
+                    Ms(latency.p50), ", p99 ", Ms(latency.p99)),
+       "", "", "", Met::kNotApplicable});
+  env.report->AddFigure("callers64_tasks_per_s", rate);
+  env.report->AddFigure("callers64_batch_p50_ms", latency.p50);
+  env.report->AddFigure("callers64_batch_p99_ms", latency.p99);
+}
+
+// 7. Fairness: a tiny batch's latency while a huge one runs.
+void SmallBatchUnderLoad(BenchEnv& env) {
+  const int big_tasks = env.quick ? 200'000 : 1'000'000;
+  const std::string scenario = absl::StrCat(
+      "3-task batch while a ", Count(big_tasks), "-task echo batch runs",
+      env.quick ? " (quick: 200k, full: 1M)" : "");
+  const int alone_samples = env.quick ? 200 : 1000;
+  const ExecuteRequest small = MakeBatch(3, EchoTask);
+  const ExecuteRequest big = MakeBatch(big_tasks, EchoTask);
+
+  std::vector<double> alone_us;
+  for (int i = -20; i < alone_samples; ++i) {  // 20 warm-up calls
+    auto wall = TimedGather(*env.batch, small);
+    if (!wall.ok()) {
+      return Failed(env, scenario, "small_loaded_ratio", wall.status());
+    }
+    if (i >= 0) alone_us.push_back(absl::ToDoubleMicroseconds(*wall));
+  }
+
+  grpc::ClientContext big_context;
+  SetDeadline(big_context);
+  GatherResponse big_response;
+  grpc::Status big_status;
+  absl::Duration big_wall;
+  absl::Notification big_done;
+  const absl::Time big_start = absl::Now();
+  env.batch->async()->Gather(&big_context, &big, &big_response,
+                             [&](grpc::Status s) {
+                               big_wall = absl::Now() - big_start;
+                               big_status = std::move(s);
+                               big_done.Notify();
+                             });
+  // Back-to-back small batches for as long as the big call lasts. In
+  // process, the ones that start while the big batch still has tasks waiting
+  // for the executor are the figure: the rest of the call is transport and
+  // (de)serialization, where the executor is idle.
+  std::vector<double> all_us, executing_us;
+  absl::Status probe_error;
+  while (!big_done.HasBeenNotified()) {
+    const bool executing = env.server != nullptr &&
+                           env.server->executor().Stats().queued_tasks() > 0;
+    auto wall = TimedGather(*env.batch, small);
+    if (!wall.ok()) {
+      probe_error = wall.status();
+      break;
+    }
+    all_us.push_back(absl::ToDoubleMicroseconds(*wall));
+    if (executing) executing_us.push_back(all_us.back());
+  }
+  big_done.WaitForNotification();
+  if (!probe_error.ok()) {
+    return Failed(env, scenario, "small_loaded_ratio", probe_error);
+  }
+  if (absl::Status s = CheckGather(big_status, big, big_response); !s.ok()) {
+    return Failed(
+        env, scenario, "small_loaded_ratio",
+        absl::Status(s.code(), absl::StrCat("big batch: ", s.message())));
+  }
+  const bool in_process = env.server != nullptr;
+  const LatencySummary alone = Summarize(std::move(alone_us));
+  const LatencySummary whole_call = Summarize(std::move(all_us));
+  const LatencySummary loaded =
+      in_process ? Summarize(std::move(executing_us)) : whole_call;
+  const double ratio = loaded.p50 / alone.p50;
+  env.report->AddRow(
+      {scenario,
+       absl::StrCat(
+           "p50 ", Us(loaded.p50), ", p99 ", Us(loaded.p99), " (", loaded.count,
+           in_process ? " batches while the big one had tasks queued; over its"
+                        " whole call: p50 "
+                      : " batches during the big call; ",
+           in_process ? absl::StrCat(Us(whole_call.p50), ", p99 ",
+                                     Us(whole_call.p99), ", ")
+                      : "",
+           "big call ", Ms(absl::ToDoubleMilliseconds(big_wall)), ")"),
+       absl::StrCat("the same alone: p50 ", Us(alone.p50), ", p99 ",
+                    Us(alone.p99)),
+       absl::StrCat(Times(ratio), " (p99 ", Times(loaded.p99 / alone.p99), ")"),
+       "p50 ≤ 2× alone", Check(ratio, 2)});
+  env.report->AddFigure("big_batch_tasks", big_tasks);
+  env.report->AddFigure("big_batch_s", absl::ToDoubleSeconds(big_wall));
+  env.report->AddFigure("small_alone_p50_us", alone.p50);
+  env.report->AddFigure("small_loaded_p50_us", loaded.p50);
+  env.report->AddFigure("small_loaded_p99_us", loaded.p99);
+  env.report->AddFigure("small_loaded_samples", loaded.count);
+  env.report->AddFigure("small_whole_call_p50_us", whole_call.p50);
+  env.report->AddFigure("small_loaded_ratio", ratio);
+}
+
+// 8. Memory: what a sleeping task costs the server. Execute, not Gather, so
+// the in-process client holds one chunk at a time rather than every result.
+void MemoryPerTask(BenchEnv& env) {
+  const int tasks = env.quick ? 200'000 : 1'000'000;
+  const std::string scenario =
+      absl::StrCat(Count(tasks), " × 1 s sleep in one batch (Execute)",
+                   env.quick ? " (quick: 200k, full: 1M)" : "");
+  if (env.server == nullptr) {
+    env.report->AddRow({scenario, "n/a: server not in this process (--target)",
+                        "", "", "≤ 500 bytes/task", Met::kNotApplicable});
+    return;
+  }
+  // Built before the baseline reading: the caller's copy is not the server's.
+  const ExecuteRequest request =
+      MakeBatch(tasks, [](int) { return SleepTask(1); });
+  const double wire_per_task =
+      static_cast<double>(request.ByteSizeLong()) / tasks;
+
+  const bool reset = ResetPeakRss();
+  const int64_t before = ProcStatusBytes("VmRSS");
+  const int64_t heap_before = HeapInUseBytes();
+  std::atomic<bool> running{true};
+  uint64_t peak_inflight = 0;
+  int64_t peak_heap = heap_before;
+  // Samples what the kernel's peak cannot tell: how many tasks were alive at
+  // once, and how much of the RSS is live heap rather than allocator slack.
+  // mallinfo2 walks every free list with the arenas locked, so the heap is
+  // read 10× less often: at 100 Hz it took 10% of the CPU and slowed the
+  // server it measures.
+  std::thread poller([&] {
+    for (int poll = 0; running.load(); ++poll) {
+      peak_inflight = std::max<uint64_t>(
+          peak_inflight, env.server->executor().Stats().inflight_tasks());
+      if (poll % 10 == 0) peak_heap = std::max(peak_heap, HeapInUseBytes());
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
+  grpc::ClientContext context;
+  SetDeadline(context);
+  const absl::Time start = absl::Now();
+  auto reader = env.batch->Execute(&context, request);
+  ExecuteEvent event;
+  v1::Summary summary;
+  while (reader->Read(&event)) {
+    if (event.has_summary()) summary = event.summary();
+  }
+  grpc::Status status = reader->Finish();
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  running = false;
+  poller.join();
+  const int64_t peak = ProcStatusBytes("VmHWM");
+  if (!status.ok()) {
+    return Failed(env, scenario, "rss_bytes_per_task", FromGrpc(status));
+  }
+  if (summary.succeeded() != static_cast<uint32_t>(tasks)) {
+    return Failed(env, scenario, "rss_bytes_per_task",
+                  absl::InternalError(absl::StrCat(summary.succeeded(), " of ",
+                                                   tasks, " tasks succeeded")));
+  }
+  const double per_task = static_cast<double>(peak - before) / tasks;
+  const double heap_per_task =
+      static_cast<double>(peak_heap - heap_before) / tasks;
+  env.report->AddRow(
+      {scenario,
+       absl::StrCat(Fixed(per_task, 0), " bytes/task peak RSS growth (",
+                    Fixed((peak - before) / 1048576.0, 1), " MiB; live heap ",
+                    Fixed(heap_per_task, 0), " bytes/task at peak; ",
+                    Human(peak_inflight), " tasks sleeping at once at most; ",
+                    "request ", Fixed(wire_per_task, 0), " wire bytes/task",
+                    reset ? "" : "; VmHWM NOT reset", ")"),
+       "", "", "≤ 500 bytes/task", Check(per_task, 500)});
+  env.report->AddFigure("rss_heap_bytes_per_task", heap_per_task);
+  env.report->AddFigure("rss_tasks", tasks);
+  env.report->AddFigure("rss_bytes_per_task", per_task);
+  env.report->AddFigure("rss_peak_growth_mib", (peak - before) / 1048576.0);
+  env.report->AddFigure("rss_peak_inflight",
+                        static_cast<double>(peak_inflight));
+  env.report->AddFigure("rss_wire_bytes_per_task", wire_per_task);
+  env.report->AddFigure("rss_batch_s", wall);
+}
+
+// 9. Event coalescing on the Execute stream.
+void ExecuteStream(BenchEnv& env) {
+  constexpr int kTasks = 100'000;
+  const std::string scenario = "Execute stream of 100k echo tasks";
+  const ExecuteRequest request = MakeBatch(kTasks, EchoTask);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  const absl::Time start = absl::Now();
+  auto reader = env.batch->Execute(&context, request);
+  ExecuteEvent event;
+  int64_t messages = 0, chunks = 0, progress_only = 0, results = 0, bytes = 0;
+  while (reader->Read(&event)) {
+    ++messages;
+    bytes += static_cast<int64_t>(event.ByteSizeLong());
+    if (event.has_results()) {
+      ++chunks;
+      results += event.results().results_size();
+    }
+    progress_only += event.has_progress();
+  }
+  grpc::Status status = reader->Finish();
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!status.ok()) {
+    return Failed(env, scenario, "stream_messages", FromGrpc(status));
+  }
+  if (results != kTasks) {
+    return Failed(env, scenario, "stream_messages",
+                  absl::InternalError(absl::StrCat(results, " results for ",
+                                                   kTasks, " tasks")));
+  }
+  const double per_1000 = messages / (kTasks / 1000.0);
+  env.report->AddRow(
+      {scenario,
+       absl::StrCat(messages, " messages (", chunks, " result chunks, ",
+                    progress_only, " progress-only), ",
+                    Fixed(bytes / 1048576.0, 2), " MiB, ", Ms(wall * 1e3),
+                    " = ", Fixed(per_1000, 2), " messages per 1000 results"),
+       "", "", "≤ 1 message per 1000 results", Check(per_1000, 1)});
+  env.report->AddFigure("stream_messages", messages);
+  env.report->AddFigure("stream_result_chunks", chunks);
+  env.report->AddFigure("stream_progress_messages", progress_only);
+  env.report->AddFigure("stream_bytes", bytes);
+  env.report->AddFigure("stream_messages_per_1000", per_1000);
+  env.report->AddFigure("stream_tasks_per_s", kTasks / wall);
+}
+
+}  // namespace
+
+const std::vector<Scenario>& AllScenarios() {
+  static const auto* scenarios = new std::vector<Scenario>{
+      {"echo1", OneTaskLatency},
+      {"echo100k", HundredThousandEcho},
+      {"sleep10k", Sleep10k},
+      {"sleep100k", Sleep100k},
+      {"sleep_bounded", SleepBounded},
+      {"callers64", ConcurrentCallers},
+      {"small_under_load", SmallBatchUnderLoad},
+      {"memory", MemoryPerTask},
+      {"stream", ExecuteStream},
+  };
+  return *scenarios;
+}
+
+}  // namespace batchexec::bench
