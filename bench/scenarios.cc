@@ -20,7 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/closed_loop.h"
-#include "bench/memory.h"
+#include "common/process_memory.h"
 #include "bench/stats.h"
 #include "common/proto_time.h"
 #include "grpcpp/grpcpp.h"

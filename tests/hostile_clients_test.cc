@@ -14,7 +14,7 @@
 #include "server/limits.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
-#include "tests/test_util/process_memory.h"
+#include "common/process_memory.h"
 
 namespace batchexec {
 namespace {
@@ -65,7 +65,7 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
   ExecutorOptions limits;
   limits.max_queued_tasks = kStreams * kTasks + 1000;  // admit them all
   auto server = StartServer(limits);
-  const int64_t rss_before = testing::TrimmedRss();
+  const int64_t rss_before = TrimmedRss();
   const v1::ExecuteRequest request = Echoes(kTasks);
   std::vector<std::unique_ptr<v1::BatchExecutor::Stub>> stubs;
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
@@ -94,13 +94,13 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
   const int64_t started = admitted * kTasks - queued;
   std::printf("HOSTILE streams=%d admitted=%ld tasks_started=%ld rss_growth_mb=%.1f\n",
               kStreams, admitted, started,
-              (testing::TrimmedRss() - rss_before) / 1e6);
+              (TrimmedRss() - rss_before) / 1e6);
   // Each admitted batch stopped after a bounded number of unread results
   // (the server's backlog plus what the transport holds), far from 100k.
   EXPECT_LT(started / admitted, kTasks / 3);
   // Memory follows the requests held (~200 bytes a task), not the results
   // produced.
-  EXPECT_LT(testing::TrimmedRss() - rss_before, int64_t{kStreams} * kTasks * 400);
+  EXPECT_LT(TrimmedRss() - rss_before, int64_t{kStreams} * kTasks * 400);
 
   // A well-behaved caller is still served promptly.
   auto stub = v1::BatchExecutor::NewStub(

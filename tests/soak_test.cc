@@ -22,7 +22,7 @@
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
-#include "tests/test_util/process_memory.h"
+#include "common/process_memory.h"
 
 namespace batchexec {
 namespace {
@@ -146,7 +146,7 @@ TEST(Soak, RandomBatchesCancelsAndDeadlinesLoseNothing) {
   Totals warmup;
   run_for(absl::Seconds(1), warmup);
   ASSERT_TRUE((*server)->executor().WaitIdle(absl::Now() + absl::Seconds(10)));
-  const int64_t warm_rss = testing::TrimmedRss();
+  const int64_t warm_rss = TrimmedRss();
 
   Totals totals;
   const absl::Time start = absl::Now();
@@ -159,7 +159,7 @@ TEST(Soak, RandomBatchesCancelsAndDeadlinesLoseNothing) {
   EXPECT_EQ(stats.inflight_tasks(), 0u);
   EXPECT_EQ(stats.queued_tasks(), 0u);
   EXPECT_EQ(stats.open_batches(), 0u);
-  const int64_t rss = testing::TrimmedRss();
+  const int64_t rss = TrimmedRss();
   std::printf(
       "SOAK seconds=%.1f callers=%d calls=%ld tasks=%ld completed_calls=%ld "
       "cancelled_calls=%ld deadline_calls=%ld task_failures=%ld "

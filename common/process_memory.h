@@ -1,9 +1,8 @@
-// The process's resident memory, from /proc/self/status, for the bench's
-// memory-per-task figure. The server runs in the bench's own process, so
-// the growth of the process during a batch is the server's cost of it (plus
-// what the in-process client holds, which the scenario keeps small).
-#ifndef BATCHEXEC_BENCH_MEMORY_H_
-#define BATCHEXEC_BENCH_MEMORY_H_
+// This process's memory use, from /proc and malloc: the bench's
+// memory-per-task figure and the tests' leak and growth checks (with the
+// server in-process, the process's growth is the server's cost).
+#ifndef BATCHEXEC_COMMON_PROCESS_MEMORY_H_
+#define BATCHEXEC_COMMON_PROCESS_MEMORY_H_
 
 #include <malloc.h>
 
@@ -12,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-namespace batchexec::bench {
+namespace batchexec {
 
 // A "VmRSS"/"VmHWM"-style field of /proc/self/status, in bytes; -1 if absent.
 inline int64_t ProcStatusBytes(const std::string& field) {
@@ -48,6 +47,13 @@ inline bool ResetPeakRss() {
   return clear_refs.good();
 }
 
-}  // namespace batchexec::bench
+// Resident memory after giving freed heap pages back to the OS, so what is
+// left is what is still in use.
+inline int64_t TrimmedRss() {
+  malloc_trim(0);
+  return ProcStatusBytes("VmRSS");
+}
 
-#endif  // BATCHEXEC_BENCH_MEMORY_H_
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_COMMON_PROCESS_MEMORY_H_
