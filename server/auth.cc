@@ -1,8 +1,5 @@
 #include "server/auth.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -17,20 +14,6 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
     diff = diff | (x ^ static_cast<unsigned char>(b[i]));
   }
   return diff == 0;
-}
-
-absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read token file ", path));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(buffer.str()));
-  if (token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is empty"));
-  }
-  return token;
 }
 
 absl::Status TokenAuthenticator::Check(

@@ -16,10 +16,6 @@ namespace batchexec {
 // True if `a` equals `b`, in time that depends only on their lengths.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
-// Reads a token file (surrounding whitespace trimmed); an empty token is an
-// error, so a blank file cannot turn authentication into "anyone".
-absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
-
 class TokenAuthenticator {
  public:
   // An empty token disables authentication (every call passes).

@@ -124,7 +124,7 @@ void Batch::RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind) {
   }
 }
 
-void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<TaskOutput> result) {
+void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<HandlerOutput> result) {
   const absl::Time now = absl::Now();
   const uint32_t index = task.index();
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
@@ -151,13 +151,14 @@ void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<TaskOutput> result) {
       if (!result->payload.empty()) r.set_payload(std::move(result->payload));
     } else {
       ToProtoStatus(result.status(), r.mutable_status());
-      if (options_.fail_fast && !cancelled_) {
-        to_cancel = CancelLocked(absl::Status(
-            result.status().code(),
-            absl::StrCat("task ", index, " failed: ", result.status().message())));
-      }
     }
     EmitLocked(std::move(r), ok);
+    // The failure goes out before the cancellations it causes.
+    if (!ok && options_.fail_fast && !cancelled_) {
+      to_cancel = CancelLocked(absl::Status(
+          result.status().code(),
+          absl::StrCat("task ", index, " failed: ", result.status().message())));
+    }
     more = WantsSlotLocked();
   }
   if (timer != 0) env_.timers.Cancel(timer);

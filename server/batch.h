@@ -87,7 +87,7 @@ class Batch final : public TaskContext::Owner,
  private:
   bool OnSlot() override;
   void OnTaskEnded(TaskContext& task,
-                   absl::StatusOr<TaskOutput> result) override;
+                   absl::StatusOr<HandlerOutput> result) override;
 
   void RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind);
   // Marks the batch cancelled and ends its queued tasks; returns the running

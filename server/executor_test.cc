@@ -170,6 +170,8 @@ TEST_F(ExecutorTest, FailFastCancelsQueuedAndRunningSiblings) {
     EXPECT_FALSE(r[i].has_started_after()) << "queued task " << i << " ran";
   }
   EXPECT_EQ(hang_cancelled_.load(), 2);
+  // The failure is reported before the cancellations it caused.
+  EXPECT_EQ(sink->InCompletionOrder().front().index(), 2u);
   EXPECT_NE(sink->summary().outcome().message().find("task 2"), std::string::npos);
   EXPECT_EQ(ex->Stats().inflight_tasks(), 0u);
 }

@@ -11,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/file_util.h"
 #include "server/limits.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"

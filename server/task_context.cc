@@ -31,7 +31,7 @@ void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
   fn();
 }
 
-void TaskContext::Finish(absl::StatusOr<TaskOutput> result) {
+void TaskContext::Finish(absl::StatusOr<HandlerOutput> result) {
   if (!Claim()) return;
   absl::AnyInvocable<void()> dropped;
   {

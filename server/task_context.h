@@ -24,7 +24,7 @@
 namespace batchexec {
 
 // What a task produced.
-struct TaskOutput {
+struct HandlerOutput {
   google::protobuf::Value output;  // JSON-shaped result
   std::string payload;             // binary result, if any
 };
@@ -43,7 +43,7 @@ class TaskContext {
    public:
     virtual ~Owner() = default;
     virtual void OnTaskEnded(TaskContext& task,
-                             absl::StatusOr<TaskOutput> result) = 0;
+                             absl::StatusOr<HandlerOutput> result) = 0;
   };
 
   TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
@@ -73,7 +73,7 @@ class TaskContext {
 
   // Ends the task. Handlers call it once, from any thread; once the task was
   // cancelled the call is ignored and may be skipped.
-  void Finish(absl::StatusOr<TaskOutput> result);
+  void Finish(absl::StatusOr<HandlerOutput> result);
 
   // Ends the task with `status` unless it already ended, and runs the cancel
   // callback. Returns true if this call ended it.

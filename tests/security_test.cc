@@ -4,12 +4,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "client/cli.h"
+#include "client/client.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "common/file_util.h"
 #include "server/auth.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
@@ -165,6 +169,52 @@ TEST(Tls, BadTlsOptionsFailClearly) {
   half.tls_client_ca_file = "/some/ca.pem";
   EXPECT_EQ(Server::BuildAndStart(half, std::make_unique<TaskRegistry>()).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The SDK and the CLI speak TLS and send the token.
+TEST(Tls, SdkAndCliUseTlsAndTheToken) {
+  Pki pki;
+  ServerOptions options;
+  options.tls_cert_file = pki.path("server.pem");
+  options.tls_key_file = pki.path("server.key");
+  options.tls_client_ca_file = pki.path("ca.pem");
+  options.auth_token = "cli-token";
+  auto server = StartServer(options);
+
+  TlsFiles tls{pki.path("ca.pem"), pki.path("client.pem"), pki.path("client.key")};
+  auto credentials = MakeChannelCredentials(tls);
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  Client client(grpc::CreateChannel(server->target(), *credentials));
+  auto denied = client.Gather({sdk::Task::Echo({{"x", 1}})});
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kUnauthenticated);
+  client.set_auth_token("cli-token");
+  auto outputs = client.Gather({sdk::Task::Echo({{"x", 1}})});
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  EXPECT_EQ(outputs->size(), 1u);
+  EXPECT_TRUE(client.ListTaskKinds().ok());
+
+  const std::string token_file = std::string(std::getenv("TEST_TMPDIR")) + "/cli.token";
+  std::ofstream(token_file) << "cli-token\n";
+  auto cli = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"gather", "--target=" + server->target(),
+                                     "--tls_ca=" + pki.path("ca.pem"),
+                                     "--tls_cert=" + pki.path("client.pem"),
+                                     "--tls_key=" + pki.path("client.key"),
+                                     "--progress=none", "echo:"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::istringstream in;
+    std::ostringstream out, err;
+    int code = RunCli(args, in, out, err);
+    return std::make_pair(code, out.str() + err.str());
+  };
+  auto [ok_code, ok_text] = cli({"--auth_token_file=" + token_file});
+  EXPECT_EQ(ok_code, 0) << ok_text;
+  auto [bad_code, bad_text] = cli({});
+  EXPECT_EQ(bad_code, 1) << bad_text;
+  EXPECT_NE(bad_text.find("UNAUTHENTICATED"), std::string::npos) << bad_text;
+  auto [missing_code, missing_text] = cli({"--auth_token_file=/nonexistent/token"});
+  EXPECT_EQ(missing_code, 2);
+  EXPECT_NE(missing_text.find("/nonexistent/token"), std::string::npos);
 }
 
 }  // namespace

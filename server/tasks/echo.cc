@@ -7,7 +7,7 @@ TaskKind EchoKind() {
   kind.name = "echo";
   kind.description = "Returns its args unchanged as the output.";
   kind.handler = [](std::shared_ptr<TaskContext> task) {
-    TaskOutput out;
+    HandlerOutput out;
     *out.output.mutable_struct_value() = task->args();
     out.payload = task->payload();
     task->Finish(std::move(out));

@@ -62,7 +62,7 @@ TaskKind PrimesKind() {
       const auto n = static_cast<int64_t>(NumberArg(task->args(), "n", 0));
       const int64_t count = CountPrimesBelow(n, *task);
       if (count < 0) return;  // cancelled midway; its result is already out
-      TaskOutput out;
+      HandlerOutput out;
       auto& fields = *out.output.mutable_struct_value()->mutable_fields();
       fields["n"].set_number_value(static_cast<double>(n));
       fields["count"].set_number_value(static_cast<double>(count));

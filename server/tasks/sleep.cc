@@ -31,7 +31,7 @@ TaskKind SleepKind() {
           // Capturing only the pointer keeps the closure in AnyInvocable's
           // inline storage: no allocation per sleeping task.
           const double seconds = NumberArg(task->args(), "seconds", 0);
-          TaskOutput out;
+          HandlerOutput out;
           (*out.output.mutable_struct_value()->mutable_fields())["slept_seconds"]
               .set_number_value(seconds);
           task->Finish(std::move(out));

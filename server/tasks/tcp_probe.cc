@@ -79,7 +79,7 @@ class Probe : public std::enable_shared_from_this<Probe> {
 
   void End(bool reachable, const std::string& error) {
     if (!Close()) return;
-    TaskOutput out;
+    HandlerOutput out;
     auto& f = *out.output.mutable_struct_value()->mutable_fields();
     f["target"].set_string_value(target_);
     f["reachable"].set_bool_value(reachable);

@@ -29,7 +29,7 @@ TaskRegistry& FakeRegistry() {
         if (task->args().fields().count("code")) {
           task->Finish(absl::UnknownError("fuzz failure"));
         } else {
-          task->Finish(TaskOutput{});
+          task->Finish(HandlerOutput{});
         }
       };
       fake->Register(std::move(copy)).IgnoreError();

@@ -24,7 +24,7 @@ executor_srcs=(server/{batch,executor,fair_semaphore,task_context,task_registry,
                server/tasks/{builtin_kinds,echo,fail,primes,sleep,tcp_probe,probe_allowlist,io_poller}.cc)
 declare -A sources=(
   [execute_request]="tests/fuzz/execute_request_fuzzer.cc ${executor_srcs[*]} $gen"
-  [task_reader]="tests/fuzz/task_reader_fuzzer.cc client/task_reader.cc $gen"
+  [task_reader]="tests/fuzz/task_reader_fuzzer.cc client/task_reader.cc client/task_args.cc $gen"
 )
 
 passed=0

@@ -1,10 +1,11 @@
-// Fuzzes the CLI's input: a JSON-lines task file.
+// Fuzzes the CLI's inputs: a JSON-lines task file and KIND:ARGS arguments.
 // Either parses or returns an error naming the line; never crashes.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "client/task_args.h"
 #include "client/task_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -13,5 +14,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!tasks.ok() && tasks.status().message().find("line ") == std::string::npos) {
     __builtin_trap();  // every error names its line
   }
+  (void)batchexec::ParseTaskArg(text);
   return 0;
 }

@@ -1,0 +1,365 @@
+#include "client/cli.h"
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "client/client.h"
+#include "client/credentials.h"
+#include "common/file_util.h"
+#include "client/progress_printer.h"
+#include "client/result_json.h"
+#include "client/task_args.h"
+#include "client/task_reader.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+
+namespace batchexec {
+inline namespace sdk {
+namespace {
+
+constexpr char kDefaultTarget[] = "127.0.0.1:50051";
+constexpr absl::Duration kBarInterval = absl::Milliseconds(100);
+constexpr absl::Duration kLinesInterval = absl::Seconds(2);
+constexpr absl::Duration kKindsTimeout = absl::Seconds(10);
+
+constexpr char kUsage[] = R"(Usage:
+  batchexec gather [flags] [INPUT ...]   run a batch, print results as JSON lines
+  batchexec kinds [flags]                list the server's task kinds
+  batchexec help                         this text
+
+INPUT is a file of JSON lines, one Task each, e.g.
+    {"kind": "sleep", "args": {"seconds": 1}, "id": "a"}
+or - for stdin (the default), or a task argument:
+    sleep:2   primes:100000   echo:'{"x":1}'   fail:'{"code":5}'   echo:
+    '{"kind":"echo","args":{"x":1},"id":"a"}'
+Every input is read before anything is sent; a malformed line is an error
+naming its line, and nothing runs.
+
+Flags:
+  --target=HOST:PORT       server to use (default 127.0.0.1:50051)
+  --max_concurrency=N      most tasks running at once (default: server's)
+  --return_exceptions      run every task to its end (COLLECT_ALL); without
+                           it the first failure cancels the rest (FAIL_FAST)
+  --timeout=DURATION       time limit of each task, e.g. 1.5s, 500ms, 2
+  --deadline=DURATION      time limit of the whole call
+  --progress=auto|bar|lines|none
+                           progress on stderr (auto: a bar on a terminal,
+                           periodic lines otherwise)
+  --json                   kinds: print the ListTaskKinds response as JSON
+  --tls_ca=FILE            use TLS, trusting the server certificates FILE
+                           (PEM) signed
+  --tls_cert=FILE, --tls_key=FILE
+                           client certificate and key, for mutual TLS
+  --auth_token_file=FILE   send 'authorization: Bearer <token in FILE>'
+
+Output: one line per task, in request order: the proto3 JSON of a
+batchexec.v1.TaskResult ({"index","id","status":{"code","message"},"output",
+...}). Exit code 0 if every task succeeded, 1 if any failed, 2 for usage or
+input errors.
+)";
+
+struct Flags {
+  std::string target = kDefaultTarget;
+  uint32_t max_concurrency = 0;
+  bool return_exceptions = false;
+  absl::Duration timeout = absl::InfiniteDuration();
+  absl::Duration deadline = absl::InfiniteDuration();
+  std::string progress = "auto";
+  TlsFiles tls;
+  std::string auth_token_file;
+  bool json = false;
+};
+
+struct Command {
+  std::string name;
+  Flags flags;
+  std::vector<std::string> inputs;
+};
+
+absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view name,
+                                                 absl::string_view value) {
+  absl::Duration d;
+  double seconds;
+  if (absl::SimpleAtod(value, &seconds)) {
+    d = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(value, &d)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, "=", value, ": not a duration (e.g. 1.5s, 500ms, 2)"));
+  }
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be positive, got ", value));
+  }
+  return d;
+}
+
+absl::StatusOr<bool> ParseBool(absl::string_view name,
+                               std::optional<std::string> value) {
+  if (!value.has_value() || *value == "true" || *value == "1") return true;
+  if (*value == "false" || *value == "0") return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", name, "=", *value, ": expected true or false"));
+}
+
+absl::StatusOr<Command> ParseArgs(const std::vector<std::string>& args) {
+  Command command;
+  bool flags_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (flags_done || arg.size() < 2 || arg.substr(0, 2) != "--") {
+      if (arg == "-h") {
+        command.name = "help";
+      } else if (command.name.empty()) {
+        command.name = std::string(arg);
+      } else {
+        command.inputs.emplace_back(arg);
+      }
+      continue;
+    }
+    if (arg == "--") {
+      flags_done = true;
+      continue;
+    }
+    arg.remove_prefix(2);
+    std::string name(arg.substr(0, arg.find('=')));
+    std::optional<std::string> value;
+    if (arg.find('=') != absl::string_view::npos) {
+      value = std::string(arg.substr(arg.find('=') + 1));
+    }
+    // Flags that take a value accept "--name value" too.
+    auto take_value = [&]() -> absl::StatusOr<std::string> {
+      if (value.has_value()) return *value;
+      if (i + 1 < args.size()) return args[++i];
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " needs a value"));
+    };
+    Flags& f = command.flags;
+    if (name == "help") {
+      command.name = "help";
+    } else if (name == "target") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      f.target = *v;
+    } else if (name == "max_concurrency") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      if (!absl::SimpleAtoi(*v, &f.max_concurrency)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--max_concurrency=", *v, ": expected a non-negative integer"));
+      }
+    } else if (name == "timeout" || name == "deadline") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, *v);
+      if (!d.ok()) return d.status();
+      (name == "timeout" ? f.timeout : f.deadline) = *d;
+    } else if (name == "progress") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      if (*v != "auto" && *v != "bar" && *v != "lines" && *v != "none") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--progress=", *v, ": expected auto, bar, lines or none"));
+      }
+      f.progress = *v;
+    } else if (name == "tls_ca" || name == "tls_cert" || name == "tls_key" ||
+               name == "auth_token_file") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      std::string& field = name == "tls_ca"     ? f.tls.ca_file
+                           : name == "tls_cert" ? f.tls.cert_file
+                           : name == "tls_key"  ? f.tls.key_file
+                                                : f.auth_token_file;
+      field = *v;
+    } else if (name == "return_exceptions" || name == "json") {
+      absl::StatusOr<bool> b = ParseBool(name, value);
+      if (!b.ok()) return b.status();
+      (name == "json" ? f.json : f.return_exceptions) = *b;
+    } else if (name == "noreturn_exceptions") {
+      f.return_exceptions = false;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  return command;
+}
+
+// Every task of every input, in order, or the first error.
+absl::StatusOr<std::vector<v1::Task>> ReadInputs(
+    const std::vector<std::string>& inputs, std::istream& in) {
+  std::vector<v1::Task> tasks;
+  auto add_lines = [&](absl::string_view source,
+                       absl::string_view text) -> absl::Status {
+    absl::StatusOr<std::vector<v1::Task>> parsed = ParseTasksJsonl(text);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", parsed.status().message()));
+    }
+    for (v1::Task& t : *parsed) tasks.push_back(std::move(t));
+    return absl::OkStatus();
+  };
+  for (const std::string& input : inputs) {
+    absl::Status status;
+    if (input == "-") {
+      std::string text(std::istreambuf_iterator<char>(in), {});
+      status = add_lines("<stdin>", text);
+    } else if (LooksLikeTaskArg(input)) {
+      absl::StatusOr<v1::Task> task = ParseTaskArg(input);
+      if (task.ok()) {
+        tasks.push_back(*std::move(task));
+      } else {
+        status = task.status();
+      }
+    } else {
+      absl::StatusOr<std::string> text = ReadFile(input);
+      status = text.ok() ? add_lines(input, *text) : text.status();
+    }
+    if (!status.ok()) return status;
+  }
+  return tasks;
+}
+
+// A client for --target with the TLS and token flags applied.
+absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(flags.tls);
+  if (!credentials.ok()) return credentials.status();
+  auto client = std::make_unique<Client>(
+      grpc::CreateChannel(flags.target, *credentials));
+  if (!flags.auth_token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadTokenFile(flags.auth_token_file);
+    if (!token.ok()) return token.status();
+    client->set_auth_token(*token);
+  }
+  return client;
+}
+
+int RunGather(const Command& command, std::istream& in, std::ostream& out,
+              std::ostream& err, const CliEnvironment& env) {
+  std::vector<std::string> inputs = command.inputs;
+  if (inputs.empty()) inputs.push_back("-");
+  absl::StatusOr<std::vector<v1::Task>> read = ReadInputs(inputs, in);
+  if (!read.ok()) {
+    err << "batchexec: " << read.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> ids;
+  std::vector<Task> tasks;
+  ids.reserve(read->size());
+  tasks.reserve(read->size());
+  for (v1::Task& t : *read) {
+    ids.push_back(t.id());
+    tasks.emplace_back(std::move(t));
+  }
+
+  const Flags& flags = command.flags;
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags);
+  if (!client.ok()) {
+    err << "batchexec: " << client.status().message() << "\n";
+    return kExitUsage;
+  }
+  ProgressStyle style = ProgressStyle::kLines;
+  if (flags.progress == "none") {
+    style = ProgressStyle::kNone;
+  } else if (flags.progress == "bar" ||
+             (flags.progress == "auto" && env.stderr_is_tty)) {
+    style = ProgressStyle::kBar;
+  }
+  absl::Duration interval = env.progress_interval;
+  if (interval <= absl::ZeroDuration()) {
+    interval = style == ProgressStyle::kBar ? kBarInterval : kLinesInterval;
+  }
+  ProgressPrinter printer(err, style, interval);
+
+  GatherOptions options;
+  options.max_concurrency = flags.max_concurrency;
+  options.failure_policy = flags.return_exceptions ? FailurePolicy::kCollectAll
+                                                   : FailurePolicy::kFailFast;
+  options.task_timeout = flags.timeout;
+  options.timeout = flags.deadline;
+  options.on_progress = [&printer](const Progress& p) { printer.Update(p); };
+  GatherResult result =
+      (*client)->StartGather(std::move(tasks), std::move(options))->TakeResult();
+  printer.Finish(result.progress, result.elapsed);
+
+  for (size_t i = 0; i < result.results.size(); ++i) {
+    out << ResultJsonLine(i, ids[i], result.results[i]) << "\n";
+  }
+  out.flush();
+  if (!result.status.ok()) {
+    err << "batchexec: " << result.status << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int RunKinds(const Command& command, std::ostream& out, std::ostream& err) {
+  if (!command.inputs.empty()) {
+    err << "batchexec: kinds takes no arguments\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(command.flags);
+  if (!client.ok()) {
+    err << "batchexec: " << client.status().message() << "\n";
+    return kExitUsage;
+  }
+  absl::Duration timeout = command.flags.deadline;
+  if (timeout == absl::InfiniteDuration()) timeout = kKindsTimeout;
+  absl::StatusOr<v1::ListTaskKindsResponse> kinds =
+      (*client)->ListTaskKinds(timeout);
+  if (!kinds.ok()) {
+    err << "batchexec: " << command.flags.target << ": " << kinds.status()
+        << "\n";
+    return kExitFailed;
+  }
+  if (command.flags.json) {
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(*kinds, &json);
+    out << json << "\n";
+    return kExitOk;
+  }
+  for (const v1::TaskKind& kind : kinds->kinds()) {
+    out << kind.name() << "  " << kind.description() << "\n";
+    for (const v1::ArgumentSpec& arg : kind.args()) {
+      out << "    " << arg.name() << " (" << arg.type()
+          << (arg.required() ? ", required" : "") << "): " << arg.description()
+          << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::istream& in,
+           std::ostream& out, std::ostream& err, const CliEnvironment& env) {
+  absl::StatusOr<Command> command = ParseArgs(args);
+  if (!command.ok()) {
+    err << "batchexec: " << command.status().message()
+        << "\nRun 'batchexec help' for usage.\n";
+    return kExitUsage;
+  }
+  if (command->name == "help") {
+    out << kUsage;
+    return kExitOk;
+  }
+  if (command->name == "gather") return RunGather(*command, in, out, err, env);
+  if (command->name == "kinds") return RunKinds(*command, out, err);
+  err << (command->name.empty() ? std::string("batchexec: missing command\n")
+                                : absl::StrCat("batchexec: unknown command '",
+                                               command->name, "'\n"))
+      << kUsage;
+  return kExitUsage;
+}
+
+}  // namespace sdk
+}  // namespace batchexec

@@ -1,0 +1,46 @@
+// The `batchexec` command-line tool as a function, so tests run it in
+// process with their own streams:
+//
+//   batchexec gather [flags] [tasks.jsonl | - | KIND:ARGS ...]
+//   batchexec kinds [--target=...] [--json]
+//
+// gather reads every task first (JSON lines from files or stdin, or task
+// arguments like sleep:2), sends nothing if any input is malformed, runs
+// the batch, shows progress on stderr and prints one JSON line per task on
+// stdout, in request order.
+#ifndef BATCHEXEC_CLIENT_CLI_H_
+#define BATCHEXEC_CLIENT_CLI_H_
+
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace batchexec {
+inline namespace sdk {
+
+// Exit codes.
+inline constexpr int kExitOk = 0;      // every task succeeded
+inline constexpr int kExitFailed = 1;  // a task or the call failed
+inline constexpr int kExitUsage = 2;   // bad flags, arguments or input
+
+struct CliEnvironment {
+  // Whether stderr is a terminal: a redrawn progress bar instead of lines.
+  bool stderr_is_tty = false;
+  // Progress update period; zero means the default for the style (0.1 s
+  // for the bar, 2 s for lines).
+  absl::Duration progress_interval = absl::ZeroDuration();
+};
+
+// Runs the tool on `args` (argv without the program name) and returns the
+// exit code. `in` is stdin (read only for "-" or when no input is named).
+int RunCli(const std::vector<std::string>& args, std::istream& in,
+           std::ostream& out, std::ostream& err,
+           const CliEnvironment& env = {});
+
+}  // namespace sdk
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_CLIENT_CLI_H_

@@ -1,0 +1,46 @@
+// What one task produced, as the SDK hands it out, and its conversion from
+// the wire's TaskResult.
+#ifndef BATCHEXEC_CLIENT_TASK_OUTPUT_H_
+#define BATCHEXEC_CLIENT_TASK_OUTPUT_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.pb.h"
+#include "google/protobuf/struct.pb.h"
+
+// The SDK's names live in the inline namespace batchexec::sdk: callers
+// write batchexec::Client, batchexec::TaskOutput. The server has a
+// handler-side batchexec::TaskOutput of its own (server/task_context.h);
+// the inline namespace keeps the two distinct symbols when one program
+// links both (tests, examples). A file that includes headers of both writes
+// batchexec::sdk::TaskOutput.
+namespace batchexec {
+inline namespace sdk {
+
+// The result of a task that succeeded.
+struct TaskOutput {
+  size_t index = 0;                // position in the request
+  std::string id;                  // the task's id, echoed back
+  google::protobuf::Value output;  // kind-specific JSON value
+  std::string payload;             // binary output, if the kind makes one
+  // When the task started and ended, measured from its batch's start on the
+  // server that ran it.
+  absl::Duration started_after = absl::ZeroDuration();
+  absl::Duration finished_after = absl::ZeroDuration();
+
+  absl::Duration run_time() const { return finished_after - started_after; }
+};
+
+// A wire result as the SDK reports it: the output if its status is OK, else
+// that status (code and the server's message). `index` is the task's
+// position in the caller's batch, which differs from result.index() when a
+// batch was split across servers.
+absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index);
+
+}  // namespace sdk
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_CLIENT_TASK_OUTPUT_H_

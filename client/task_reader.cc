@@ -1,0 +1,61 @@
+#include "client/task_reader.h"
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace batchexec {
+inline namespace sdk {
+namespace {
+
+constexpr absl::string_view kByteOrderMark = "\xEF\xBB\xBF";
+
+absl::Status LineError(size_t line, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("line ", line, ": ", what));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text) {
+  if (absl::StartsWith(text, kByteOrderMark)) {
+    text.remove_prefix(kByteOrderMark.size());
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // a typo must not vanish silently
+  std::vector<v1::Task> tasks;
+  size_t line_number = 0;
+  while (!text.empty()) {
+    ++line_number;
+    const size_t end = text.find('\n');
+    absl::string_view line = text.substr(0, end);
+    text.remove_prefix(end == absl::string_view::npos ? text.size() : end + 1);
+    line = absl::StripAsciiWhitespace(line);  // also a CR before the LF
+    if (line.empty()) continue;
+    if (line.front() != '{') {
+      return LineError(line_number,
+                       "expected a JSON object like {\"kind\": \"sleep\", "
+                       "\"args\": {\"seconds\": 1}}");
+    }
+    v1::Task task;
+    auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(line.data(), line.size()), &task,
+        options);
+    if (!status.ok()) {
+      return LineError(line_number,
+                       absl::StrCat("not a valid task: ",
+                                    std::string(status.message().data(),
+                                                status.message().size())));
+    }
+    if (task.kind().empty()) {
+      return LineError(line_number, "\"kind\" is missing or empty");
+    }
+    tasks.push_back(std::move(task));
+  }
+  return tasks;
+}
+
+}  // namespace sdk
+}  // namespace batchexec

@@ -1,0 +1,28 @@
+// Reads a batch from JSON lines: one Task per line in proto3 JSON, e.g.
+//   {"kind": "sleep", "args": {"seconds": 1}, "id": "a"}
+//   {"kind": "echo", "args": {"x": 1}, "timeout": "2.5s"}
+// Blank lines are skipped; a UTF-8 byte order mark and CRLF line ends are
+// accepted. A pure function of its input (no I/O, no globals), so that
+// fuzzers and the CLI can call it alike.
+#ifndef BATCHEXEC_CLIENT_TASK_READER_H_
+#define BATCHEXEC_CLIENT_TASK_READER_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "batchexec/v1/batch.pb.h"
+
+namespace batchexec {
+inline namespace sdk {
+
+// Every task of `text` in order, or INVALID_ARGUMENT for the first bad line:
+// "line N: ..." (N counted from 1) saying what is wrong: not a JSON object,
+// an unknown field, a wrong type, or no "kind". All or nothing: a caller
+// never sends part of a malformed file.
+absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text);
+
+}  // namespace sdk
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_CLIENT_TASK_READER_H_

@@ -1,0 +1,32 @@
+// The scenario batchexec was built for: check several services at once and
+// report them in order. Three simulated services A, B and C answer after
+// 2.0, 3.0 and 1.0 s; checked concurrently, the whole check takes as long as
+// the slowest (about 3 s) instead of the sum (6 s). Each answer is printed
+// as it arrives (C, A, B), then the report in request order (A, B, C).
+// With probes, real tcp_probe checks of host:port pairs replace them.
+#ifndef BATCHEXEC_EXAMPLES_HEALTH_CHECK_H_
+#define BATCHEXEC_EXAMPLES_HEALTH_CHECK_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace batchexec {
+
+struct HealthCheckOptions {
+  // Server to use; empty starts one in process.
+  std::string target;
+  // Multiplies the simulated latencies (0.1 turns 3 s into 0.3 s).
+  double latency_scale = 1.0;
+  // "host:port" pairs (numeric address or localhost) to probe instead of
+  // the simulated services.
+  std::vector<std::string> probes;
+};
+
+// Runs the check, printing to `out`. Returns 0 if every service is healthy,
+// 1 if one is not, 2 if the check could not run.
+int RunHealthCheck(const HealthCheckOptions& options, std::ostream& out);
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_EXAMPLES_HEALTH_CHECK_H_

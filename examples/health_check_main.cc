@@ -1,0 +1,28 @@
+// bazel run //examples:health_check [-- --latency_scale=0.1]
+// bazel run //examples:health_check -- --probe=127.0.0.1:22,127.0.0.1:80
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "examples/health_check.h"
+
+ABSL_FLAG(std::string, target, "",
+          "batchexec server host:port; empty starts one in process");
+ABSL_FLAG(double, latency_scale, 1.0,
+          "multiplies the simulated latencies (2.0, 3.0 and 1.0 s)");
+ABSL_FLAG(std::string, probe, "",
+          "comma-separated host:port pairs to check with tcp_probe instead "
+          "of the simulated services (numeric addresses or localhost)");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  batchexec::HealthCheckOptions options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.latency_scale = absl::GetFlag(FLAGS_latency_scale);
+  options.probes =
+      absl::StrSplit(absl::GetFlag(FLAGS_probe), ',', absl::SkipWhitespace());
+  return batchexec::RunHealthCheck(options, std::cout);
+}

@@ -1,0 +1,260 @@
+// The batchexec tool end to end: RunCli in process against a real server
+// (JSON lines in, ordered JSON lines out, exit codes, input errors that send
+// nothing), and the built binary once, to check its wiring.
+#include "client/cli.h"
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "batchexec/v1/batch.pb.h"
+#include "examples/local_server.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/wait_until.h"
+
+namespace batchexec {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// The TaskResults of `out`'s lines.
+std::vector<v1::TaskResult> ParseLines(const std::string& out) {
+  std::vector<v1::TaskResult> results;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    v1::TaskResult r;
+    auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(line.data(), line.size()), &r);
+    EXPECT_TRUE(status.ok()) << line;
+    results.push_back(r);
+  }
+  return results;
+}
+
+std::string TempFile(const std::string& name, const std::string& contents) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+  std::ofstream(path) << contents;
+  return path;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = LocalServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  // Runs `batchexec <args>` with `stdin_text`, against the test's server
+  // unless args name a --target.
+  CliRun Cli(std::vector<std::string> args,
+             const std::string& stdin_text = "") {
+    bool has_target = false;
+    for (const auto& a : args) has_target |= absl::StartsWith(a, "--target");
+    if (!has_target && !args.empty() && args[0] != "help") {
+      args.push_back(absl::StrCat("--target=", server_->target()));
+    }
+    std::istringstream in(stdin_text);
+    std::ostringstream out, err;
+    CliRun run;
+    run.code = RunCli(args, in, out, err);
+    run.out = out.str();
+    run.err = err.str();
+    return run;
+  }
+
+  std::unique_ptr<LocalServer> server_;
+};
+
+TEST_F(CliTest, JsonLinesInOrderedJsonLinesOut) {
+  CliRun run =
+      Cli({"gather", "-"},
+          "{\"kind\":\"sleep\",\"args\":{\"seconds\":0.3},\"id\":\"a\"}\n"
+          "{\"kind\":\"sleep\",\"args\":{\"seconds\":0.2},\"id\":\"b\"}\n"
+          "\n"
+          "{\"kind\":\"echo\",\"args\":{\"x\":1},\"id\":\"c\"}\n");
+  EXPECT_EQ(run.code, kExitOk) << run.err;
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 3u) << run.out;
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i].index(), i);
+    EXPECT_EQ(results[i].id(), std::string(1, static_cast<char>('a' + i)));
+    EXPECT_EQ(results[i].status().code(), 0);
+  }
+  EXPECT_DOUBLE_EQ(
+      results[2].output().struct_value().fields().at("x").number_value(), 1);
+  // Not a terminal: plain lines, and the summary.
+  EXPECT_THAT(run.err, HasSubstr("3 tasks: 3 ok, 0 failed"));
+  EXPECT_THAT(run.err, Not(HasSubstr("\r")));
+}
+
+TEST_F(CliTest, StdinIsTheDefaultInput) {
+  CliRun run = Cli({"gather"}, "{\"kind\":\"echo\"}\n");
+  EXPECT_EQ(run.code, kExitOk) << run.err;
+  EXPECT_EQ(ParseLines(run.out).size(), 1u);
+}
+
+TEST_F(CliTest, TaskArgumentsAndFilesMix) {
+  const std::string file = TempFile(
+      "mix.jsonl", "{\"kind\":\"echo\",\"args\":{\"from\":\"file\"}}\n");
+  CliRun run =
+      Cli({"gather", "sleep:0.05", file, "echo:{\"x\":2}", "--progress=none"});
+  EXPECT_EQ(run.code, kExitOk) << run.err;
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(
+      results[1].output().struct_value().fields().at("from").string_value(),
+      "file");
+  EXPECT_DOUBLE_EQ(
+      results[2].output().struct_value().fields().at("x").number_value(), 2);
+  EXPECT_EQ(run.err, "");  // --progress=none
+}
+
+TEST_F(CliTest, FailFastExitsOneAndNamesTheTask) {
+  CliRun run =
+      Cli({"gather", "--max_concurrency=1",
+           "echo:", "fail:{\"code\":5,\"message\":\"missing\"}", "sleep:20"});
+  EXPECT_EQ(run.code, kExitFailed);
+  EXPECT_THAT(run.err, HasSubstr("task 1 failed: missing"));
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].status().code(), 0);
+  EXPECT_EQ(results[1].status().code(), 5);
+  EXPECT_EQ(results[2].status().code(), 1);  // CANCELLED
+}
+
+TEST_F(CliTest, ReturnExceptionsRunsEveryTask) {
+  CliRun run = Cli({"gather", "--return_exceptions", "--max_concurrency", "1",
+                    "fail:{\"code\":13}", "sleep:0.01"});
+  EXPECT_EQ(run.code, kExitFailed);
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status().code(), 13);
+  EXPECT_EQ(results[1].status().code(), 0);
+}
+
+TEST_F(CliTest, MalformedLineIsAnErrorAndNothingIsSent) {
+  const std::string file = TempFile(
+      "bad.jsonl",
+      "{\"kind\":\"echo\"}\n{\"kind\":\"sleep\",\"args\":{\"seconds\":1}\n");
+  CliRun run = Cli({"gather", file});
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, HasSubstr(absl::StrCat(file, ": line 2: ")));
+  EXPECT_EQ(run.out, "");
+
+  run = Cli({"gather", "echo:", "-"}, "{\"kind\":\"echo\"}\n[1]\n");
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, HasSubstr("<stdin>: line 2: "));
+
+  run = Cli({"gather", "echo:5"});
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, HasSubstr("'echo:5'"));
+
+  run = Cli({"gather", "no/such/file.jsonl"});
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, HasSubstr("no/such/file.jsonl: cannot open"));
+
+  EXPECT_EQ(server_->Stats().batches_started(), 0u);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Cli({}).code, kExitUsage);
+  EXPECT_EQ(Cli({"frobnicate"}).code, kExitUsage);
+  CliRun run = Cli({"gather", "--bogus=1", "echo:"});
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, HasSubstr("unknown flag --bogus"));
+  EXPECT_EQ(Cli({"gather", "--timeout=soon", "echo:"}).code, kExitUsage);
+  EXPECT_EQ(Cli({"gather", "--max_concurrency=-1", "echo:"}).code, kExitUsage);
+  run = Cli({"help"});
+  EXPECT_EQ(run.code, kExitOk);
+  EXPECT_THAT(run.out, HasSubstr("batchexec gather"));
+  EXPECT_EQ(server_->Stats().batches_started(), 0u);
+}
+
+TEST_F(CliTest, DeadlineEndsTheCall) {
+  CliRun run = Cli({"gather", "--deadline=200ms", "echo:", "sleep:20"});
+  EXPECT_EQ(run.code, kExitFailed);
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].status().code(), 4);  // DEADLINE_EXCEEDED
+  EXPECT_TRUE(
+      WaitUntil([&] { return server_->Stats().inflight_tasks() == 0; }));
+}
+
+TEST_F(CliTest, PerTaskTimeout) {
+  CliRun run = Cli(
+      {"gather", "--return_exceptions", "--timeout=0.1", "sleep:20", "echo:"});
+  EXPECT_EQ(run.code, kExitFailed);
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status().code(), 4);
+  EXPECT_EQ(results[1].status().code(), 0);
+}
+
+TEST_F(CliTest, UnreachableServerFailsEveryTask) {
+  CliRun run = Cli({"gather", "--target=127.0.0.1:1", "echo:", "echo:"});
+  EXPECT_EQ(run.code, kExitFailed);
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) EXPECT_EQ(r.status().code(), 14);
+}
+
+TEST_F(CliTest, ListsKinds) {
+  CliRun run = Cli({"kinds"});
+  EXPECT_EQ(run.code, kExitOk) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("sleep  "));
+  EXPECT_THAT(run.out, HasSubstr("    seconds (number, required): "));
+
+  run = Cli({"kinds", "--json"});
+  EXPECT_EQ(run.code, kExitOk);
+  v1::ListTaskKindsResponse kinds;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(run.out, &kinds).ok());
+  EXPECT_GE(kinds.kinds_size(), 4);
+
+  EXPECT_EQ(Cli({"kinds", "--target=127.0.0.1:1"}).code, kExitFailed);
+}
+
+TEST_F(CliTest, TheBinaryWiresStdioAndTheExitCode) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  ASSERT_NE(srcdir, nullptr);
+  const std::string binary =
+      absl::StrCat(srcdir, "/batchexec/client/batchexec");
+  const std::string input =
+      TempFile("binary.jsonl",
+               "{\"kind\":\"sleep\",\"args\":{\"seconds\":0.1}}\n"
+               "{\"kind\":\"fail\",\"args\":{\"code\":9}}\n");
+  const std::string out = TempFile("binary.out", "");
+  const std::string err = TempFile("binary.err", "");
+  const std::string command = absl::StrCat(
+      binary, " gather --return_exceptions --target=", server_->target(),
+      " - <", input, " >", out, " 2>", err);
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kExitFailed);
+  std::ifstream out_file(out);
+  std::string text((std::istreambuf_iterator<char>(out_file)), {});
+  std::vector<v1::TaskResult> results = ParseLines(text);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status().code(), 0);
+  EXPECT_EQ(results[1].status().code(), 9);
+}
+
+}  // namespace
+}  // namespace batchexec
