@@ -40,9 +40,11 @@ inline constexpr int kDefaultMaxReceiveMessageBytes = 256 << 20;
 // Concurrent calls on one client connection (flag --max_concurrent_streams).
 inline constexpr int kDefaultMaxConcurrentStreams = 256;
 
-// The server pings idle connections every kKeepaliveTime and drops those that
-// do not answer within kKeepaliveTimeout, so dead clients release their
-// batches; clients may not ping more often than kMinClientPingInterval.
+// Keepalive defaults (flags --keepalive_time, --keepalive_timeout,
+// --min_client_ping_interval): the server pings idle connections every
+// kKeepaliveTime and drops those that do not answer within
+// kKeepaliveTimeout, so dead clients release their batches; clients may not
+// ping more often than kMinClientPingInterval.
 inline constexpr absl::Duration kKeepaliveTime = absl::Seconds(60);
 inline constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(20);
 inline constexpr absl::Duration kMinClientPingInterval = absl::Seconds(10);

@@ -55,6 +55,13 @@ ABSL_FLAG(int, max_receive_message_bytes,
           "Largest request accepted, in bytes.");
 ABSL_FLAG(int, max_concurrent_streams, batchexec::kDefaultMaxConcurrentStreams,
           "Concurrent calls per client connection.");
+ABSL_FLAG(absl::Duration, keepalive_time, batchexec::kKeepaliveTime,
+          "Ping idle client connections this often.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, batchexec::kKeepaliveTimeout,
+          "Drop a connection whose ping is unanswered this long.");
+ABSL_FLAG(absl::Duration, min_client_ping_interval,
+          batchexec::kMinClientPingInterval,
+          "Clients pinging more often are disconnected (too_many_pings).");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -106,6 +113,10 @@ int main(int argc, char** argv) {
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  options.min_client_ping_interval =
+      absl::GetFlag(FLAGS_min_client_ping_interval);
   if (std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     auto token = batchexec::ReadTokenFile(path);
     if (!token.ok()) {

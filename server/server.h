@@ -40,6 +40,13 @@ struct ServerOptions {
   // Transport limits against oversized or abusive clients.
   int max_receive_message_bytes = kDefaultMaxReceiveMessageBytes;
   int max_concurrent_streams = kDefaultMaxConcurrentStreams;
+  // Keepalive: the server pings idle connections every keepalive_time and
+  // drops those silent for keepalive_timeout (so dead clients release their
+  // batches); clients pinging more often than min_client_ping_interval are
+  // disconnected (GOAWAY too_many_pings).
+  absl::Duration keepalive_time = kKeepaliveTime;
+  absl::Duration keepalive_timeout = kKeepaliveTimeout;
+  absl::Duration min_client_ping_interval = kMinClientPingInterval;
 };
 
 class Server {

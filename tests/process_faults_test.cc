@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "client/client.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/test_util/server_process.h"
@@ -46,37 +47,38 @@ CallOutcome RunExecute(v1::BatchExecutor::Stub& stub, const v1::ExecuteRequest& 
   return out;
 }
 
-TEST(ProcessFaults, KilledServerEndsTheCallPromptlyAndARestartServes) {
+TEST(ProcessFaults, KilledServerEndsTheSdkCallPromptlyAndARestartServes) {
   int port;
   {
     testing::ServerProcess server(kServer, {"--port=0"});
     ASSERT_NE(server.port(), 0);
     port = server.port();
-    auto stub = v1::BatchExecutor::NewStub(
-        grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
-    CallOutcome outcome;
+    Client client(grpc::CreateChannel(server.target(),
+                                      grpc::InsecureChannelCredentials()));
+    absl::Status status;
     absl::Time ended;
     std::thread caller([&] {
-      outcome = RunExecute(*stub, Sleeps(100, 30));
+      std::vector<sdk::Task> tasks(100, sdk::Task::Sleep(absl::Seconds(30)));
+      status = client.Gather(std::move(tasks)).status();
       ended = absl::Now();
     });
     absl::SleepFor(absl::Milliseconds(500));  // the batch is running
     const absl::Time killed = absl::Now();
     server.Signal(SIGKILL);
     caller.join();
-    EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::UNAVAILABLE)
-        << outcome.status.error_message();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
     EXPECT_LT(ended - killed, absl::Seconds(5));
     EXPECT_EQ(server.Wait(), 128 + SIGKILL);
   }
   // Same port, new process: the same kind of call works again.
   testing::ServerProcess restarted(kServer, {absl::StrCat("--port=", port)});
   ASSERT_EQ(restarted.port(), port);
-  auto stub = v1::BatchExecutor::NewStub(
-      grpc::CreateChannel(restarted.target(), grpc::InsecureChannelCredentials()));
-  CallOutcome outcome = RunExecute(*stub, Sleeps(10, 0.05));
-  EXPECT_TRUE(outcome.status.ok()) << outcome.status.error_message();
-  EXPECT_EQ(outcome.results, 10);
+  Client client(grpc::CreateChannel(restarted.target(),
+                                    grpc::InsecureChannelCredentials()));
+  std::vector<sdk::Task> tasks(10, sdk::Task::Sleep(absl::Milliseconds(50)));
+  auto outputs = client.Gather(std::move(tasks));
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  EXPECT_EQ(outputs->size(), 10u);
 }
 
 TEST(ProcessFaults, SigtermDrainsWithinTheGraceAndExitsZero) {
