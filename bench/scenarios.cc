@@ -20,8 +20,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/closed_loop.h"
-#include "common/process_memory.h"
 #include "bench/stats.h"
+#include "common/process_memory.h"
 #include "common/proto_time.h"
 #include "grpcpp/grpcpp.h"
 

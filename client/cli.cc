@@ -15,11 +15,11 @@
 #include "absl/strings/string_view.h"
 #include "client/client.h"
 #include "client/credentials.h"
-#include "common/file_util.h"
 #include "client/progress_printer.h"
 #include "client/result_json.h"
 #include "client/task_args.h"
 #include "client/task_reader.h"
+#include "common/file_util.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 
@@ -233,8 +233,8 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(flags.tls);
   if (!credentials.ok()) return credentials.status();
-  auto client = std::make_unique<Client>(
-      grpc::CreateChannel(flags.target, *credentials));
+  auto client =
+      std::make_unique<Client>(grpc::CreateChannel(flags.target, *credentials));
   if (!flags.auth_token_file.empty()) {
     absl::StatusOr<std::string> token = ReadTokenFile(flags.auth_token_file);
     if (!token.ok()) return token.status();
@@ -287,8 +287,9 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   options.task_timeout = flags.timeout;
   options.timeout = flags.deadline;
   options.on_progress = [&printer](const Progress& p) { printer.Update(p); };
-  GatherResult result =
-      (*client)->StartGather(std::move(tasks), std::move(options))->TakeResult();
+  GatherResult result = (*client)
+                            ->StartGather(std::move(tasks), std::move(options))
+                            ->TakeResult();
   printer.Finish(result.progress, result.elapsed);
 
   for (size_t i = 0; i < result.results.size(); ++i) {

@@ -5,9 +5,10 @@
 namespace batchexec {
 inline namespace sdk {
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& files) {
-  if (files.ca_file.empty() && files.cert_file.empty() && files.key_file.empty()) {
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const TlsFiles& files) {
+  if (files.ca_file.empty() && files.cert_file.empty() &&
+      files.key_file.empty()) {
     return grpc::InsecureChannelCredentials();
   }
   if (files.ca_file.empty()) {
@@ -15,8 +16,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
         "a client certificate needs --tls_ca (the CA of the server)");
   }
   if (files.cert_file.empty() != files.key_file.empty()) {
-    return absl::InvalidArgumentError(
-        "--tls_cert and --tls_key go together");
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
   }
   grpc::SslCredentialsOptions ssl;
   absl::StatusOr<std::string> ca = ReadFile(files.ca_file);

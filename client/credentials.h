@@ -21,8 +21,8 @@ struct TlsFiles {
 
 // Plaintext credentials if `files` is all empty, TLS otherwise. Errors name
 // the file that could not be read, or the flag missing its pair.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& files);
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const TlsFiles& files);
 
 }  // namespace sdk
 }  // namespace batchexec

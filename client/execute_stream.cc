@@ -7,9 +7,8 @@ inline namespace sdk {
 
 ExecuteStream::ExecuteStream(std::shared_ptr<v1::BatchExecutor::Stub> stub,
                              v1::ExecuteRequest request, absl::Time deadline,
-                             bool wait_for_ready,
-                             const std::string& auth_token, size_t part,
-                             Listener* listener)
+                             bool wait_for_ready, const std::string& auth_token,
+                             size_t part, Listener* listener)
     : stub_(std::move(stub)),
       part_(part),
       listener_(listener),

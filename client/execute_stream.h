@@ -34,8 +34,8 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   // `listener` must outlive the stream's OnStreamDone.
   ExecuteStream(std::shared_ptr<v1::BatchExecutor::Stub> stub,
                 v1::ExecuteRequest request, absl::Time deadline,
-                bool wait_for_ready, const std::string& auth_token,
-                size_t part, Listener* listener);
+                bool wait_for_ready, const std::string& auth_token, size_t part,
+                Listener* listener);
 
   ExecuteStream(const ExecuteStream&) = delete;
   ExecuteStream& operator=(const ExecuteStream&) = delete;

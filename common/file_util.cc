@@ -18,7 +18,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
   std::ostringstream contents;
   contents << file.rdbuf();
-  if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  if (file.bad())
+    return absl::DataLossError(absl::StrCat(path, ": read error"));
   return contents.str();
 }
 
@@ -27,7 +28,8 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   if (!text.ok()) return text.status();
   std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": the token file is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the token file is empty"));
   }
   return token;
 }

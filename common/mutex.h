@@ -38,14 +38,16 @@ class ABSL_LOCKABLE Mutex {
     mu_.Await(annotated.condition());
     Acquired();
   }
-  bool AwaitWithDeadline(const absl::Condition& condition, absl::Time deadline) {
+  bool AwaitWithDeadline(const absl::Condition& condition,
+                         absl::Time deadline) {
     AnnotatedCondition annotated{this, &condition};
     Releasing();
     bool met = mu_.AwaitWithDeadline(annotated.condition(), deadline);
     Acquired();
     return met;
   }
-  bool AwaitWithTimeout(const absl::Condition& condition, absl::Duration timeout) {
+  bool AwaitWithTimeout(const absl::Condition& condition,
+                        absl::Duration timeout) {
     return AwaitWithDeadline(condition, absl::Now() + timeout);
   }
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK() { mu_.AssertHeld(); }

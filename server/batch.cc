@@ -97,12 +97,13 @@ bool Batch::OnSlot() {
     running.task = task;
     if (timeout != absl::InfiniteDuration()) {
       std::weak_ptr<TaskContext> weak = task;
-      running.timeout_timer = env_.timers.Schedule(now + timeout, [weak, timeout] {
-        if (auto t = weak.lock()) {
-          t->Cancel(absl::DeadlineExceededError(absl::StrCat(
-              "task timed out after ", absl::FormatDuration(timeout))));
-        }
-      });
+      running.timeout_timer =
+          env_.timers.Schedule(now + timeout, [weak, timeout] {
+            if (auto t = weak.lock()) {
+              t->Cancel(absl::DeadlineExceededError(absl::StrCat(
+                  "task timed out after ", absl::FormatDuration(timeout))));
+            }
+          });
     }
     if (sink_ != nullptr) sink_->OnProgress(ProgressLocked());
   }
@@ -124,7 +125,8 @@ void Batch::RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind) {
   }
 }
 
-void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<HandlerOutput> result) {
+void Batch::OnTaskEnded(TaskContext& task,
+                        absl::StatusOr<HandlerOutput> result) {
   const absl::Time now = absl::Now();
   const uint32_t index = task.index();
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
@@ -142,7 +144,8 @@ void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<HandlerOutput> result)
     v1::TaskResult r;
     r.set_index(index);
     if (!task.task().id().empty()) r.set_id(task.task().id());
-    *r.mutable_started_after() = ToProtoDuration(task.started_at() - start_time_);
+    *r.mutable_started_after() =
+        ToProtoDuration(task.started_at() - start_time_);
     *r.mutable_finished_after() = ToProtoDuration(now - start_time_);
     const bool ok = result.ok();
     if (ok) {
@@ -156,14 +159,15 @@ void Batch::OnTaskEnded(TaskContext& task, absl::StatusOr<HandlerOutput> result)
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
       to_cancel = CancelLocked(absl::Status(
-          result.status().code(),
-          absl::StrCat("task ", index, " failed: ", result.status().message())));
+          result.status().code(), absl::StrCat("task ", index, " failed: ",
+                                               result.status().message())));
     }
     more = WantsSlotLocked();
   }
   if (timer != 0) env_.timers.Cancel(timer);
   for (auto& t : to_cancel) {
-    t->Cancel(absl::CancelledError("cancelled: another task of the batch failed"));
+    t->Cancel(
+        absl::CancelledError("cancelled: another task of the batch failed"));
   }
   Flush();
   semaphore_.Release();
@@ -184,19 +188,21 @@ void Batch::Cancel(absl::Status why) {
   FinishIfDone();
 }
 
-std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(absl::Status why) {
+std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(
+    absl::Status why) {
   cancelled_ = true;
   outcome_ = why;
   // Queued tasks never start: they end here, in index order.
   for (; next_ < size_; ++next_) {
     v1::TaskResult r;
     r.set_index(static_cast<uint32_t>(next_));
-    if (!request_->tasks(next_).id().empty()) r.set_id(request_->tasks(next_).id());
+    if (!request_->tasks(next_).id().empty())
+      r.set_id(request_->tasks(next_).id());
     ToProtoStatus(absl::Status(why.code() == absl::StatusCode::kDeadlineExceeded
-                               ? absl::StatusCode::kDeadlineExceeded
-                               : absl::StatusCode::kCancelled,
-                           absl::StrCat("not started: ", why.message())),
-              r.mutable_status());
+                                   ? absl::StatusCode::kDeadlineExceeded
+                                   : absl::StatusCode::kCancelled,
+                               absl::StrCat("not started: ", why.message())),
+                  r.mutable_status());
     *r.mutable_finished_after() = ToProtoDuration(absl::Now() - start_time_);
     EmitLocked(std::move(r), false);
   }
@@ -210,7 +216,8 @@ void Batch::EmitLocked(v1::TaskResult result, bool ok) {
   ++completed_;
   if (!ok) {
     ++failed_;
-    if (result.status().code() == static_cast<int>(absl::StatusCode::kCancelled)) {
+    if (result.status().code() ==
+        static_cast<int>(absl::StatusCode::kCancelled)) {
       ++cancelled_count_;
     }
   }

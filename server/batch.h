@@ -13,9 +13,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
+#include "common/mutex.h"
 #include "server/fair_semaphore.h"
 #include "server/task_context.h"
 #include "server/task_registry.h"
@@ -63,8 +63,7 @@ class Batch final : public TaskContext::Owner,
   Batch(std::string id, std::unique_ptr<v1::ExecuteRequest> request,
         std::vector<const TaskKind*> kinds, BatchOptions options,
         TaskEnvironment& env, FairSemaphore& semaphore,
-        std::shared_ptr<BatchSink> sink,
-        absl::AnyInvocable<void()> on_done);
+        std::shared_ptr<BatchSink> sink, absl::AnyInvocable<void()> on_done);
   ~Batch() override;
 
   // Starts admitting tasks. Call once, after construction.

@@ -39,8 +39,8 @@ void ExecuteReactor::Begin(Executor& executor,
     v1::Accepted& accepted = accepted_.emplace();
     accepted.set_batch_id((*batch)->id());
     accepted.set_task_count(task_count);
-    accepted.set_max_concurrency(
-        static_cast<uint32_t>(std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
+    accepted.set_max_concurrency(static_cast<uint32_t>(
+        std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
     accepted.set_note(note);
     started_ = true;
   }
@@ -156,7 +156,8 @@ void ExecuteReactor::Pump() {
         }
       });
     }
-    if (paused_ && static_cast<int64_t>(unsent_.size()) < kMaxUnsentResults / 2) {
+    if (paused_ &&
+        static_cast<int64_t>(unsent_.size()) < kMaxUnsentResults / 2) {
       paused_ = false;
       resume = batch_;
     }

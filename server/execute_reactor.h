@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
-#include "common/mutex.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/batch.h"
 #include "server/executor.h"
@@ -64,13 +64,13 @@ class ExecuteReactor final
   v1::Progress progress_ ABSL_GUARDED_BY(mu_);
   bool progress_changed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<v1::Summary> summary_ ABSL_GUARDED_BY(mu_);  // unsent
-  bool started_ ABSL_GUARDED_BY(mu_) = false;  // Accepted queued
+  bool started_ ABSL_GUARDED_BY(mu_) = false;                // Accepted queued
   bool writing_ ABSL_GUARDED_BY(mu_) = false;  // a write is in flight
   bool broken_ ABSL_GUARDED_BY(mu_) = false;   // a write failed
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish called
-  bool paused_ ABSL_GUARDED_BY(mu_) = false;    // told the batch to wait
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;     // Finish called
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;       // told the batch to wait
   // When the oldest unsent result or progress arrived; InfiniteFuture if none.
   absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;

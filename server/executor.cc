@@ -24,7 +24,9 @@ Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
       registry_(registry),
       semaphore_(
           options.max_inflight_tasks,
-          [this](absl::AnyInvocable<void()> fn) { cpu_pool_.Post(std::move(fn)); },
+          [this](absl::AnyInvocable<void()> fn) {
+            cpu_pool_.Post(std::move(fn));
+          },
           kInlineStartBudget),
       cpu_pool_(options.cpu_workers),
       env_{timers_, cpu_pool_} {}
@@ -37,10 +39,9 @@ Executor::~Executor() {
 
 absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
   if (request.tasks_size() > options_.max_batch_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tasks: ", request.tasks_size(),
-                     " tasks exceed the limit of ", options_.max_batch_size,
-                     " per batch (--max_batch_size)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tasks: ", request.tasks_size(), " tasks exceed the limit of ",
+        options_.max_batch_size, " per batch (--max_batch_size)"));
   }
   if (request.has_task_timeout() && IsNegative(request.task_timeout())) {
     return absl::InvalidArgumentError("task_timeout must not be negative");
@@ -48,8 +49,8 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
   if (request.failure_policy() != v1::FAILURE_POLICY_UNSPECIFIED &&
       request.failure_policy() != v1::FAIL_FAST &&
       request.failure_policy() != v1::COLLECT_ALL) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("failure_policy: unknown value ", request.failure_policy()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "failure_policy: unknown value ", request.failure_policy()));
   }
   for (int i = 0; i < request.tasks_size(); ++i) {
     const v1::Task& task = request.tasks(i);

@@ -13,9 +13,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
+#include "common/mutex.h"
 #include "server/batch.h"
 #include "server/fair_semaphore.h"
 #include "server/limits.h"
@@ -48,9 +48,9 @@ class Executor {
   // anything: INVALID_ARGUMENT naming the first bad task index and the rule.
   absl::Status Validate(const v1::ExecuteRequest& request) const;
 
-  // Validates and starts a batch whose events go to `sink`. RESOURCE_EXHAUSTED when the server is full, or
-  // UNAVAILABLE while shutting down. `note` gets adjustments made (e.g. a
-  // lowered max_concurrency) for the Accepted event.
+  // Validates and starts a batch whose events go to `sink`. RESOURCE_EXHAUSTED
+  // when the server is full, or UNAVAILABLE while shutting down. `note` gets
+  // adjustments made (e.g. a lowered max_concurrency) for the Accepted event.
   absl::StatusOr<std::shared_ptr<Batch>> Start(
       std::unique_ptr<v1::ExecuteRequest> request, absl::Time deadline,
       std::shared_ptr<BatchSink> sink, std::string* note = nullptr);

@@ -23,7 +23,8 @@ v1::Task MakeTask(const std::string& kind, const std::string& key = "",
                   double value = 0) {
   v1::Task t;
   t.set_kind(kind);
-  if (!key.empty()) (*t.mutable_args()->mutable_fields())[key].set_number_value(value);
+  if (!key.empty())
+    (*t.mutable_args()->mutable_fields())[key].set_number_value(value);
   return t;
 }
 
@@ -65,9 +66,9 @@ class ExecutorTest : public ::testing::Test {
   }
 
   // Runs a batch to its end and returns the sink.
-  std::shared_ptr<RecordingSink> Run(Executor& ex,
-                                     std::unique_ptr<v1::ExecuteRequest> req,
-                                     absl::Time deadline = absl::InfiniteFuture()) {
+  std::shared_ptr<RecordingSink> Run(
+      Executor& ex, std::unique_ptr<v1::ExecuteRequest> req,
+      absl::Time deadline = absl::InfiniteFuture()) {
     auto sink = std::make_shared<RecordingSink>();
     auto batch = ex.Start(std::move(req), deadline, sink);
     EXPECT_TRUE(batch.ok()) << batch.status();
@@ -127,7 +128,8 @@ TEST_F(ExecutorTest, ServerWideLimitIsNeverExceeded) {
   });
   for (int i = 0; i < 5; ++i) {
     sinks.push_back(std::make_shared<RecordingSink>());
-    ASSERT_TRUE(ex->Start(Request(tasks), absl::InfiniteFuture(), sinks.back()).ok());
+    ASSERT_TRUE(
+        ex->Start(Request(tasks), absl::InfiniteFuture(), sinks.back()).ok());
   }
   for (auto& s : sinks) EXPECT_TRUE(s->WaitDone());
   stop = true;
@@ -172,14 +174,15 @@ TEST_F(ExecutorTest, FailFastCancelsQueuedAndRunningSiblings) {
   EXPECT_EQ(hang_cancelled_.load(), 2);
   // The failure is reported before the cancellations it caused.
   EXPECT_EQ(sink->InCompletionOrder().front().index(), 2u);
-  EXPECT_NE(sink->summary().outcome().message().find("task 2"), std::string::npos);
+  EXPECT_NE(sink->summary().outcome().message().find("task 2"),
+            std::string::npos);
   EXPECT_EQ(ex->Stats().inflight_tasks(), 0u);
 }
 
 TEST_F(ExecutorTest, CollectAllRunsEveryTaskToItsEnd) {
   auto ex = MakeExecutor();
-  auto sink = Run(*ex, Request({Sleep(0.05), MakeTask("fail"), Sleep(0.1)},
-                               0, /*collect_all=*/true));
+  auto sink = Run(*ex, Request({Sleep(0.05), MakeTask("fail"), Sleep(0.1)}, 0,
+                               /*collect_all=*/true));
   auto r = sink->ByIndex();
   EXPECT_EQ(r[0].status().code(), kOk);
   EXPECT_NE(r[1].status().code(), kOk);
@@ -250,7 +253,8 @@ TEST_F(ExecutorTest, ShutdownCancelsRunningBatches) {
   auto ex = MakeExecutor();
   auto sink = std::make_shared<RecordingSink>();
   ASSERT_TRUE(ex->Start(Request({MakeTask("hang"), Sleep(60)}),
-                        absl::InfiniteFuture(), sink).ok());
+                        absl::InfiniteFuture(), sink)
+                  .ok());
   ex->StopAccepting();
   EXPECT_FALSE(ex->WaitIdle(absl::Now() + absl::Milliseconds(20)));
   ex->CancelAll(absl::CancelledError("server shutting down"));
@@ -290,7 +294,10 @@ TEST_F(ExecutorTest, ValidationNamesTheTaskIndexAndTheRule) {
        "tasks[1]: kind must not be empty"},
       {"unknown kind", [](auto& r) { r.mutable_tasks(2)->set_kind("nope"); },
        "tasks[2]: unknown kind 'nope'"},
-      {"too many", [](auto& r) { for (int i = 0; i < 3; ++i) *r.add_tasks() = Sleep(0); },
+      {"too many",
+       [](auto& r) {
+         for (int i = 0; i < 3; ++i) *r.add_tasks() = Sleep(0);
+       },
        "exceed the limit of 5"},
       {"negative timeout",
        [](auto& r) { r.mutable_tasks(0)->mutable_timeout()->set_seconds(-1); },
@@ -326,7 +333,8 @@ TEST_F(ExecutorTest, ValidationNamesTheTaskIndexAndTheRule) {
     auto sink = std::make_shared<RecordingSink>();
     auto batch = ex->Start(std::move(req), absl::InfiniteFuture(), sink);
     ASSERT_FALSE(batch.ok()) << c.name;
-    EXPECT_EQ(batch.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_EQ(batch.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.name;
     EXPECT_NE(batch.status().message().find(c.expected), std::string::npos)
         << c.name << ": " << batch.status().message();
     EXPECT_EQ(sink->done_calls(), 0) << c.name << ": ran anyway";
@@ -340,7 +348,8 @@ TEST_F(ExecutorTest, ConcurrencyOverTheCapIsLoweredAndSaid) {
   auto ex = MakeExecutor(options);
   auto sink = std::make_shared<RecordingSink>();
   std::string note;
-  auto batch = ex->Start(Request({Sleep(0)}, 100), absl::InfiniteFuture(), sink, &note);
+  auto batch =
+      ex->Start(Request({Sleep(0)}, 100), absl::InfiniteFuture(), sink, &note);
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ((*batch)->max_concurrency(), 4);
   EXPECT_NE(note.find("lowered to the cap of 4"), std::string::npos) << note;
@@ -358,7 +367,8 @@ TEST_F(ExecutorTest, FullServerQueueIsResourceExhausted) {
   auto second = ex->Start(Request(tasks), absl::InfiniteFuture(),
                           std::make_shared<RecordingSink>());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(second.status().message().find("--max_queued_tasks"), std::string::npos);
+  EXPECT_NE(second.status().message().find("--max_queued_tasks"),
+            std::string::npos);
   (*first)->Cancel(absl::CancelledError("done"));
   sink->WaitDone();
 }

@@ -33,7 +33,7 @@ class FairSemaphore {
    private:
     friend class FairSemaphore;
     enum class State { kIdle, kQueued, kOffered };
-    State state_ = State::kIdle;  // guarded by the semaphore's mu_
+    State state_ = State::kIdle;    // guarded by the semaphore's mu_
     bool requested_again_ = false;  // Request() while being offered a slot
   };
 

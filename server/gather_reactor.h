@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "common/mutex.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/batch.h"
 #include "server/executor.h"

@@ -19,8 +19,7 @@
 ABSL_FLAG(std::string, host, "127.0.0.1",
           "Address to listen on; 0.0.0.0 or [::] for every interface.");
 ABSL_FLAG(int, port, 50051, "Port to listen on; 0 picks a free one.");
-ABSL_FLAG(int64_t, max_task_concurrency,
-          batchexec::kDefaultMaxTaskConcurrency,
+ABSL_FLAG(int64_t, max_task_concurrency, batchexec::kDefaultMaxTaskConcurrency,
           "Per-batch concurrency when a request asks for 0, and the cap on "
           "what it may ask for.");
 ABSL_FLAG(int64_t, max_inflight_tasks, batchexec::kDefaultMaxInflightTasks,
@@ -127,8 +126,7 @@ int main(int argc, char** argv) {
     options.auth_token = *token;
   }
 
-  auto server =
-      batchexec::Server::BuildAndStart(options, std::move(registry));
+  auto server = batchexec::Server::BuildAndStart(options, std::move(registry));
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;
@@ -139,9 +137,10 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "batchexec server: %s, draining (grace %s)\n",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT",
-               absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)).c_str());
+  std::fprintf(
+      stderr, "batchexec server: %s, draining (grace %s)\n",
+      sig == SIGTERM ? "SIGTERM" : "SIGINT",
+      absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)).c_str());
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   std::fprintf(stderr, "batchexec server: stopped\n");
   return 0;

@@ -81,8 +81,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
                              options.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
                              absl::ToInt64Milliseconds(options.keepalive_time));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                             absl::ToInt64Milliseconds(options.keepalive_timeout));
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+      absl::ToInt64Milliseconds(options.keepalive_timeout));
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
       absl::ToInt64Milliseconds(options.min_client_ping_interval));

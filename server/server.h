@@ -8,8 +8,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/mutex.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/auth.h"
 #include "server/executor.h"

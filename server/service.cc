@@ -35,14 +35,16 @@ grpc::ServerWriteReactor<v1::ExecuteEvent>* BatchExecutorService::Execute(
 grpc::ServerUnaryReactor* BatchExecutorService::Gather(
     grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
     v1::GatherResponse* response) {
-  if (absl::Status s = auth_.Check(*context); !s.ok()) return Reject(context, s);
+  if (absl::Status s = auth_.Check(*context); !s.ok())
+    return Reject(context, s);
   return GatherReactor::Start(executor_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* BatchExecutorService::ListTaskKinds(
     grpc::CallbackServerContext* context, const v1::ListTaskKindsRequest*,
     v1::ListTaskKindsResponse* response) {
-  if (absl::Status s = auth_.Check(*context); !s.ok()) return Reject(context, s);
+  if (absl::Status s = auth_.Check(*context); !s.ok())
+    return Reject(context, s);
   for (const TaskKind* kind : executor_.registry().List()) {
     v1::TaskKind* out = response->add_kinds();
     out->set_name(kind->name);
@@ -63,7 +65,8 @@ grpc::ServerUnaryReactor* BatchExecutorService::ListTaskKinds(
 grpc::ServerUnaryReactor* BatchExecutorService::GetServerStats(
     grpc::CallbackServerContext* context, const v1::GetServerStatsRequest*,
     v1::ServerStats* response) {
-  if (absl::Status s = auth_.Check(*context); !s.ok()) return Reject(context, s);
+  if (absl::Status s = auth_.Check(*context); !s.ok())
+    return Reject(context, s);
   *response = executor_.Stats();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -75,8 +75,9 @@ std::vector<const TaskKind*> TaskRegistry::List() const {
   std::vector<const TaskKind*> out;
   out.reserve(kinds_.size());
   for (const auto& [name, kind] : kinds_) out.push_back(kind.get());
-  std::sort(out.begin(), out.end(),
-            [](const TaskKind* a, const TaskKind* b) { return a->name < b->name; });
+  std::sort(out.begin(), out.end(), [](const TaskKind* a, const TaskKind* b) {
+    return a->name < b->name;
+  });
   return out;
 }
 
@@ -101,8 +102,9 @@ absl::Status TaskRegistry::ValidateArgs(const TaskKind& kind,
   if (!kind.args.empty()) {
     for (const auto& field : args.fields()) {
       const std::string& name = field.first;
-      bool known = std::any_of(kind.args.begin(), kind.args.end(),
-                               [&](const ArgSpec& s) { return s.name == name; });
+      bool known =
+          std::any_of(kind.args.begin(), kind.args.end(),
+                      [&](const ArgSpec& s) { return s.name == name; });
       if (!known) {
         std::vector<std::string> names;
         for (const ArgSpec& s : kind.args) names.push_back(s.name);

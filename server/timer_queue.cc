@@ -75,8 +75,7 @@ void TimerQueue::Run() {
       mu_.Lock();
       continue;
     }
-    absl::Time wake =
-        heap_.empty() ? absl::InfiniteFuture() : heap_.top().when;
+    absl::Time wake = heap_.empty() ? absl::InfiniteFuture() : heap_.top().when;
     // Wakes early when a sooner timer is scheduled or on shutdown.
     absl::Time first = wake;
     auto changed = [this, first] {

@@ -9,12 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "common/process_memory.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/limits.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
-#include "common/process_memory.h"
 
 namespace batchexec {
 namespace {
@@ -38,8 +38,8 @@ std::unique_ptr<v1::BatchExecutor::Stub> StalledStub(const std::string& target,
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
   args.SetInt("batchexec.test.connection", connection);  // no sharing
-  return v1::BatchExecutor::NewStub(
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  return v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
+      target, grpc::InsecureChannelCredentials(), args));
 }
 
 v1::ExecuteRequest Echoes(int n) {
@@ -92,9 +92,9 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
       absl::Seconds(60)));
   const int64_t admitted = kStreams;
   const int64_t started = admitted * kTasks - queued;
-  std::printf("HOSTILE streams=%d admitted=%ld tasks_started=%ld rss_growth_mb=%.1f\n",
-              kStreams, admitted, started,
-              (TrimmedRss() - rss_before) / 1e6);
+  std::printf(
+      "HOSTILE streams=%d admitted=%ld tasks_started=%ld rss_growth_mb=%.1f\n",
+      kStreams, admitted, started, (TrimmedRss() - rss_before) / 1e6);
   // Each admitted batch stopped after a bounded number of unread results
   // (the server's backlog plus what the transport holds), far from 100k.
   EXPECT_LT(started / admitted, kTasks / 3);
@@ -103,8 +103,8 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
   EXPECT_LT(TrimmedRss() - rss_before, int64_t{kStreams} * kTasks * 400);
 
   // A well-behaved caller is still served promptly.
-  auto stub = v1::BatchExecutor::NewStub(
-      grpc::CreateChannel(server->target(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::BatchExecutor::NewStub(grpc::CreateChannel(
+      server->target(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   v1::GatherResponse response;
@@ -125,7 +125,8 @@ TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
   constexpr int kStreams = 1200;
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<v1::BatchExecutor::Stub>> stubs;
-  for (int c = 0; c < 8; ++c) stubs.push_back(StalledStub(server->target(), 100 + c));
+  for (int c = 0; c < 8; ++c)
+    stubs.push_back(StalledStub(server->target(), 100 + c));
   v1::ExecuteRequest request;
   auto* t = request.add_tasks();
   t->set_kind("sleep");
@@ -138,7 +139,8 @@ TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
   std::vector<std::unique_ptr<Call>> calls;
   for (int i = 0; i < kStreams; ++i) {
     auto call = std::make_unique<Call>();
-    call->reader = stubs[i % stubs.size()]->PrepareAsyncExecute(&call->context, request, &cq);
+    call->reader = stubs[i % stubs.size()]->PrepareAsyncExecute(&call->context,
+                                                                request, &cq);
     call->reader->StartCall(reinterpret_cast<void*>(2 * i));
     call->reader->Finish(&call->status, reinterpret_cast<void*>(2 * i + 1));
     calls.push_back(std::move(call));
@@ -149,7 +151,8 @@ TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
   bool ok;
   const absl::Time end = absl::Now() + absl::Seconds(30);
   while (exhausted < kStreams - 300 && absl::Now() < end) {
-    auto r = cq.AsyncNext(&tag, &ok, absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    auto r = cq.AsyncNext(&tag, &ok,
+                          absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     if (r != grpc::CompletionQueue::GOT_EVENT) continue;
     const intptr_t n = reinterpret_cast<intptr_t>(tag);
     if (n % 2 == 1) {
@@ -166,7 +169,8 @@ TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
   EXPECT_EQ(server->executor().Stats().open_batches(), 300u);
   for (auto& call : calls) call->context.TryCancel();
   while (finished < kStreams &&
-         cq.AsyncNext(&tag, &ok, absl::ToChronoTime(absl::Now() + absl::Seconds(10))) ==
+         cq.AsyncNext(&tag, &ok,
+                      absl::ToChronoTime(absl::Now() + absl::Seconds(10))) ==
              grpc::CompletionQueue::GOT_EVENT) {
     if (reinterpret_cast<intptr_t>(tag) % 2 == 1) ++finished;
   }

@@ -33,7 +33,8 @@ struct CallOutcome {
   int results = 0;
 };
 
-CallOutcome RunExecute(v1::BatchExecutor::Stub& stub, const v1::ExecuteRequest& r) {
+CallOutcome RunExecute(v1::BatchExecutor::Stub& stub,
+                       const v1::ExecuteRequest& r) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   auto reader = stub.Execute(&context, r);

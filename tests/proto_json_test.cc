@@ -74,8 +74,8 @@ TEST(ProtoJson, GrpcStubsCompile) {
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
 
-  auto channel = grpc::CreateChannel("127.0.0.1:1",
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
   auto stub = batchexec::v1::BatchExecutor::NewStub(channel);
   EXPECT_NE(stub, nullptr);
 }

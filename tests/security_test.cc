@@ -4,16 +4,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "client/cli.h"
 #include "client/client.h"
+#include "common/file_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "common/file_util.h"
 #include "server/auth.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
@@ -36,18 +36,21 @@ class Pki {
   Pki() {
     const char* tmp = std::getenv("TEST_TMPDIR");
     dir_ = absl::StrCat(tmp ? tmp : "/tmp", "/pki");
-    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    Run(absl::StrCat("rm -rf ", dir_, " && mkdir -p ", dir_, " && cd ", dir_,
-                     " && openssl req -x509 ", key,
-                     " -keyout ca.key -out ca.pem -days 1 -subj /CN=batchexec-test-ca",
-                     " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext",
-                     " && printf 'extendedKeyUsage=clientAuth\\n' > client.ext"));
+    const std::string key =
+        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    Run(absl::StrCat(
+        "rm -rf ", dir_, " && mkdir -p ", dir_, " && cd ", dir_,
+        " && openssl req -x509 ", key,
+        " -keyout ca.key -out ca.pem -days 1 -subj /CN=batchexec-test-ca",
+        " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > "
+        "server.ext",
+        " && printf 'extendedKeyUsage=clientAuth\\n' > client.ext"));
     for (const char* who : {"server", "client"}) {
-      Run(absl::StrCat("cd ", dir_, " && openssl req ", key, " -keyout ", who,
-                       ".key -out ", who, ".csr -subj /CN=", who,
-                       " && openssl x509 -req -in ", who,
-                       ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out ",
-                       who, ".pem -extfile ", who, ".ext"));
+      Run(absl::StrCat(
+          "cd ", dir_, " && openssl req ", key, " -keyout ", who, ".key -out ",
+          who, ".csr -subj /CN=", who, " && openssl x509 -req -in ", who,
+          ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out ", who,
+          ".pem -extfile ", who, ".ext"));
     }
   }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
@@ -73,7 +76,8 @@ grpc::Status Echo(std::shared_ptr<grpc::Channel> channel,
                   const std::string& token = "") {
   auto stub = v1::BatchExecutor::NewStub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
   if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   v1::ExecuteRequest request;
   request.add_tasks()->set_kind("echo");
@@ -93,11 +97,13 @@ TEST(TokenAuth, CallsNeedTheBearerToken) {
   ServerOptions options;
   options.auth_token = "s3cr3t-token";
   auto server = StartServer(options);
-  auto channel = grpc::CreateChannel(server->target(), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(server->target(), grpc::InsecureChannelCredentials());
   grpc::Status none = Echo(channel);
   EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(none.error_message().find("authorization"), std::string::npos);
-  EXPECT_EQ(Echo(channel, "wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Echo(channel, "wrong").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(Echo(channel, "s3cr3t-token").ok());
   // Execute (streaming) is guarded too.
   auto stub = v1::BatchExecutor::NewStub(channel);
@@ -134,9 +140,12 @@ TEST(Tls, ServesOverTlsAndRefusesPlaintext) {
   auto server = StartServer(options);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = pki.pem("ca.pem");
-  EXPECT_TRUE(Echo(grpc::CreateChannel(server->target(), grpc::SslCredentials(ssl))).ok());
+  EXPECT_TRUE(
+      Echo(grpc::CreateChannel(server->target(), grpc::SslCredentials(ssl)))
+          .ok());
   EXPECT_FALSE(Echo(grpc::CreateChannel(server->target(),
-                                        grpc::InsecureChannelCredentials())).ok());
+                                        grpc::InsecureChannelCredentials()))
+                   .ok());
 }
 
 TEST(Tls, MutualTlsRequiresAClientCertificateFromTheCa) {
@@ -149,12 +158,14 @@ TEST(Tls, MutualTlsRequiresAClientCertificateFromTheCa) {
   grpc::SslCredentialsOptions anonymous;
   anonymous.pem_root_certs = pki.pem("ca.pem");
   EXPECT_FALSE(Echo(grpc::CreateChannel(server->target(),
-                                        grpc::SslCredentials(anonymous))).ok());
+                                        grpc::SslCredentials(anonymous)))
+                   .ok());
   grpc::SslCredentialsOptions with_cert = anonymous;
   with_cert.pem_cert_chain = pki.pem("client.pem");
   with_cert.pem_private_key = pki.pem("client.key");
   EXPECT_TRUE(Echo(grpc::CreateChannel(server->target(),
-                                       grpc::SslCredentials(with_cert))).ok());
+                                       grpc::SslCredentials(with_cert)))
+                  .ok());
 }
 
 TEST(Tls, BadTlsOptionsFailClearly) {
@@ -164,10 +175,13 @@ TEST(Tls, BadTlsOptionsFailClearly) {
   auto registry = std::make_unique<TaskRegistry>();
   auto server = Server::BuildAndStart(options, std::move(registry));
   ASSERT_FALSE(server.ok());
-  EXPECT_NE(server.status().message().find("/nonexistent/cert.pem"), std::string::npos);
+  EXPECT_NE(server.status().message().find("/nonexistent/cert.pem"),
+            std::string::npos);
   ServerOptions half;
   half.tls_client_ca_file = "/some/ca.pem";
-  EXPECT_EQ(Server::BuildAndStart(half, std::make_unique<TaskRegistry>()).status().code(),
+  EXPECT_EQ(Server::BuildAndStart(half, std::make_unique<TaskRegistry>())
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -181,7 +195,8 @@ TEST(Tls, SdkAndCliUseTlsAndTheToken) {
   options.auth_token = "cli-token";
   auto server = StartServer(options);
 
-  TlsFiles tls{pki.path("ca.pem"), pki.path("client.pem"), pki.path("client.key")};
+  TlsFiles tls{pki.path("ca.pem"), pki.path("client.pem"),
+               pki.path("client.key")};
   auto credentials = MakeChannelCredentials(tls);
   ASSERT_TRUE(credentials.ok()) << credentials.status();
   Client client(grpc::CreateChannel(server->target(), *credentials));
@@ -193,14 +208,17 @@ TEST(Tls, SdkAndCliUseTlsAndTheToken) {
   EXPECT_EQ(outputs->size(), 1u);
   EXPECT_TRUE(client.ListTaskKinds().ok());
 
-  const std::string token_file = std::string(std::getenv("TEST_TMPDIR")) + "/cli.token";
+  const std::string token_file =
+      std::string(std::getenv("TEST_TMPDIR")) + "/cli.token";
   std::ofstream(token_file) << "cli-token\n";
   auto cli = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"gather", "--target=" + server->target(),
+    std::vector<std::string> args = {"gather",
+                                     "--target=" + server->target(),
                                      "--tls_ca=" + pki.path("ca.pem"),
                                      "--tls_cert=" + pki.path("client.pem"),
                                      "--tls_key=" + pki.path("client.key"),
-                                     "--progress=none", "echo:"};
+                                     "--progress=none",
+                                     "echo:"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::istringstream in;
     std::ostringstream out, err;
@@ -212,7 +230,8 @@ TEST(Tls, SdkAndCliUseTlsAndTheToken) {
   auto [bad_code, bad_text] = cli({});
   EXPECT_EQ(bad_code, 1) << bad_text;
   EXPECT_NE(bad_text.find("UNAUTHENTICATED"), std::string::npos) << bad_text;
-  auto [missing_code, missing_text] = cli({"--auth_token_file=/nonexistent/token"});
+  auto [missing_code, missing_text] =
+      cli({"--auth_token_file=/nonexistent/token"});
   EXPECT_EQ(missing_code, 2);
   EXPECT_NE(missing_text.find("/nonexistent/token"), std::string::npos);
 }

@@ -67,7 +67,8 @@ class ServerTest : public ::testing::Test {
   }
 
   // Reads a whole Execute stream.
-  grpc::Status Execute(const ExecuteRequest& req, std::vector<ExecuteEvent>* events) {
+  grpc::Status Execute(const ExecuteRequest& req,
+                       std::vector<ExecuteEvent>* events) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
     auto reader = stub_->Execute(&ctx, req);
@@ -94,7 +95,9 @@ class ServerTest : public ::testing::Test {
 
 TEST_F(ServerTest, GatherReturnsResultsInRequestOrder) {
   GatherResponse resp;
-  ASSERT_TRUE(Gather(Batch({Sleep(0.3), Sleep(0.2), Sleep(0.1), Task("echo")}), &resp).ok());
+  ASSERT_TRUE(
+      Gather(Batch({Sleep(0.3), Sleep(0.2), Sleep(0.1), Task("echo")}), &resp)
+          .ok());
   ASSERT_EQ(resp.results_size(), 4);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(resp.results(i).index(), static_cast<uint32_t>(i));
@@ -110,7 +113,8 @@ TEST_F(ServerTest, GatherReturnsResultsInRequestOrder) {
 
 TEST_F(ServerTest, ExecuteStreamsAcceptedResultsInCompletionOrderThenSummary) {
   std::vector<ExecuteEvent> events;
-  ASSERT_TRUE(Execute(Batch({Sleep(0.3), Sleep(0.1), Sleep(0.2)}), &events).ok());
+  ASSERT_TRUE(
+      Execute(Batch({Sleep(0.3), Sleep(0.1), Sleep(0.2)}), &events).ok());
   ASSERT_GE(events.size(), 3u);
   EXPECT_TRUE(events.front().has_accepted());
   EXPECT_EQ(events.front().accepted().task_count(), 3u);
@@ -147,14 +151,18 @@ TEST_F(ServerTest, FailFastCancelsSiblingsPromptly) {
   auto fail = Task("fail");
   auto delayed_fail = Batch({Sleep(10), Sleep(10), Sleep(0.2)});
   // Task 2 fails after 0.2 s: a sleep with a 0.2 s timeout.
-  delayed_fail.mutable_tasks(2)->mutable_args()->mutable_fields()->at("seconds")
+  delayed_fail.mutable_tasks(2)
+      ->mutable_args()
+      ->mutable_fields()
+      ->at("seconds")
       .set_number_value(10);
   delayed_fail.mutable_tasks(2)->mutable_timeout()->set_nanos(200'000'000);
   GatherResponse resp;
   const absl::Time start = absl::Now();
   ASSERT_TRUE(Gather(delayed_fail, &resp).ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
-  EXPECT_EQ(resp.results(2).status().code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(resp.results(2).status().code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
   auto ms = [](const google::protobuf::Duration& d) {
     return d.seconds() * 1000 + d.nanos() / 1'000'000;
   };
@@ -163,15 +171,19 @@ TEST_F(ServerTest, FailFastCancelsSiblingsPromptly) {
     EXPECT_LE(ms(resp.results(i).finished_after()),
               ms(resp.results(2).finished_after()) + 100);
   }
-  EXPECT_EQ(resp.summary().outcome().code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_NE(resp.summary().outcome().message().find("task 2"), std::string::npos);
+  EXPECT_EQ(resp.summary().outcome().code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_NE(resp.summary().outcome().message().find("task 2"),
+            std::string::npos);
 }
 
 TEST_F(ServerTest, CollectAllKeepsGoingAfterAFailure) {
   GatherResponse resp;
-  ASSERT_TRUE(Gather(Batch({Task("fail", {{"code", 9}}), Sleep(0.2), Task("echo")},
-                           0, v1::COLLECT_ALL),
-                     &resp).ok());
+  ASSERT_TRUE(
+      Gather(Batch({Task("fail", {{"code", 9}}), Sleep(0.2), Task("echo")}, 0,
+                   v1::COLLECT_ALL),
+             &resp)
+          .ok());
   EXPECT_EQ(resp.results(0).status().code(), 9);
   EXPECT_EQ(resp.results(1).status().code(), 0);
   EXPECT_EQ(resp.results(2).status().code(), 0);
@@ -195,8 +207,8 @@ TEST_F(ServerTest, BadRequestsAreRejectedWholeWithTheirCodeAndReason) {
                    "tasks[0]: args.seconds must be between 0"});
   auto negative = Batch({Sleep(1)});
   negative.mutable_task_timeout()->set_seconds(-2);
-  cases.push_back({negative, grpc::INVALID_ARGUMENT,
-                   "task_timeout must not be negative"});
+  cases.push_back(
+      {negative, grpc::INVALID_ARGUMENT, "task_timeout must not be negative"});
   for (const auto& c : cases) {
     GatherResponse resp;
     grpc::Status s = Gather(c.request, &resp);
@@ -217,12 +229,14 @@ TEST_F(ServerTest, OversizedBatchAndFullServerAreRefused) {
   limits.max_queued_tasks = 15;
   StartServer(limits);
   GatherResponse resp;
-  grpc::Status s = Gather(Batch(std::vector<v1::Task>(11, Task("echo"))), &resp);
+  grpc::Status s =
+      Gather(Batch(std::vector<v1::Task>(11, Task("echo"))), &resp);
   EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("limit of 10"), std::string::npos);
 
   grpc::ClientContext hold;
-  auto holder = stub_->Execute(&hold, Batch(std::vector<v1::Task>(10, Sleep(30))));
+  auto holder =
+      stub_->Execute(&hold, Batch(std::vector<v1::Task>(10, Sleep(30))));
   ExecuteEvent accepted;
   ASSERT_TRUE(holder->Read(&accepted));
   s = Gather(Batch(std::vector<v1::Task>(10, Task("echo"))), &resp);
@@ -243,7 +257,8 @@ TEST_F(ServerTest, ClientCancelMidStreamFreesEverySlot) {
   limits.max_inflight_tasks = 20;
   StartServer(limits);
   grpc::ClientContext ctx;
-  auto reader = stub_->Execute(&ctx, Batch(std::vector<v1::Task>(100, Sleep(60))));
+  auto reader =
+      stub_->Execute(&ctx, Batch(std::vector<v1::Task>(100, Sleep(60))));
   ExecuteEvent e;
   ASSERT_TRUE(reader->Read(&e));
   ASSERT_TRUE(e.has_accepted());
@@ -255,13 +270,15 @@ TEST_F(ServerTest, ClientCancelMidStreamFreesEverySlot) {
   // A following batch runs at once: every slot is free again.
   GatherResponse resp;
   const absl::Time start = absl::Now();
-  ASSERT_TRUE(Gather(Batch(std::vector<v1::Task>(20, Sleep(0.05))), &resp).ok());
+  ASSERT_TRUE(
+      Gather(Batch(std::vector<v1::Task>(20, Sleep(0.05))), &resp).ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
 TEST_F(ServerTest, CallDeadlineCancelsTheBatchOnTheServer) {
   GatherResponse resp;
-  grpc::Status s = Gather(Batch({Sleep(30), Sleep(30)}), &resp, absl::Milliseconds(200));
+  grpc::Status s =
+      Gather(Batch({Sleep(30), Sleep(30)}), &resp, absl::Milliseconds(200));
   EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED);
   EXPECT_TRUE(WaitNoInflight());
 }
@@ -277,7 +294,8 @@ TEST_F(ServerTest, ReaderThatNeverReadsPausesItsBatch) {
   grpc::ClientContext ctx;
   // 200k instant tasks whose results nobody reads: the server must stop
   // starting tasks once its bounded backlog is full, not buffer them all.
-  auto reader = stalled->Execute(&ctx, Batch(std::vector<v1::Task>(200'000, Task("echo"))));
+  auto reader = stalled->Execute(
+      &ctx, Batch(std::vector<v1::Task>(200'000, Task("echo"))));
   absl::SleepFor(absl::Seconds(2));
   auto stats = server_->executor().Stats();
   EXPECT_EQ(stats.open_batches(), 1u);

@@ -7,22 +7,22 @@
 //   bazel test //tests:soak_test --test_env=SOAK_SECONDS=600 \
 //     --test_timeout=900 --test_output=streamed
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <cmath>
-#include <cstdlib>
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "common/process_memory.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
-#include "common/process_memory.h"
 
 namespace batchexec {
 namespace {
@@ -41,8 +41,8 @@ struct Totals {
 v1::ExecuteRequest RandomBatch(std::mt19937_64& rng, int max_batch) {
   v1::ExecuteRequest r;
   // Mostly small batches, some large: sizes spread over orders of magnitude.
-  const int size = static_cast<int>(std::pow(10.0, std::uniform_real_distribution<>(
-                                                       0, std::log10(max_batch))(rng)));
+  const int size = static_cast<int>(std::pow(
+      10.0, std::uniform_real_distribution<>(0, std::log10(max_batch))(rng)));
   for (int i = 0; i < size; ++i) {
     v1::Task* t = r.add_tasks();
     auto& args = *t->mutable_args()->mutable_fields();
@@ -165,9 +165,9 @@ TEST(Soak, RandomBatchesCancelsAndDeadlinesLoseNothing) {
       "cancelled_calls=%ld deadline_calls=%ld task_failures=%ld "
       "warm_rss_mb=%.1f end_rss_mb=%.1f results_lost=0\n",
       absl::ToDoubleSeconds(took), callers, totals.calls.load(),
-      totals.tasks.load(), totals.completed.load(), totals.cancelled_calls.load(),
-      totals.deadline_calls.load(), totals.task_failures.load(),
-      warm_rss / 1e6, rss / 1e6);
+      totals.tasks.load(), totals.completed.load(),
+      totals.cancelled_calls.load(), totals.deadline_calls.load(),
+      totals.task_failures.load(), warm_rss / 1e6, rss / 1e6);
   EXPECT_GT(totals.completed.load(), 0);
   EXPECT_GT(totals.cancelled_calls.load() + totals.deadline_calls.load(), 0);
   EXPECT_EQ(totals.other_errors.load(), 0);

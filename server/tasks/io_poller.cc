@@ -15,7 +15,8 @@ namespace batchexec {
 absl::StatusOr<std::unique_ptr<IoPoller>> IoPoller::Create() {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) {
-    return absl::InternalError(absl::StrCat("epoll_create1: ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("epoll_create1: ", strerror(errno)));
   }
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {

@@ -98,8 +98,8 @@ class Listener {
 
 TEST(TcpProbeKind, ReachesAListeningLoopbackPort) {
   Listener listener;
-  auto r = RunOne("tcp_probe", {{"host", Str("127.0.0.1")},
-                                {"port", Num(listener.port())}});
+  auto r = RunOne("tcp_probe",
+                  {{"host", Str("127.0.0.1")}, {"port", Num(listener.port())}});
   EXPECT_EQ(r.status().code(), 0) << r.status().message();
   EXPECT_TRUE(r.output().struct_value().fields().at("reachable").bool_value());
   EXPECT_GE(Field(r, "latency_ms"), 0);
@@ -111,7 +111,8 @@ TEST(TcpProbeKind, ReportsAClosedPortAsUnreachable) {
     Listener listener;
     port = listener.port();
   }  // closed again: connecting is refused
-  auto r = RunOne("tcp_probe", {{"host", Str("localhost")}, {"port", Num(port)}});
+  auto r =
+      RunOne("tcp_probe", {{"host", Str("localhost")}, {"port", Num(port)}});
   EXPECT_EQ(r.status().code(), 0);
   EXPECT_FALSE(r.output().struct_value().fields().at("reachable").bool_value());
   EXPECT_FALSE(
@@ -138,15 +139,17 @@ TEST(TcpProbeKind, AllowlistCanNameOnePort) {
                    {{"host", Str("127.0.0.1")}, {"port", Num(listener.port())}},
                    kinds);
   EXPECT_EQ(ok.status().code(), 0);
-  auto denied = RunOne("tcp_probe",
-                       {{"host", Str("127.0.0.1")}, {"port", Num(listener.port() == 1 ? 2 : 1)}},
-                       kinds);
+  auto denied = RunOne(
+      "tcp_probe",
+      {{"host", Str("127.0.0.1")}, {"port", Num(listener.port() == 1 ? 2 : 1)}},
+      kinds);
   EXPECT_EQ(denied.status().code(),
             static_cast<int>(absl::StatusCode::kPermissionDenied));
 }
 
 TEST(ProbeAllowlist, ParsesCidrsAndPorts) {
-  auto list = ProbeAllowlist::Parse("10.0.0.0/8, 192.0.2.5:443, [::1]:80, fe80::/10");
+  auto list =
+      ProbeAllowlist::Parse("10.0.0.0/8, 192.0.2.5:443, [::1]:80, fe80::/10");
   ASSERT_TRUE(list.ok()) << list.status();
   auto ip = [](const char* s) { return *IpAddress::Parse(s); };
   EXPECT_TRUE(list->Allows(ip("10.1.2.3"), 1));

@@ -13,7 +13,8 @@ namespace {
 // so a cancelled task frees its worker quickly.
 int64_t CountPrimesBelow(int64_t n, const TaskContext& task) {
   if (n < 3) return 0;
-  const int64_t root = static_cast<int64_t>(std::sqrt(static_cast<double>(n))) + 1;
+  const int64_t root =
+      static_cast<int64_t>(std::sqrt(static_cast<double>(n))) + 1;
   std::vector<char> small(root + 1, 1);
   std::vector<int64_t> base;
   for (int64_t i = 2; i <= root; ++i) {

@@ -64,7 +64,8 @@ absl::StatusOr<ProbeAllowlist> ProbeAllowlist::Parse(absl::string_view spec) {
       absl::string_view rest = addr.substr(close + 1);
       addr = addr.substr(0, close);
       if (!rest.empty()) {
-        if (!absl::ConsumePrefix(&rest, ":") || !absl::SimpleAtoi(rest, &rule.port))
+        if (!absl::ConsumePrefix(&rest, ":") ||
+            !absl::SimpleAtoi(rest, &rule.port))
           return bad("expected [address]:port");
       }
     } else if (std::count(addr.begin(), addr.end(), ':') == 1) {
@@ -97,7 +98,8 @@ bool ProbeAllowlist::Allows(const IpAddress& address, int port) const {
     int bits = rule.prefix_bits;
     bool match = true;
     for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
-      uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+      uint8_t mask =
+          bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
       if ((address.bytes[i] & mask) != (rule.network.bytes[i] & mask)) {
         match = false;
         break;

@@ -26,13 +26,14 @@ TaskKind SleepKind() {
   kind.handler = [](std::shared_ptr<TaskContext> task) {
     const double seconds = NumberArg(task->args(), "seconds", 0);
     TimerQueue& timers = task->env().timers;
-    TimerQueue::TimerId id = timers.Schedule(
-        absl::Now() + absl::Seconds(seconds), [task] {
+    TimerQueue::TimerId id =
+        timers.Schedule(absl::Now() + absl::Seconds(seconds), [task] {
           // Capturing only the pointer keeps the closure in AnyInvocable's
           // inline storage: no allocation per sleeping task.
           const double seconds = NumberArg(task->args(), "seconds", 0);
           HandlerOutput out;
-          (*out.output.mutable_struct_value()->mutable_fields())["slept_seconds"]
+          (*out.output.mutable_struct_value()
+                ->mutable_fields())["slept_seconds"]
               .set_number_value(seconds);
           task->Finish(std::move(out));
         });

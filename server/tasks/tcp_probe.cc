@@ -33,7 +33,8 @@ class Probe : public std::enable_shared_from_this<Probe> {
         target_(std::move(target)),
         start_(absl::Now()) {}
 
-  void Begin(const sockaddr_storage& addr, socklen_t len, absl::Duration timeout) {
+  void Begin(const sockaddr_storage& addr, socklen_t len,
+             absl::Duration timeout) {
     int rc = connect(fd_, reinterpret_cast<const sockaddr*>(&addr), len);
     if (rc == 0) return End(true, "");
     if (errno != EINPROGRESS) return End(false, strerror(errno));
@@ -129,8 +130,8 @@ TaskKind TcpProbeKind(ProbeAllowlist allowlist) {
   kind.name = "tcp_probe";
   kind.description = absl::StrCat(
       "Non-blocking TCP connect to host:port; returns {reachable, latency_ms, "
-      "error}. Only targets on the allowlist (", allowlist.spec(),
-      ") may be probed; others end PERMISSION_DENIED.");
+      "error}. Only targets on the allowlist (",
+      allowlist.spec(), ") may be probed; others end PERMISSION_DENIED.");
   kind.args = {
       {"host", ArgType::kString, true,
        "numeric IPv4/IPv6 address, or \"localhost\""},
@@ -167,7 +168,8 @@ TaskKind TcpProbeKind(ProbeAllowlist allowlist) {
       std::memcpy(&a->sin6_addr, ip.bytes.data(), 16);
       len = sizeof(sockaddr_in6);
     }
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd =
+        socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       return task->Finish(absl::UnavailableError(
           absl::StrCat("tcp_probe: socket: ", strerror(errno))));

@@ -5,8 +5,8 @@
 
 #include <vector>
 
-#include "common/mutex.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 #include "server/batch.h"
 
 namespace batchexec {

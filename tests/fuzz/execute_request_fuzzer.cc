@@ -72,7 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (request->has_task_timeout()) request->clear_task_timeout();
   for (auto& t : *request->mutable_tasks()) t.clear_timeout();
   auto sink = std::make_shared<RecordingSink>();
-  auto batch = FuzzExecutor().Start(std::move(request), absl::InfiniteFuture(), sink);
+  auto batch =
+      FuzzExecutor().Start(std::move(request), absl::InfiniteFuture(), sink);
   if (!batch.ok()) return 0;  // rejected: a clear error is all we ask
   if (!sink->WaitDone(absl::Seconds(10))) __builtin_trap();  // a batch hung
   std::vector<int> seen(n, 0);

@@ -11,7 +11,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view text(reinterpret_cast<const char*>(data), size);
   auto tasks = batchexec::ParseTasksJsonl(text);
-  if (!tasks.ok() && tasks.status().message().find("line ") == std::string::npos) {
+  if (!tasks.ok() &&
+      tasks.status().message().find("line ") == std::string::npos) {
     __builtin_trap();  // every error names its line
   }
   (void)batchexec::ParseTaskArg(text);

@@ -31,7 +31,8 @@ inline absl::StatusOr<int> CheckHealth(std::shared_ptr<grpc::Channel> channel,
   grpc::ByteBuffer in(&slice, 1), out;
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
   grpc::Status status;
   absl::Notification done;
   stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", {}, &in, &out,
@@ -47,7 +48,8 @@ inline absl::StatusOr<int> CheckHealth(std::shared_ptr<grpc::Channel> channel,
   std::vector<grpc::Slice> slices;
   out.Dump(&slices);
   std::string bytes;
-  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (auto& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   // Field 1 varint: 0x08 <status>; an empty message means UNKNOWN (0).
   if (bytes.size() >= 2 && bytes[0] == 0x08) return static_cast<int>(bytes[1]);
   return 0;

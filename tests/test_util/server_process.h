@@ -41,7 +41,8 @@ class ServerProcess {
       std::string s(line);
       size_t colon = s.rfind(':');
       if (colon != std::string::npos) {
-        (void)absl::SimpleAtoi(s.substr(colon + 1, s.find_last_not_of("\n") - colon), &port_);
+        (void)absl::SimpleAtoi(
+            s.substr(colon + 1, s.find_last_not_of("\n") - colon), &port_);
       }
     }
     stdout_ = f;
