@@ -99,14 +99,21 @@ system_protobuf_repository = repository_rule(
     attrs = {"build_file": attr.label(mandatory = True)},
 )
 
-_HEALTH_PROTO = "/usr/share/grpc-proto/grpc/health/v1/health.proto"
+_GRPC_PROTOS_DIR = "/usr/share/grpc-proto"
+
+# grpc-proto file -> proto_library name, under src/proto/ as upstream has them.
+_GRPC_PROTOS = {
+    "grpc/health/v1/health.proto": "health_proto",
+    "grpc/reflection/v1alpha/reflection.proto": "reflection_proto",
+    "grpc/reflection/v1/reflection.proto": "reflection_proto",
+}
 
 def _system_grpc_impl(rctx):
     _require_files(rctx, {
         "/usr/bin/grpc_cpp_plugin": "protobuf-compiler-grpc",
         "/usr/include/grpcpp/grpcpp.h": "libgrpc++-dev",
         "/usr/include/grpcpp/ext/proto_server_reflection_plugin.h": "libgrpc++-dev",
-        _HEALTH_PROTO: "grpc-proto",
+        _GRPC_PROTOS_DIR + "/grpc/health/v1/health.proto": "grpc-proto",
     })
     _require_libs(rctx, {
         "libgrpc++.so": "libgrpc++-dev",
@@ -114,14 +121,16 @@ def _system_grpc_impl(rctx):
     })
     rctx.symlink("/usr/bin/grpc_cpp_plugin", "bin/grpc_cpp_plugin")
 
-    # Upstream's health proto, at upstream's path and label, so servers can
-    # link its descriptor in and serve it through reflection.
-    rctx.symlink(_HEALTH_PROTO, "src/proto/grpc/health/v1/health.proto")
-    rctx.file("src/proto/grpc/health/v1/BUILD", "\n".join([
-        "package(default_visibility = [\"//visibility:public\"])",
-        "proto_library(name = \"health_proto\", srcs = [\"health.proto\"])",
-        "",
-    ]))
+    # Upstream's health and reflection protos, at upstream's paths and
+    # labels, so servers can link their descriptors in and implement them.
+    for name, target in _GRPC_PROTOS.items():
+        src, dest_dir = _GRPC_PROTOS_DIR + "/" + name, "src/proto/" + name.rsplit("/", 1)[0]
+        rctx.symlink(src, "src/proto/" + name)
+        rctx.file(dest_dir + "/BUILD", "\n".join([
+            "package(default_visibility = [\"//visibility:public\"])",
+            "proto_library(name = \"%s\", srcs = [\"%s\"])" % (target, name.rsplit("/", 1)[1]),
+            "",
+        ]))
     rctx.template("BUILD", rctx.attr.build_file, {
         "%{grpcpp_linkopts}": repr(_pkg_config_libs(rctx, "grpc++", "libgrpc++-dev")),
         "%{grpc_linkopts}": repr(_pkg_config_libs(rctx, "grpc", "libgrpc-dev")),

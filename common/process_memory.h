@@ -13,6 +13,15 @@
 
 namespace batchexec {
 
+// Whether RSS follows the heap: AddressSanitizer keeps freed memory in
+// quarantine, so under it RSS says little about leaks (LeakSanitizer checks
+// those instead).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kRssTracksHeap = false;
+#else
+inline constexpr bool kRssTracksHeap = true;
+#endif
+
 // A "VmRSS"/"VmHWM"-style field of /proc/self/status, in bytes; -1 if absent.
 inline int64_t ProcStatusBytes(const std::string& field) {
   std::ifstream status("/proc/self/status");

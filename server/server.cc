@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "src/proto/grpc/health/v1/health.pb.h"
 
@@ -67,13 +66,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
   // Touching the descriptor keeps health.pb.o linked, so reflection (and
   // `grpcurl describe grpc.health.v1.Health`) can find the service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  // Linked in explicitly: --as-needed would drop the self-registering plugin.
-  if (options.enable_reflection) {
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
+  if (options.enable_reflection) {
+    server->reflection_descriptors_ = std::make_unique<ReflectionDescriptors>(
+        std::vector<std::string>{kServiceName, "grpc.health.v1.Health",
+                                 "grpc.reflection.v1.ServerReflection",
+                                 "grpc.reflection.v1alpha.ServerReflection"});
+    server->reflection_v1_ =
+        std::make_unique<ReflectionV1Service>(*server->reflection_descriptors_);
+    server->reflection_v1alpha_ = std::make_unique<ReflectionV1AlphaService>(
+        *server->reflection_descriptors_);
+    builder.RegisterService(server->reflection_v1_.get());
+    builder.RegisterService(server->reflection_v1alpha_.get());
+  }
   // Results can be large; the client's receive limit is what bounds them.
   builder.SetMaxSendMessageSize(-1);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);

@@ -14,6 +14,7 @@
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/limits.h"
+#include "server/reflection_service.h"
 #include "server/service.h"
 #include "server/task_registry.h"
 
@@ -81,6 +82,9 @@ class Server {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<TokenAuthenticator> auth_;
   std::unique_ptr<BatchExecutorService> service_;
+  std::unique_ptr<ReflectionDescriptors> reflection_descriptors_;
+  std::unique_ptr<ReflectionV1Service> reflection_v1_;
+  std::unique_ptr<ReflectionV1AlphaService> reflection_v1alpha_;
   std::unique_ptr<grpc::Server> server_;
   Mutex mu_;
   bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
