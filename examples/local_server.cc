@@ -2,9 +2,7 @@
 
 #include <utility>
 
-#include "server/server.h"
-#include "server/task_registry.h"
-#include "server/tasks/kinds.h"
+#include "server/builtin_server.h"
 
 namespace batchexec {
 
@@ -17,16 +15,12 @@ absl::StatusOr<std::unique_ptr<LocalServer>> LocalServer::Start(
     if (!allowlist.ok()) return allowlist.status();
     kinds.probe_allowlist = *std::move(allowlist);
   }
-  auto registry = std::make_unique<TaskRegistry>();
-  if (absl::Status s = RegisterBuiltinKinds(*registry, kinds); !s.ok()) {
-    return s;
-  }
   ServerOptions server_options;  // 127.0.0.1, a free port
   if (options.max_inflight_tasks > 0) {
     server_options.executor.max_inflight_tasks = options.max_inflight_tasks;
   }
   absl::StatusOr<std::unique_ptr<Server>> server =
-      Server::BuildAndStart(std::move(server_options), std::move(registry));
+      StartBuiltinServer(std::move(server_options), kinds);
   if (!server.ok()) return server.status();
   return std::unique_ptr<LocalServer>(new LocalServer(*std::move(server)));
 }

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
+#include "server/builtin_server.h"
 #include "server/limits.h"
-#include "server/server.h"
 #include "server/tasks/kinds.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1",
@@ -87,13 +87,8 @@ int main(int argc, char** argv) {
                  std::string(allowlist.status().message()).c_str());
     return 2;
   }
-  auto registry = std::make_unique<batchexec::TaskRegistry>();
   batchexec::BuiltinKindsOptions kinds;
   kinds.probe_allowlist = *allowlist;
-  if (auto s = batchexec::RegisterBuiltinKinds(*registry, kinds); !s.ok()) {
-    std::fprintf(stderr, "%s\n", s.ToString().c_str());
-    return 1;
-  }
 
   batchexec::ServerOptions options;
   std::string host = absl::GetFlag(FLAGS_host);
@@ -126,7 +121,7 @@ int main(int argc, char** argv) {
     options.auth_token = *token;
   }
 
-  auto server = batchexec::Server::BuildAndStart(options, std::move(registry));
+  auto server = batchexec::StartBuiltinServer(options, kinds);
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;

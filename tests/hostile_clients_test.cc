@@ -12,20 +12,17 @@
 #include "common/process_memory.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/builtin_server.h"
 #include "server/limits.h"
-#include "server/server.h"
-#include "server/tasks/kinds.h"
 
 namespace batchexec {
 namespace {
 
 std::unique_ptr<Server> StartServer(ExecutorOptions executor) {
-  auto registry = std::make_unique<TaskRegistry>();
-  EXPECT_TRUE(RegisterBuiltinKinds(*registry).ok());
   ServerOptions options;
   options.executor = executor;
   options.executor.cpu_workers = 1;
-  auto server = Server::BuildAndStart(options, std::move(registry));
+  auto server = StartBuiltinServer(options);
   EXPECT_TRUE(server.ok()) << server.status();
   return std::move(*server);
 }

@@ -9,8 +9,7 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/server.h"
-#include "server/tasks/kinds.h"
+#include "server/builtin_server.h"
 #include "src/proto/grpc/reflection/v1/reflection.grpc.pb.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
 
@@ -23,9 +22,7 @@ namespace v1a = grpc::reflection::v1alpha;
 class ReflectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto registry = std::make_unique<TaskRegistry>();
-    ASSERT_TRUE(RegisterBuiltinKinds(*registry).ok());
-    auto server = Server::BuildAndStart({}, std::move(registry));
+    auto server = StartBuiltinServer({});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     channel_ = grpc::CreateChannel(server_->target(),

@@ -15,8 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
-#include "server/server.h"
-#include "server/tasks/kinds.h"
+#include "server/builtin_server.h"
 #include "tests/test_util/health_check.h"
 
 namespace batchexec {
@@ -64,10 +63,8 @@ class Pki {
 };
 
 std::unique_ptr<Server> StartServer(ServerOptions options) {
-  auto registry = std::make_unique<TaskRegistry>();
-  EXPECT_TRUE(RegisterBuiltinKinds(*registry).ok());
   options.executor.cpu_workers = 1;
-  auto server = Server::BuildAndStart(options, std::move(registry));
+  auto server = StartBuiltinServer(options);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? std::move(*server) : nullptr;
 }

@@ -12,8 +12,7 @@
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/server.h"
-#include "server/tasks/kinds.h"
+#include "server/builtin_server.h"
 
 namespace batchexec {
 namespace {
@@ -45,12 +44,10 @@ ExecuteRequest Batch(std::vector<v1::Task> tasks, uint32_t max_concurrency = 0,
 class ServerTest : public ::testing::Test {
  protected:
   void StartServer(ExecutorOptions executor = {}) {
-    auto registry = std::make_unique<TaskRegistry>();
-    ASSERT_TRUE(RegisterBuiltinKinds(*registry).ok());
     ServerOptions options;
     options.executor = executor;
     options.executor.cpu_workers = 1;
-    auto server = Server::BuildAndStart(options, std::move(registry));
+    auto server = StartBuiltinServer(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     channel_ = grpc::CreateChannel(server_->target(),

@@ -21,8 +21,7 @@
 #include "common/process_memory.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/server.h"
-#include "server/tasks/kinds.h"
+#include "server/builtin_server.h"
 
 namespace batchexec {
 namespace {
@@ -119,11 +118,9 @@ void OneCall(v1::BatchExecutor::Stub& stub, std::mt19937_64& rng, int max_batch,
 }
 
 TEST(Soak, RandomBatchesCancelsAndDeadlinesLoseNothing) {
-  auto registry = std::make_unique<TaskRegistry>();
-  ASSERT_TRUE(RegisterBuiltinKinds(*registry).ok());
   ServerOptions options;
   options.executor.max_inflight_tasks = 5000;
-  auto server = Server::BuildAndStart(options, std::move(registry));
+  auto server = StartBuiltinServer(options);
   ASSERT_TRUE(server.ok());
   auto channel = grpc::CreateChannel((*server)->target(),
                                      grpc::InsecureChannelCredentials());
