@@ -106,14 +106,17 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
           "server already runs ", open_.size(),
           " batches, the limit (--max_open_batches); retry later"));
     }
-    if (queued_reserved_ + size > options_.max_queued_tasks) {
+    if (open_tasks_ + size > options_.max_queued_tasks) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "server queue full: ", queued_reserved_, " tasks open + ", size,
+          "server queue full: ", open_tasks_, " tasks open + ", size,
           " would exceed ", options_.max_queued_tasks,
           " (--max_queued_tasks); retry later"));
     }
-    queued_reserved_ += size;
+    open_tasks_ += size;
     id = absl::StrCat("b", ++batches_started_);
+    // Hold the batch's place now: checking the limits and taking the place in
+    // one critical section keeps concurrent callers from both passing them.
+    open_.emplace(id, std::weak_ptr<Batch>());
   }
 
   auto batch = std::make_shared<Batch>(
@@ -121,12 +124,12 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
       std::move(sink), [this, id, size] {
         MutexLock lock(&mu_);
         open_.erase(id);
-        queued_reserved_ -= size;
+        open_tasks_ -= size;
         tasks_completed_.fetch_add(size, std::memory_order_relaxed);
       });
   {
     MutexLock lock(&mu_);
-    open_.emplace(id, batch);
+    open_[id] = batch;
   }
   batch->Start();
   return batch;

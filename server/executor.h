@@ -81,7 +81,7 @@ class Executor {
   mutable Mutex mu_;
   absl::flat_hash_map<std::string, std::weak_ptr<Batch>> open_
       ABSL_GUARDED_BY(mu_);
-  int64_t queued_reserved_ ABSL_GUARDED_BY(mu_) = 0;  // sizes of open batches
+  int64_t open_tasks_ ABSL_GUARDED_BY(mu_) = 0;  // sizes of open batches
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   uint64_t batches_started_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> tasks_completed_{0};

@@ -19,8 +19,9 @@ inline constexpr int64_t kDefaultMaxTaskConcurrency = 1'000'000;
 // Tasks running at once across every batch (flag --max_inflight_tasks).
 inline constexpr int64_t kDefaultMaxInflightTasks = 1'000'000;
 
-// Tasks admitted but not yet started, across every batch; a batch that would
-// go past it is rejected with RESOURCE_EXHAUSTED (flag --max_queued_tasks).
+// Tasks of all open batches (a batch counts whole until it ends); a batch
+// that would go past it is rejected with RESOURCE_EXHAUSTED (flag
+// --max_queued_tasks).
 inline constexpr int64_t kDefaultMaxQueuedTasks = 4'000'000;
 
 // Batches open at once; more get RESOURCE_EXHAUSTED (flag --max_open_batches).

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "server/builtin_server.h"
 #include "server/limits.h"
+#include "tests/wait_until.h"
 
 namespace batchexec {
 namespace {
@@ -43,17 +44,6 @@ v1::ExecuteRequest Echoes(int n) {
   v1::ExecuteRequest r;
   for (int i = 0; i < n; ++i) r.add_tasks()->set_kind("echo");
   return r;
-}
-
-// Polls until `done` holds; false on timeout.
-template <typename Fn>
-bool WaitUntil(Fn done, absl::Duration timeout) {
-  const absl::Time end = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > end) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
 }
 
 TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {

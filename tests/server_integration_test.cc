@@ -13,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/builtin_server.h"
+#include "tests/wait_until.h"
 
 namespace batchexec {
 namespace {
@@ -75,14 +76,11 @@ class ServerTest : public ::testing::Test {
   }
 
   // Waits until the server runs no task; false on timeout.
-  bool WaitNoInflight(absl::Duration timeout = absl::Seconds(5)) {
-    const absl::Time end = absl::Now() + timeout;
-    while (absl::Now() < end) {
+  bool WaitNoInflight() {
+    return WaitUntil([&] {
       auto s = server_->executor().Stats();
-      if (s.inflight_tasks() == 0 && s.open_batches() == 0) return true;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return false;
+      return s.inflight_tasks() == 0 && s.open_batches() == 0;
+    });
   }
 
   std::unique_ptr<Server> server_;
