@@ -8,11 +8,16 @@
 
 namespace batchexec {
 
+inline void SetProtoDuration(absl::Duration d,
+                             google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1'000'000'000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+}
+
 inline google::protobuf::Duration ToProtoDuration(absl::Duration d) {
   google::protobuf::Duration out;
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out.set_seconds(nanos / 1'000'000'000);
-  out.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+  SetProtoDuration(d, &out);
   return out;
 }
 

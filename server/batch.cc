@@ -4,6 +4,7 @@
 #include <exception>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_status.h"
 #include "common/proto_time.h"
@@ -15,9 +16,22 @@ absl::Duration TaskTimeout(const v1::Task& task, absl::Duration fallback) {
   return task.has_timeout() ? FromProtoDuration(task.timeout()) : fallback;
 }
 
+// Moves a handler's output into `result`. A result on an arena adopts the
+// heap message (the arena deletes it) instead of deep-copying it.
+void SetOutput(google::protobuf::Value output, v1::TaskResult* result) {
+  google::protobuf::Arena* arena = result->GetArena();
+  if (arena == nullptr) {
+    *result->mutable_output() = std::move(output);
+    return;
+  }
+  auto* owned = new google::protobuf::Value(std::move(output));
+  arena->Own(owned);
+  result->unsafe_arena_set_allocated_output(owned);
+}
+
 }  // namespace
 
-Batch::Batch(std::string id, std::unique_ptr<v1::ExecuteRequest> request,
+Batch::Batch(std::string id, std::shared_ptr<const v1::ExecuteRequest> request,
              std::vector<const TaskKind*> kinds, BatchOptions options,
              TaskEnvironment& env, FairSemaphore& semaphore,
              std::shared_ptr<BatchSink> sink,
@@ -65,51 +79,65 @@ v1::Progress Batch::ProgressLocked() const {
   p.set_total(static_cast<uint32_t>(size_));
   p.set_completed(static_cast<uint32_t>(completed_));
   p.set_failed(static_cast<uint32_t>(failed_));
-  p.set_running(static_cast<uint32_t>(running_.size()));
+  p.set_running(static_cast<uint32_t>(running_count_));
   p.set_queued(static_cast<uint32_t>(size_ - next_));
   return p;
 }
 
 bool Batch::WantsSlotLocked() const {
   return !cancelled_ && next_ < size_ &&
-         static_cast<int64_t>(running_.size()) < options_.max_concurrency &&
+         running_count_ < options_.max_concurrency &&
          !(sink_ != nullptr && sink_->Backlogged());
 }
 
-bool Batch::OnSlot() {
-  std::shared_ptr<TaskContext> task;
-  const TaskKind* kind;
+int64_t Batch::OnSlots(int64_t offered) {
+  struct Started {
+    std::shared_ptr<TaskContext> task;
+    const TaskKind* kind;
+  };
+  // One lock hold and one progress event for the whole turn.
+  absl::InlinedVector<Started, 64> started;
   {
     MutexLock lock(&mu_);
-    if (!WantsSlotLocked()) return false;
-    const uint32_t index = static_cast<uint32_t>(next_++);
-    const v1::Task& spec = request_->tasks(index);
-    const absl::Duration timeout = TaskTimeout(spec, options_.task_timeout);
-    const absl::Time now = absl::Now();
-    const absl::Time task_deadline =
-        std::min(options_.deadline, timeout == absl::InfiniteDuration()
-                                        ? absl::InfiniteFuture()
-                                        : now + timeout);
-    task = std::make_shared<TaskContext>(shared_from_this(), index, spec,
-                                         task_deadline, env_);
-    kind = kinds_[index];
-    Running& running = running_[index];
-    running.task = task;
-    if (timeout != absl::InfiniteDuration()) {
-      std::weak_ptr<TaskContext> weak = task;
-      running.timeout_timer =
-          env_.timers.Schedule(now + timeout, [weak, timeout] {
-            if (auto t = weak.lock()) {
-              t->Cancel(absl::DeadlineExceededError(absl::StrCat(
-                  "task timed out after ", absl::FormatDuration(timeout))));
-            }
-          });
+    while (static_cast<int64_t>(started.size()) < offered &&
+           WantsSlotLocked()) {
+      const TaskKind* kind = kinds_[next_];
+      started.push_back({StartNextLocked(), kind});
     }
+    if (started.empty()) return 0;
     if (sink_ != nullptr) sink_->OnProgress(ProgressLocked());
   }
   Flush();
-  RunTask(std::move(task), *kind);
-  return true;
+  for (Started& s : started) RunTask(std::move(s.task), *s.kind);
+  return static_cast<int64_t>(started.size());
+}
+
+std::shared_ptr<TaskContext> Batch::StartNextLocked() {
+  const uint32_t index = static_cast<uint32_t>(next_++);
+  const v1::Task& spec = request_->tasks(index);
+  const absl::Duration timeout = TaskTimeout(spec, options_.task_timeout);
+  const absl::Time now = absl::Now();
+  const absl::Time task_deadline =
+      std::min(options_.deadline, timeout == absl::InfiniteDuration()
+                                      ? absl::InfiniteFuture()
+                                      : now + timeout);
+  auto task = std::make_shared<TaskContext>(shared_from_this(), index, spec,
+                                            task_deadline, env_);
+  task->self_ = task;
+  task->next_ = running_;
+  if (running_ != nullptr) running_->prev_ = task.get();
+  running_ = task.get();
+  ++running_count_;
+  if (timeout != absl::InfiniteDuration()) {
+    std::weak_ptr<TaskContext> weak = task;
+    task->timeout_timer_ = env_.timers.Schedule(now + timeout, [weak, timeout] {
+      if (auto t = weak.lock()) {
+        t->Cancel(absl::DeadlineExceededError(absl::StrCat(
+            "task timed out after ", absl::FormatDuration(timeout))));
+      }
+    });
+  }
+  return task;
 }
 
 void Batch::RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind) {
@@ -130,32 +158,37 @@ void Batch::OnTaskEnded(TaskContext& task,
   const absl::Time now = absl::Now();
   const uint32_t index = task.index();
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
-  TimerQueue::TimerId timer = 0;
+  TimerQueue::TimerId timer;
   std::shared_ptr<TaskContext> keep_alive;  // released outside the lock
+  std::shared_ptr<BatchSink> sink;          // flushed outside the lock
   bool more = false;
+  bool last = false;
   {
     MutexLock lock(&mu_);
-    auto it = running_.find(index);
-    if (it != running_.end()) {
-      timer = it->second.timeout_timer;
-      keep_alive = std::move(it->second.task);
-      running_.erase(it);
-    }
-    v1::TaskResult r;
-    r.set_index(index);
-    if (!task.task().id().empty()) r.set_id(task.task().id());
-    *r.mutable_started_after() =
-        ToProtoDuration(task.started_at() - start_time_);
-    *r.mutable_finished_after() = ToProtoDuration(now - start_time_);
+    // Unlink: a task ends once (TaskContext::Claim), and only after it was
+    // linked by StartNextLocked.
+    if (task.prev_ != nullptr) task.prev_->next_ = task.next_;
+    if (task.next_ != nullptr) task.next_->prev_ = task.prev_;
+    if (running_ == &task) running_ = task.next_;
+    task.prev_ = task.next_ = nullptr;
+    --running_count_;
+    keep_alive = std::move(task.self_);
+    timer = task.timeout_timer_;
+
+    v1::TaskResult* r = NewResultLocked(index);
+    if (!task.task().id().empty()) r->set_id(task.task().id());
+    SetProtoDuration(task.started_at() - start_time_,
+                     r->mutable_started_after());
+    SetProtoDuration(now - start_time_, r->mutable_finished_after());
     const bool ok = result.ok();
     if (ok) {
-      r.mutable_status();  // code 0
-      *r.mutable_output() = std::move(result->output);
-      if (!result->payload.empty()) r.set_payload(std::move(result->payload));
+      r->mutable_status();  // code 0
+      SetOutput(std::move(result->output), r);
+      if (!result->payload.empty()) r->set_payload(std::move(result->payload));
     } else {
-      ToProtoStatus(result.status(), r.mutable_status());
+      ToProtoStatus(result.status(), r->mutable_status());
     }
-    EmitLocked(std::move(r), ok);
+    EmitLocked(r, ok);
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
       to_cancel = CancelLocked(absl::Status(
@@ -163,16 +196,18 @@ void Batch::OnTaskEnded(TaskContext& task,
                                                result.status().message())));
     }
     more = WantsSlotLocked();
+    last = completed_ == size_;
+    sink = sink_;
   }
   if (timer != 0) env_.timers.Cancel(timer);
   for (auto& t : to_cancel) {
     t->Cancel(
         absl::CancelledError("cancelled: another task of the batch failed"));
   }
-  Flush();
+  if (sink != nullptr) sink->Flush();
   semaphore_.Release();
   if (more) semaphore_.Request(shared_from_this());
-  FinishIfDone();
+  if (last) FinishIfDone();
 }
 
 void Batch::Cancel(absl::Status why) {
@@ -193,35 +228,50 @@ std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(
   cancelled_ = true;
   outcome_ = why;
   // Queued tasks never start: they end here, in index order.
+  const absl::Status not_started(
+      why.code() == absl::StatusCode::kDeadlineExceeded
+          ? absl::StatusCode::kDeadlineExceeded
+          : absl::StatusCode::kCancelled,
+      absl::StrCat("not started: ", why.message()));
+  const absl::Duration now = absl::Now() - start_time_;
   for (; next_ < size_; ++next_) {
-    v1::TaskResult r;
-    r.set_index(static_cast<uint32_t>(next_));
+    v1::TaskResult* r = NewResultLocked(static_cast<uint32_t>(next_));
     if (!request_->tasks(next_).id().empty())
-      r.set_id(request_->tasks(next_).id());
-    ToProtoStatus(absl::Status(why.code() == absl::StatusCode::kDeadlineExceeded
-                                   ? absl::StatusCode::kDeadlineExceeded
-                                   : absl::StatusCode::kCancelled,
-                               absl::StrCat("not started: ", why.message())),
-                  r.mutable_status());
-    *r.mutable_finished_after() = ToProtoDuration(absl::Now() - start_time_);
-    EmitLocked(std::move(r), false);
+      r->set_id(request_->tasks(next_).id());
+    ToProtoStatus(not_started, r->mutable_status());
+    SetProtoDuration(now, r->mutable_finished_after());
+    EmitLocked(r, false);
   }
   std::vector<std::shared_ptr<TaskContext>> running;
-  running.reserve(running_.size());
-  for (auto& [index, r] : running_) running.push_back(r.task);
+  running.reserve(running_count_);
+  for (TaskContext* t = running_; t != nullptr; t = t->next_) {
+    running.push_back(t->self_);
+  }
   return running;
 }
 
-void Batch::EmitLocked(v1::TaskResult result, bool ok) {
+v1::TaskResult* Batch::NewResultLocked(uint32_t index) {
+  v1::TaskResult* r;
+  if (sink_ != nullptr) {
+    r = sink_->NewResult(index);
+  } else {
+    scratch_.Clear();
+    r = &scratch_;
+  }
+  r->set_index(index);
+  return r;
+}
+
+void Batch::EmitLocked(v1::TaskResult* result, bool ok) {
   ++completed_;
   if (!ok) {
     ++failed_;
-    if (result.status().code() ==
+    if (result->status().code() ==
         static_cast<int>(absl::StatusCode::kCancelled)) {
       ++cancelled_count_;
     }
   }
-  if (sink_ != nullptr) sink_->OnResult(std::move(result), ProgressLocked());
+  if (sink_ != nullptr) sink_->OnResult(result, ProgressLocked());
 }
 
 void Batch::Resume() {

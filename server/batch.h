@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -33,8 +32,12 @@ class BatchSink {
   virtual void Flush() {}
   // Tasks started; counts changed.
   virtual void OnProgress(const v1::Progress& progress) {}
-  // One task ended (once per task, in completion order).
-  virtual void OnResult(v1::TaskResult result,
+  // The empty message task `index`'s result is to be written into; OnResult
+  // follows at once, under the same lock hold. Lets a sink keep results
+  // where they go out (e.g. the response's slot, on its arena): no copy.
+  virtual v1::TaskResult* NewResult(uint32_t index) = 0;
+  // That result is complete (once per task, in completion order).
+  virtual void OnResult(v1::TaskResult* result,
                         const v1::Progress& progress) = 0;
   // The last call; the batch forgets the sink after it. `call_status` is
   // why the whole call was cancelled (client, deadline, shutdown), OK if it
@@ -60,7 +63,7 @@ class Batch final : public TaskContext::Owner,
  public:
   // `request` must be validated. `kinds[i]` is the kind of task i.
   // `on_done` runs once after the sink's OnDone, outside the lock.
-  Batch(std::string id, std::unique_ptr<v1::ExecuteRequest> request,
+  Batch(std::string id, std::shared_ptr<const v1::ExecuteRequest> request,
         std::vector<const TaskKind*> kinds, BatchOptions options,
         TaskEnvironment& env, FairSemaphore& semaphore,
         std::shared_ptr<BatchSink> sink, absl::AnyInvocable<void()> on_done);
@@ -84,16 +87,23 @@ class Batch final : public TaskContext::Owner,
   int64_t queued() const;
 
  private:
-  bool OnSlot() override;
+  int64_t OnSlots(int64_t offered) override;
   void OnTaskEnded(TaskContext& task,
                    absl::StatusOr<HandlerOutput> result) override;
 
+  // Creates task `next_`'s context and links it as running.
+  std::shared_ptr<TaskContext> StartNextLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind);
   // Marks the batch cancelled and ends its queued tasks; returns the running
   // ones for the caller to cancel outside the lock.
   std::vector<std::shared_ptr<TaskContext>> CancelLocked(absl::Status why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EmitLocked(v1::TaskResult result, bool ok)
+  // Where task `index`'s result goes (the sink's message, or scratch_).
+  v1::TaskResult* NewResultLocked(uint32_t index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts a result written into NewResultLocked's message and passes it on.
+  void EmitLocked(v1::TaskResult* result, bool ok)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WantsSlotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -103,7 +113,7 @@ class Batch final : public TaskContext::Owner,
   void Flush();
 
   const std::string id_;
-  const std::unique_ptr<v1::ExecuteRequest> request_;
+  const std::shared_ptr<const v1::ExecuteRequest> request_;
   const std::vector<const TaskKind*> kinds_;
   const BatchOptions options_;
   const int64_t size_;
@@ -117,11 +127,10 @@ class Batch final : public TaskContext::Owner,
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t cancelled_count_ ABSL_GUARDED_BY(mu_) = 0;
-  struct Running {
-    std::shared_ptr<TaskContext> task;
-    TimerQueue::TimerId timeout_timer = 0;  // 0: no per-task timeout
-  };
-  absl::flat_hash_map<uint32_t, Running> running_ ABSL_GUARDED_BY(mu_);
+  // Running tasks, linked through TaskContext::prev_/next_.
+  TaskContext* running_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int64_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::TaskResult scratch_ ABSL_GUARDED_BY(mu_);  // results with no sink
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status call_status_ ABSL_GUARDED_BY(mu_);
   // First failure (fail-fast) or the cancellation reason.

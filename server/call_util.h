@@ -5,21 +5,31 @@
 #include <chrono>
 #include <memory>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "batchexec/v1/batch.pb.h"
+#include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
 
-// Moves the request out of gRPC's message into one the batch owns, in O(1):
-// the batch outlives the call's request buffer (handlers may still be running
-// when the call ends), and copying a 1M-task batch would cost as much as
-// running it. gRPC reads the request no more once the method is invoked.
-template <typename Request>
-std::unique_ptr<Request> TakeRequest(const Request* request) {
-  auto owned = std::make_unique<Request>();
-  owned->Swap(const_cast<Request*>(request));
-  return owned;
-}
+// A call's own protobuf arena. Requests and Gather responses live on it:
+// a 100k-task batch then costs a few large blocks instead of several
+// allocations per task, and is freed at once. Shared, because the batch (and
+// with it the request) may outlive the call.
+std::shared_ptr<google::protobuf::Arena> NewCallArena();
+
+// Parses the wire request of Execute or Gather onto `arena`, releasing the
+// wire bytes as it goes. INVALID_ARGUMENT if they are not an ExecuteRequest.
+absl::StatusOr<v1::ExecuteRequest*> ParseRequest(
+    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena);
+
+// Serializes `message` into `wire`, replacing what it held (gRPC's own
+// serializer). False only for a
+// message too large to encode (over 2 GiB).
+bool SerializeTo(const google::protobuf::MessageLite& message,
+                 grpc::ByteBuffer* wire);
 
 // The call's deadline, InfiniteFuture if the client set none.
 inline absl::Time CallDeadline(const grpc::CallbackServerContext& context) {

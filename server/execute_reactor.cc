@@ -10,21 +10,26 @@ namespace batchexec {
 
 ExecuteReactor* ExecuteReactor::Start(Executor& executor,
                                       grpc::CallbackServerContext* context,
-                                      const v1::ExecuteRequest* request) {
+                                      const grpc::ByteBuffer* request) {
   std::shared_ptr<ExecuteReactor> reactor(new ExecuteReactor());
   reactor->self_ = reactor;
-  reactor->Begin(executor, context, request);
+  reactor->Begin(executor, context, *request);
   return reactor.get();
 }
 
 void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
-                           const v1::ExecuteRequest* request) {
+                           const grpc::ByteBuffer& wire) {
   timers_ = &executor.environment().timers;
-  const uint32_t task_count = request->tasks_size();
+  std::shared_ptr<google::protobuf::Arena> arena = NewCallArena();
+  absl::StatusOr<v1::ExecuteRequest*> request = ParseRequest(wire, arena.get());
   std::string note;
-  auto batch = executor.Start(TakeRequest(request), CallDeadline(*context),
-                              shared_from_this(), &note);
+  absl::StatusOr<std::shared_ptr<Batch>> batch =
+      request.ok()
+          ? executor.Start(
+                std::shared_ptr<const v1::ExecuteRequest>(arena, *request),
+                CallDeadline(*context), shared_from_this(), &note)
+          : request.status();
   if (!batch.ok()) {
     {
       MutexLock lock(&mu_);
@@ -33,6 +38,7 @@ void ExecuteReactor::Begin(Executor& executor,
     Finish(ToGrpcStatus(batch.status()));
     return;
   }
+  const uint32_t task_count = (*request)->tasks_size();
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
@@ -58,14 +64,19 @@ void ExecuteReactor::OnProgress(const v1::Progress& progress) {
   MarkPendingLocked();
 }
 
-void ExecuteReactor::OnResult(v1::TaskResult result,
+v1::TaskResult* ExecuteReactor::NewResult(uint32_t) {
+  next_result_.Clear();
+  return &next_result_;
+}
+
+void ExecuteReactor::OnResult(v1::TaskResult* result,
                               const v1::Progress& progress) {
   MutexLock lock(&mu_);
   progress_ = progress;
   progress_changed_ = true;
   MarkPendingLocked();
   if (broken_) return;  // nobody will read it
-  unsent_.push_back(std::move(result));
+  unsent_.push_back(std::move(*result));
   if (static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults) paused_ = true;
 }
 
@@ -164,7 +175,14 @@ void ExecuteReactor::Pump() {
   }
   // Outside the lock: a write may complete inline and re-enter Pump.
   if (resume != nullptr) resume->Resume();
-  if (next == Next::kWrite) StartWrite(&event_);
+  if (next == Next::kWrite) {
+    if (!SerializeTo(event_, &wire_event_)) {
+      // Cannot happen: chunks stay under kMaxChunkBytes plus one result.
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
+      return;
+    }
+    StartWrite(&wire_event_);
+  }
   if (next == Next::kFinish) Finish(status);
 }
 

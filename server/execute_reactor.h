@@ -20,19 +20,22 @@
 namespace batchexec {
 
 class ExecuteReactor final
-    : public grpc::ServerWriteReactor<v1::ExecuteEvent>,
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       public BatchSink,
       public std::enable_shared_from_this<ExecuteReactor> {
  public:
   // Starts the call; the reactor keeps itself alive until gRPC's OnDone and
   // the batch's last Flush.
+  // Raw method: parses `request` onto an arena of the call's own and
+  // serializes each event itself.
   static ExecuteReactor* Start(Executor& executor,
                                grpc::CallbackServerContext* context,
-                               const v1::ExecuteRequest* request);
+                               const grpc::ByteBuffer* request);
 
   // BatchSink (On* under the batch's lock; they only buffer).
   void OnProgress(const v1::Progress& progress) override;
-  void OnResult(v1::TaskResult result, const v1::Progress& progress) override;
+  v1::TaskResult* NewResult(uint32_t index) override;
+  void OnResult(v1::TaskResult* result, const v1::Progress& progress) override;
   void OnDone(const v1::Summary& summary,
               const absl::Status& call_status) override;
   bool Backlogged() const override;
@@ -46,7 +49,7 @@ class ExecuteReactor final
  private:
   ExecuteReactor() = default;
   void Begin(Executor& executor, grpc::CallbackServerContext* context,
-             const v1::ExecuteRequest* request);
+             const grpc::ByteBuffer& request);
   // Fills event_ with what is due now; false if nothing is. Sets `*wake`
   // when results or progress wait to be coalesced.
   bool NextEventLocked(absl::Time now, absl::Time* wake)
@@ -74,7 +77,11 @@ class ExecuteReactor final
   // When the oldest unsent result or progress arrived; InfiniteFuture if none.
   absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
-  v1::ExecuteEvent event_;  // owned by the write in flight
+  v1::ExecuteEvent event_;       // owned by the write in flight
+  grpc::ByteBuffer wire_event_;  // event_ serialized
+  // The result being written by the batch (under its lock, not ours), until
+  // OnResult queues it.
+  v1::TaskResult next_result_;
 };
 
 }  // namespace batchexec

@@ -70,7 +70,7 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
 }
 
 absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
-    std::unique_ptr<v1::ExecuteRequest> request, absl::Time deadline,
+    std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
     std::shared_ptr<BatchSink> sink, std::string* note) {
   if (absl::Status s = Validate(*request); !s.ok()) return s;
   const int64_t size = request->tasks_size();
@@ -107,10 +107,10 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
           " batches, the limit (--max_open_batches); retry later"));
     }
     if (open_tasks_ + size > options_.max_queued_tasks) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "server queue full: ", open_tasks_, " tasks open + ", size,
-          " would exceed ", options_.max_queued_tasks,
-          " (--max_queued_tasks); retry later"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("server queue full: ", open_tasks_, " tasks open + ",
+                       size, " would exceed ", options_.max_queued_tasks,
+                       " (--max_queued_tasks); retry later"));
     }
     open_tasks_ += size;
     id = absl::StrCat("b", ++batches_started_);

@@ -52,7 +52,7 @@ class Executor {
   // when the server is full, or UNAVAILABLE while shutting down. `note` gets
   // adjustments made (e.g. a lowered max_concurrency) for the Accepted event.
   absl::StatusOr<std::shared_ptr<Batch>> Start(
-      std::unique_ptr<v1::ExecuteRequest> request, absl::Time deadline,
+      std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
       std::shared_ptr<BatchSink> sink, std::string* note = nullptr);
 
   // Refuses new batches from now on.

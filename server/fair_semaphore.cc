@@ -1,11 +1,16 @@
 #include "server/fair_semaphore.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace batchexec {
 
-FairSemaphore::FairSemaphore(int64_t limit, Defer defer, int inline_budget)
-    : limit_(limit), defer_(std::move(defer)), inline_budget_(inline_budget) {}
+FairSemaphore::FairSemaphore(int64_t limit, Defer defer, int inline_budget,
+                             int64_t slots_per_turn)
+    : limit_(limit),
+      defer_(std::move(defer)),
+      inline_budget_(inline_budget),
+      slots_per_turn_(std::max<int64_t>(1, slots_per_turn)) {}
 
 int64_t FairSemaphore::in_use() const {
   MutexLock lock(&mu_);
@@ -36,10 +41,10 @@ void FairSemaphore::Request(std::shared_ptr<Client> client) {
   Dispatch();
 }
 
-void FairSemaphore::Release() {
+void FairSemaphore::Release(int64_t n) {
   {
     MutexLock lock(&mu_);
-    --in_use_;
+    in_use_ -= n;
   }
   Dispatch();
 }
@@ -57,9 +62,10 @@ void FairSemaphore::Dispatch() {
 }
 
 void FairSemaphore::DispatchLoop() {
-  int offers = 0;
+  int64_t handed_out = 0;
   for (;;) {
     std::shared_ptr<Client> client;
+    int64_t offered;
     {
       MutexLock lock(&mu_);
       if (in_use_ >= limit_ || ring_.empty()) {
@@ -70,7 +76,7 @@ void FairSemaphore::DispatchLoop() {
         dispatch_again_ = false;
         continue;
       }
-      if (defer_ && offers >= inline_budget_) {
+      if (defer_ && handed_out >= inline_budget_) {
         // Keep dispatching_ set: the deferred loop is the dispatcher now.
         defer_([this] { DispatchLoop(); });
         return;
@@ -79,13 +85,14 @@ void FairSemaphore::DispatchLoop() {
       ring_.pop_front();
       client->state_ = Client::State::kOffered;
       client->requested_again_ = false;
-      ++in_use_;
+      offered = std::min(limit_ - in_use_, slots_per_turn_);
+      in_use_ += offered;
     }
-    ++offers;
-    bool took = client->OnSlot();
+    const int64_t taken = client->OnSlots(offered);
+    handed_out += taken;
     MutexLock lock(&mu_);
-    if (!took) --in_use_;
-    if (took || client->requested_again_) {
+    in_use_ -= offered - taken;
+    if (taken == offered || client->requested_again_) {
       // Round-robin: back of the line, behind every other waiting batch.
       client->state_ = Client::State::kQueued;
       ring_.push_back(std::move(client));

@@ -3,8 +3,9 @@
 // so a 1M-task batch and a 3-task batch that arrives after it take turns.
 //
 // A waiting batch costs one ring entry, not one per task: a Client asks for
-// slots with Request() and is offered them one at a time through OnSlot()
-// until it declines one.
+// slots with Request() and is offered them a few at a time (at most
+// `slots_per_turn`, so turns stay short) through OnSlots() until it takes
+// fewer than offered.
 #ifndef BATCHEXEC_SERVER_FAIR_SEMAPHORE_H_
 #define BATCHEXEC_SERVER_FAIR_SEMAPHORE_H_
 
@@ -24,11 +25,18 @@ class FairSemaphore {
   class Client {
    public:
     virtual ~Client() = default;
-    // Offered one slot, outside the semaphore's lock, on the thread that
-    // freed or requested it. Returns true if it took the slot (and will
-    // Release() it later, exactly once), false to give it back and leave the
-    // queue until its next Request().
-    virtual bool OnSlot() = 0;
+    // Offered `offered` slots, outside the semaphore's lock, on the thread
+    // that freed or requested them. Returns how many it took (and will
+    // Release() later, each exactly once); taking fewer gives the rest back
+    // and leaves the queue until the next Request(). The default takes them
+    // one at a time through OnSlot().
+    virtual int64_t OnSlots(int64_t offered) {
+      int64_t taken = 0;
+      while (taken < offered && OnSlot()) ++taken;
+      return taken;
+    }
+    // One slot: true if taken. Only called by the default OnSlots.
+    virtual bool OnSlot() { return false; }
 
    private:
     friend class FairSemaphore;
@@ -40,10 +48,10 @@ class FairSemaphore {
   // Runs a continuation of a long offering loop on another thread.
   using Defer = std::function<void(absl::AnyInvocable<void()>)>;
 
-  // `defer` (optional) takes over after `inline_budget` offers in one loop,
-  // so one caller's thread is never held for a whole huge batch.
+  // `defer` (optional) takes over after `inline_budget` slots handed out in
+  // one loop, so one caller's thread is never held for a whole huge batch.
   FairSemaphore(int64_t limit, Defer defer = nullptr,
-                int inline_budget = 1 << 30);
+                int inline_budget = 1 << 30, int64_t slots_per_turn = 64);
 
   FairSemaphore(const FairSemaphore&) = delete;
   FairSemaphore& operator=(const FairSemaphore&) = delete;
@@ -52,8 +60,8 @@ class FairSemaphore {
   // may call OnSlot of any client before returning.
   void Request(std::shared_ptr<Client> client);
 
-  // Frees a slot taken through OnSlot. Thread-safe; may call OnSlot.
-  void Release();
+  // Frees `n` slots taken through OnSlots. Thread-safe; may call OnSlots.
+  void Release(int64_t n = 1);
 
   int64_t limit() const { return limit_; }
   int64_t in_use() const;
@@ -68,6 +76,7 @@ class FairSemaphore {
   const int64_t limit_;
   const Defer defer_;
   const int inline_budget_;
+  const int64_t slots_per_turn_;
 
   mutable Mutex mu_;
   int64_t in_use_ ABSL_GUARDED_BY(mu_) = 0;

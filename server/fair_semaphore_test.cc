@@ -1,5 +1,6 @@
 #include "server/fair_semaphore.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -72,6 +73,40 @@ TEST(FairSemaphore, DecliningClientLeavesAndComesBackOnRequest) {
   sem.Request(c);
   EXPECT_EQ(sem.in_use(), 1);
   EXPECT_EQ(sem.waiting_clients(), 0u);  // declined the second slot
+}
+
+// A client that takes slots in groups and records each offer's size.
+class GroupClient : public FairSemaphore::Client {
+ public:
+  explicit GroupClient(int64_t want) : want_(want) {}
+  int64_t OnSlots(int64_t offered) override {
+    offers.push_back(offered);
+    const int64_t taken = std::min(offered, want_ - taken_);
+    taken_ += taken;
+    return taken;
+  }
+  std::vector<int64_t> offers;
+
+ private:
+  const int64_t want_;
+  int64_t taken_ = 0;
+};
+
+TEST(FairSemaphore, OffersSlotsInTurnsOfAtMostSlotsPerTurn) {
+  FairSemaphore sem(10, nullptr, 1 << 30, /*slots_per_turn=*/4);
+  auto a = std::make_shared<GroupClient>(100);
+  auto b = std::make_shared<GroupClient>(3);
+  sem.Request(a);
+  EXPECT_EQ(a->offers, (std::vector<int64_t>{4, 4, 2}));
+  EXPECT_EQ(sem.in_use(), 10);
+  sem.Request(b);  // in line behind a
+  sem.Release(5);  // a's turn (4 slots), then b's with what is left
+  EXPECT_EQ(a->offers, (std::vector<int64_t>{4, 4, 2, 4}));
+  EXPECT_EQ(b->offers, (std::vector<int64_t>{1}));
+  EXPECT_EQ(sem.in_use(), 10);
+  for (int i = 0; i < 4; ++i) sem.Release();  // one at a time: turns alternate
+  EXPECT_EQ(b->offers, (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(sem.in_use(), 10);
 }
 
 // A client whose OnSlot runs "tasks" that end at once on the same thread:

@@ -9,35 +9,33 @@ namespace batchexec {
 
 GatherReactor* GatherReactor::Start(Executor& executor,
                                     grpc::CallbackServerContext* context,
-                                    const v1::ExecuteRequest* request,
-                                    v1::GatherResponse* response) {
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) {
   std::shared_ptr<GatherReactor> reactor(new GatherReactor(response));
   reactor->self_ = reactor;
-  reactor->Begin(executor, context, request);
+  reactor->Begin(executor, context, *request);
   return reactor.get();
 }
 
 void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
-                          const v1::ExecuteRequest* request) {
+                          const grpc::ByteBuffer& wire) {
+  absl::StatusOr<v1::ExecuteRequest*> request =
+      ParseRequest(wire, arena_.get());
+  if (!request.ok()) return FinishWith(request.status());
+  const int size = (*request)->tasks_size();
   {
     // One slot per task, filled in place as tasks end: the response is built
     // in request order with no copy at the end.
     MutexLock lock(&mu_);
     auto* results = response_->mutable_results();
-    results->Reserve(request->tasks_size());
-    for (int i = 0; i < request->tasks_size(); ++i) results->Add();
+    results->Reserve(size);
+    for (int i = 0; i < size; ++i) results->Add();
   }
-  auto batch = executor.Start(TakeRequest(request), CallDeadline(*context),
-                              shared_from_this());
-  if (!batch.ok()) {
-    {
-      MutexLock lock(&mu_);
-      finished_ = true;
-    }
-    Finish(ToGrpcStatus(batch.status()));
-    return;
-  }
+  auto batch = executor.Start(
+      std::shared_ptr<const v1::ExecuteRequest>(arena_, *request),
+      CallDeadline(*context), shared_from_this());
+  if (!batch.ok()) return FinishWith(batch.status());
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
@@ -45,9 +43,10 @@ void GatherReactor::Begin(Executor& executor,
   Flush();  // a batch of instant tasks may be done already
 }
 
-void GatherReactor::OnResult(v1::TaskResult result, const v1::Progress&) {
-  MutexLock lock(&mu_);
-  response_->mutable_results(static_cast<int>(result.index()))->Swap(&result);
+v1::TaskResult* GatherReactor::NewResult(uint32_t index) {
+  // Each slot is written once, under the batch's lock, and read only after
+  // the batch is done: no lock of ours needed.
+  return response_->mutable_results(static_cast<int>(index));
 }
 
 void GatherReactor::OnDone(const v1::Summary& summary,
@@ -67,7 +66,19 @@ void GatherReactor::Flush() {
     // A cancelled or expired call fails as a call; per-task failures don't.
     status = call_status_;
   }
+  if (status.ok() && !SerializeTo(*response_, wire_response_)) {
+    status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "response: larger than 2 GiB, use Execute");
+  }
   Finish(status);
+}
+
+void GatherReactor::FinishWith(const absl::Status& status) {
+  {
+    MutexLock lock(&mu_);
+    finished_ = true;
+  }
+  Finish(ToGrpcStatus(status));
 }
 
 void GatherReactor::OnCancel() {

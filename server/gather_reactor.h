@@ -12,6 +12,7 @@
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/batch.h"
+#include "server/call_util.h"
 #include "server/executor.h"
 
 namespace batchexec {
@@ -20,13 +21,16 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
                             public BatchSink,
                             public std::enable_shared_from_this<GatherReactor> {
  public:
+  // Raw method: parses `request` onto the call's arena and serializes the
+  // response into `response` itself.
   static GatherReactor* Start(Executor& executor,
                               grpc::CallbackServerContext* context,
-                              const v1::ExecuteRequest* request,
-                              v1::GatherResponse* response);
+                              const grpc::ByteBuffer* request,
+                              grpc::ByteBuffer* response);
 
   // BatchSink
-  void OnResult(v1::TaskResult result, const v1::Progress& progress) override;
+  v1::TaskResult* NewResult(uint32_t index) override;
+  void OnResult(v1::TaskResult*, const v1::Progress&) override {}
   void OnDone(const v1::Summary& summary,
               const absl::Status& call_status) override;
   void Flush() override;
@@ -36,12 +40,20 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   void OnDone() override;
 
  private:
-  explicit GatherReactor(v1::GatherResponse* response) : response_(response) {}
+  explicit GatherReactor(grpc::ByteBuffer* wire_response)
+      : arena_(NewCallArena()),
+        response_(google::protobuf::Arena::CreateMessage<v1::GatherResponse>(
+            arena_.get())),
+        wire_response_(wire_response) {}
   void Begin(Executor& executor, grpc::CallbackServerContext* context,
-             const v1::ExecuteRequest* request);
+             const grpc::ByteBuffer& request);
+  void FinishWith(const absl::Status& status);
 
   std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
-  v1::GatherResponse* const response_;   // gRPC's, valid until OnDone
+  // Holds the request and response_; the batch shares it.
+  const std::shared_ptr<google::protobuf::Arena> arena_;
+  v1::GatherResponse* const response_;     // on arena_
+  grpc::ByteBuffer* const wire_response_;  // gRPC's, valid until OnDone
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;

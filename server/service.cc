@@ -9,7 +9,7 @@ namespace {
 
 // Ends a streaming call at once with `status` (e.g. UNAUTHENTICATED).
 class RejectedWriteReactor final
-    : public grpc::ServerWriteReactor<v1::ExecuteEvent> {
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RejectedWriteReactor(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -24,8 +24,8 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::ExecuteEvent>* BatchExecutorService::Execute(
-    grpc::CallbackServerContext* context, const v1::ExecuteRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* BatchExecutorService::Execute(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   if (absl::Status s = auth_.Check(*context); !s.ok()) {
     return new RejectedWriteReactor(ToGrpcStatus(s));
   }
@@ -33,8 +33,8 @@ grpc::ServerWriteReactor<v1::ExecuteEvent>* BatchExecutorService::Execute(
 }
 
 grpc::ServerUnaryReactor* BatchExecutorService::Gather(
-    grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
-    v1::GatherResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   if (absl::Status s = auth_.Check(*context); !s.ok())
     return Reject(context, s);
   return GatherReactor::Start(executor_, context, request, response);

@@ -10,19 +10,24 @@
 
 namespace batchexec {
 
-class BatchExecutorService final : public v1::BatchExecutor::CallbackService {
+// Execute and Gather are raw methods: their reactors parse the request onto
+// an arena of the call's own and serialize their replies (call_util.h).
+class BatchExecutorService final
+    : public v1::BatchExecutor::WithRawCallbackMethod_Execute<
+          v1::BatchExecutor::WithRawCallbackMethod_Gather<
+              v1::BatchExecutor::CallbackService>> {
  public:
   // `executor` and `auth` must outlive the service. Every method checks
   // `auth` first.
   BatchExecutorService(Executor& executor, const TokenAuthenticator& auth)
       : executor_(executor), auth_(auth) {}
 
-  grpc::ServerWriteReactor<v1::ExecuteEvent>* Execute(
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Execute(
       grpc::CallbackServerContext* context,
-      const v1::ExecuteRequest* request) override;
+      const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Gather(grpc::CallbackServerContext* context,
-                                   const v1::ExecuteRequest* request,
-                                   v1::GatherResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListTaskKinds(
       grpc::CallbackServerContext* context,
       const v1::ListTaskKindsRequest* request,

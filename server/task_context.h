@@ -80,6 +80,8 @@ class TaskContext {
   bool Cancel(absl::Status status);
 
  private:
+  friend class Batch;  // links running tasks through the fields below
+
   // Claims the right to report the result; true for the first caller only.
   bool Claim();
 
@@ -96,6 +98,14 @@ class TaskContext {
   std::mutex mu_;
   absl::AnyInvocable<void()> on_cancel_;  // guarded by mu_
   bool cancelled_ = false;                // guarded by mu_
+
+  // The owning batch's list of running tasks, guarded by the batch's lock:
+  // an intrusive list costs no allocation per task. `self_` keeps a running
+  // task alive even if its handler dropped every reference.
+  TaskContext* prev_ = nullptr;
+  TaskContext* next_ = nullptr;
+  std::shared_ptr<TaskContext> self_;
+  TimerQueue::TimerId timeout_timer_ = 0;  // 0: no per-task timeout
 };
 
 // A task kind's implementation. Called on the thread that admits the task;

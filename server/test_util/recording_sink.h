@@ -17,10 +17,14 @@ class RecordingSink : public BatchSink {
     MutexLock lock(&mu_);
     max_running_ = std::max<int64_t>(max_running_, p.running());
   }
-  void OnResult(v1::TaskResult r, const v1::Progress& p) override {
+  v1::TaskResult* NewResult(uint32_t) override {
+    next_.Clear();
+    return &next_;
+  }
+  void OnResult(v1::TaskResult* r, const v1::Progress& p) override {
     MutexLock lock(&mu_);
     max_running_ = std::max<int64_t>(max_running_, p.running());
-    results_.push_back(std::move(r));
+    results_.push_back(*r);
   }
   void OnDone(const v1::Summary& s, const absl::Status&) override {
     MutexLock lock(&mu_);
@@ -62,6 +66,7 @@ class RecordingSink : public BatchSink {
 
  private:
   mutable Mutex mu_;
+  v1::TaskResult next_;  // written under the batch's lock
   std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
   v1::Summary summary_ ABSL_GUARDED_BY(mu_);
   int done_calls_ ABSL_GUARDED_BY(mu_) = 0;
