@@ -1,7 +1,7 @@
 // How the CLI prints a task's result: one line of proto3 JSON of a
 // v1::TaskResult, every field present, e.g.
 //   {"index":0,"id":"a","status":{"code":0,"message":""},
-//    "output":{"slept_seconds":1},"payload":"","startedAfter":"0.000012s",
+//    "output":1,"payload":"","startedAfter":"0.000012s",
 //    "finishedAfter":"1.000341s"}
 #ifndef BATCHEXEC_CLIENT_RESULT_JSON_H_
 #define BATCHEXEC_CLIENT_RESULT_JSON_H_

@@ -1,6 +1,7 @@
 #include "server/timer_queue.h"
 
 #ifdef __linux__
+#include <pthread.h>
 #include <sys/prctl.h>
 #endif
 
@@ -65,6 +66,7 @@ void TimerQueue::Run() {
   // Wake on time: Linux's default 50 µs timer slack would make timers late
   // by up to that much, on every wave of a bounded batch.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  pthread_setname_np(pthread_self(), "batchexec-timer");  // for top/perf
 #endif
   std::vector<absl::AnyInvocable<void()>> due;
   MutexLock lock(&mu_);
