@@ -16,11 +16,13 @@ absl::Duration TaskTimeout(const v1::Task& task, absl::Duration fallback) {
   return task.has_timeout() ? FromProtoDuration(task.timeout()) : fallback;
 }
 
-// Moves a handler's output into `result`. A result on an arena adopts the
-// heap message (the arena deletes it) instead of deep-copying it.
+// Moves a handler's output into `result`. A result on an arena adopts an
+// object or list (the arena deletes it) instead of deep-copying it; a scalar
+// is cheaper to copy onto the arena than to adopt.
 void SetOutput(google::protobuf::Value output, v1::TaskResult* result) {
   google::protobuf::Arena* arena = result->GetArena();
-  if (arena == nullptr) {
+  if (arena == nullptr ||
+      (!output.has_struct_value() && !output.has_list_value())) {
     *result->mutable_output() = std::move(output);
     return;
   }

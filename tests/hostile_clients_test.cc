@@ -10,7 +10,9 @@
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "common/process_memory.h"
+#include "google/protobuf/wrappers.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/client_unary_call.h"
 #include "gtest/gtest.h"
 #include "server/builtin_server.h"
 #include "server/limits.h"
@@ -168,6 +170,52 @@ TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
+}
+
+// Bytes that are not an ExecuteRequest: the server parses requests itself
+// (onto an arena), so it must answer INVALID_ARGUMENT, not crash or hang,
+// and go on serving. A BytesValue's field 1 lands on `tasks`, whose bytes
+// then fail to parse as a Task.
+TEST(HostileClients, MalformedRequestBytesGetInvalidArgument) {
+  auto server = StartServer(ExecutorOptions());
+  auto channel =
+      grpc::CreateChannel(server->target(), grpc::InsecureChannelCredentials());
+  google::protobuf::BytesValue garbage;
+  garbage.set_value("\xff\xff\xff\xff\xff");
+  {
+    grpc::ClientContext context;
+    v1::GatherResponse response;
+    grpc::Status status =
+        grpc::internal::BlockingUnaryCall<google::protobuf::BytesValue,
+                                          v1::GatherResponse>(
+            channel.get(),
+            grpc::internal::RpcMethod("/batchexec.v1.BatchExecutor/Gather",
+                                      grpc::internal::RpcMethod::NORMAL_RPC),
+            &context, garbage, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("ExecuteRequest"), std::string::npos)
+        << status.error_message();
+  }
+  {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::ExecuteEvent>> reader(
+        grpc::internal::ClientReaderFactory<v1::ExecuteEvent>::Create(
+            channel.get(),
+            grpc::internal::RpcMethod(
+                "/batchexec.v1.BatchExecutor/Execute",
+                grpc::internal::RpcMethod::SERVER_STREAMING),
+            &context, garbage));
+    v1::ExecuteEvent event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // Still serving.
+  auto stub = v1::BatchExecutor::NewStub(channel);
+  grpc::ClientContext context;
+  v1::GatherResponse response;
+  ASSERT_TRUE(stub->Gather(&context, Echoes(3), &response).ok());
+  EXPECT_EQ(response.results_size(), 3);
 }
 
 }  // namespace
