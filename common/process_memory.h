@@ -11,6 +11,8 @@
 #include <fstream>
 #include <string>
 
+#include "common/arena_blocks.h"
+
 namespace batchexec {
 
 // Whether RSS follows the heap: AddressSanitizer keeps freed memory in
@@ -49,6 +51,7 @@ inline int64_t HeapInUseBytes() {
 // peak. Returns false if the kernel refused the reset (then VmHWM still holds
 // the older peak).
 inline bool ResetPeakRss() {
+  ReleaseCachedArenaBlocks();
   malloc_trim(0);
   std::ofstream clear_refs("/proc/self/clear_refs");
   clear_refs << "5";  // "reset the peak resident set size", Linux >= 4.0
@@ -56,9 +59,10 @@ inline bool ResetPeakRss() {
   return clear_refs.good();
 }
 
-// Resident memory after giving freed heap pages back to the OS, so what is
-// left is what is still in use.
+// Resident memory after giving freed heap pages (and cached arena blocks)
+// back to the OS, so what is left is what is still in use.
 inline int64_t TrimmedRss() {
+  ReleaseCachedArenaBlocks();
   malloc_trim(0);
   return ProcStatusBytes("VmRSS");
 }

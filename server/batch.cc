@@ -16,17 +16,25 @@ absl::Duration TaskTimeout(const v1::Task& task, absl::Duration fallback) {
   return task.has_timeout() ? FromProtoDuration(task.timeout()) : fallback;
 }
 
-// Moves a handler's output into `result`. A result on an arena adopts an
-// object or list (the arena deletes it) instead of deep-copying it; a scalar
-// is cheaper to copy onto the arena than to adopt.
-void SetOutput(google::protobuf::Value output, v1::TaskResult* result) {
+// Moves a handler's output into `result`. An output on the result's arena
+// is taken as it is; on an arena, a heap object or list is adopted (the arena
+// deletes it) rather than deep-copied, while a scalar is simply copied.
+void SetOutput(HandlerOutput& out, v1::TaskResult* result) {
   google::protobuf::Arena* arena = result->GetArena();
-  if (arena == nullptr ||
-      (!output.has_struct_value() && !output.has_list_value())) {
-    *result->mutable_output() = std::move(output);
+  if (out.arena_output != nullptr) {
+    if (out.arena_output->GetArena() == arena) {
+      result->unsafe_arena_set_allocated_output(out.arena_output);
+    } else {
+      *result->mutable_output() = *out.arena_output;
+    }
     return;
   }
-  auto* owned = new google::protobuf::Value(std::move(output));
+  if (arena == nullptr ||
+      (!out.output.has_struct_value() && !out.output.has_list_value())) {
+    *result->mutable_output() = std::move(out.output);
+    return;
+  }
+  auto* owned = new google::protobuf::Value(std::move(out.output));
   arena->Own(owned);
   result->unsafe_arena_set_allocated_output(owned);
 }
@@ -185,7 +193,7 @@ void Batch::OnTaskEnded(TaskContext& task,
     const bool ok = result.ok();
     if (ok) {
       r->mutable_status();  // code 0
-      SetOutput(std::move(result->output), r);
+      SetOutput(*result, r);
       if (!result->payload.empty()) r->set_payload(std::move(result->payload));
     } else {
       ToProtoStatus(result.status(), r->mutable_status());

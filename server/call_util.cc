@@ -1,16 +1,12 @@
 #include "server/call_util.h"
 
+#include "common/arena_blocks.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 
 namespace batchexec {
 
 std::shared_ptr<google::protobuf::Arena> NewCallArena() {
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = 4 << 10;
-  // Large blocks for large batches: fewer mallocs, and each big block is
-  // its own mapping, returned to the system when the call ends.
-  options.max_block_size = 1 << 20;
-  return std::make_shared<google::protobuf::Arena>(options);
+  return std::make_shared<google::protobuf::Arena>(CachedArenaOptions());
 }
 
 absl::StatusOr<v1::ExecuteRequest*> ParseRequest(

@@ -27,6 +27,10 @@ namespace batchexec {
 struct HandlerOutput {
   google::protobuf::Value output;  // JSON-shaped result
   std::string payload;             // binary result, if any
+  // Instead of `output`: a Value from TaskContext::NewOutput(), on the
+  // request's arena, which the result takes without a copy. Worth it for
+  // large objects (echo's copy of its args); set one or the other.
+  google::protobuf::Value* arena_output = nullptr;
 };
 
 // Shared facilities a handler may use instead of holding a thread.
@@ -56,6 +60,12 @@ class TaskContext {
   const v1::Task& task() const { return task_; }
   const google::protobuf::Struct& args() const { return task_.args(); }
   const std::string& payload() const { return task_.payload(); }
+  // An empty Value on the request's arena (lives as long as the batch), for
+  // HandlerOutput::arena_output. Thread-safe.
+  google::protobuf::Value* NewOutput() const {
+    return google::protobuf::Arena::CreateMessage<google::protobuf::Value>(
+        task_.GetArena());
+  }
   // When the task will be ended with DEADLINE_EXCEEDED if still running.
   absl::Time deadline() const { return deadline_; }
   absl::Time started_at() const { return started_at_; }
