@@ -22,10 +22,14 @@ absl::Duration TaskTimeout(const v1::Task& task, absl::Duration fallback) {
 void SetOutput(HandlerOutput& out, v1::TaskResult* result) {
   google::protobuf::Arena* arena = result->GetArena();
   if (out.arena_output != nullptr) {
-    if (out.arena_output->GetArena() == arena) {
-      result->unsafe_arena_set_allocated_output(out.arena_output);
+    google::protobuf::Arena* owner = out.arena_output->GetArena();
+    if (owner == arena) {  // same arena, or both on the heap
+      result->unsafe_arena_set_allocated_output(out.arena_output.release());
+    } else if (owner == nullptr) {
+      arena->Own(out.arena_output.get());
+      result->unsafe_arena_set_allocated_output(out.arena_output.release());
     } else {
-      *result->mutable_output() = *out.arena_output;
+      *result->mutable_output() = *out.arena_output;  // its arena keeps it
     }
     return;
   }

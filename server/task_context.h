@@ -23,6 +23,13 @@
 
 namespace batchexec {
 
+// Deletes a Value unless an arena owns it.
+struct DeleteUnlessOnArena {
+  void operator()(google::protobuf::Value* value) const {
+    if (value->GetArena() == nullptr) delete value;
+  }
+};
+
 // What a task produced.
 struct HandlerOutput {
   google::protobuf::Value output;  // JSON-shaped result
@@ -30,7 +37,7 @@ struct HandlerOutput {
   // Instead of `output`: a Value from TaskContext::NewOutput(), on the
   // request's arena, which the result takes without a copy. Worth it for
   // large objects (echo's copy of its args); set one or the other.
-  google::protobuf::Value* arena_output = nullptr;
+  std::unique_ptr<google::protobuf::Value, DeleteUnlessOnArena> arena_output;
 };
 
 // Shared facilities a handler may use instead of holding a thread.
@@ -60,8 +67,9 @@ class TaskContext {
   const v1::Task& task() const { return task_; }
   const google::protobuf::Struct& args() const { return task_.args(); }
   const std::string& payload() const { return task_.payload(); }
-  // An empty Value on the request's arena (lives as long as the batch), for
-  // HandlerOutput::arena_output. Thread-safe.
+  // An empty Value on the request's arena (lives as long as the batch; on
+  // the heap for a request with no arena), for HandlerOutput::arena_output.
+  // Thread-safe.
   google::protobuf::Value* NewOutput() const {
     return google::protobuf::Arena::CreateMessage<google::protobuf::Value>(
         task_.GetArena());

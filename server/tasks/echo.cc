@@ -8,7 +8,7 @@ TaskKind EchoKind() {
   kind.description = "Returns its args unchanged as the output.";
   kind.handler = [](std::shared_ptr<TaskContext> task) {
     HandlerOutput out;
-    out.arena_output = task->NewOutput();  // the copy stays on the arena
+    out.arena_output.reset(task->NewOutput());  // the copy stays on the arena
     *out.arena_output->mutable_struct_value() = task->args();
     out.payload = task->payload();
     task->Finish(std::move(out));
