@@ -1,7 +1,11 @@
 #include "server/call_util.h"
 
+#include <string>
+#include <vector>
+
 #include "common/arena_blocks.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
+#include "server/request_parser.h"
 
 namespace batchexec {
 
@@ -9,20 +13,32 @@ std::shared_ptr<google::protobuf::Arena> NewCallArena() {
   return std::make_shared<google::protobuf::Arena>(CachedArenaOptions());
 }
 
-absl::StatusOr<v1::ExecuteRequest*> ParseRequest(
-    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena) {
-  auto* request =
-      google::protobuf::Arena::CreateMessage<v1::ExecuteRequest>(arena);
-  // gRPC reads the request buffer no more once the method is invoked, and
-  // clearing it frees the wire bytes as soon as they are parsed.
+absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
+    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
+    WorkerPool* helpers) {
+  // gRPC reads the request buffer no more once the method is invoked;
+  // clearing it frees the wire bytes as soon as they are copied out.
   auto& buffer = const_cast<grpc::ByteBuffer&>(wire);
-  grpc::Status status =
-      grpc::SerializationTraits<v1::ExecuteRequest>::Deserialize(&buffer,
-                                                                 request);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        "request: not a valid batchexec.v1.ExecuteRequest message");
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) {
+    return absl::InvalidArgumentError("request: unreadable message bytes");
   }
+  std::string flat;
+  if (slices.size() != 1) {
+    flat.reserve(buffer.Length());
+    for (const grpc::Slice& slice : slices) {
+      flat.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    slices.clear();
+    buffer.Clear();
+  }
+  const absl::string_view bytes =
+      slices.size() == 1
+          ? absl::string_view(reinterpret_cast<const char*>(slices[0].begin()),
+                              slices[0].size())
+          : absl::string_view(flat);
+  auto request = ParseRequest(bytes, arena, helpers);
+  buffer.Clear();
   return request;
 }
 

@@ -11,6 +11,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
+#include "server/worker_pool.h"
 
 namespace batchexec {
 
@@ -20,10 +21,11 @@ namespace batchexec {
 // with it the request) may outlive the call.
 std::shared_ptr<google::protobuf::Arena> NewCallArena();
 
-// Parses the wire request of Execute or Gather onto `arena`, releasing the
-// wire bytes as it goes. INVALID_ARGUMENT if they are not an ExecuteRequest.
-absl::StatusOr<v1::ExecuteRequest*> ParseRequest(
-    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena);
+// Parses the request of Execute or Gather (request_parser.h) from gRPC's
+// buffer, releasing the wire bytes.
+absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
+    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
+    WorkerPool* helpers);
 
 // Serializes `message` into `wire`, replacing what it held (gRPC's own
 // serializer). False only for a

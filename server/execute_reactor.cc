@@ -22,7 +22,8 @@ void ExecuteReactor::Begin(Executor& executor,
                            const grpc::ByteBuffer& wire) {
   timers_ = &executor.environment().timers;
   std::shared_ptr<google::protobuf::Arena> arena = NewCallArena();
-  absl::StatusOr<v1::ExecuteRequest*> request = ParseRequest(wire, arena.get());
+  absl::StatusOr<v1::ExecuteRequest*> request =
+      ParseWireRequest(wire, arena.get(), &executor.environment().cpu_pool);
   std::string note;
   absl::StatusOr<std::shared_ptr<Batch>> batch =
       request.ok()

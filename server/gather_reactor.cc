@@ -21,7 +21,7 @@ void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const grpc::ByteBuffer& wire) {
   absl::StatusOr<v1::ExecuteRequest*> request =
-      ParseRequest(wire, arena_.get());
+      ParseWireRequest(wire, arena_.get(), &executor.environment().cpu_pool);
   if (!request.ok()) return FinishWith(request.status());
   const int size = (*request)->tasks_size();
   {

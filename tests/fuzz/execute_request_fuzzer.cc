@@ -8,8 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/arena.h"
+#include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "server/executor.h"
+#include "server/request_parser.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
 
@@ -39,6 +43,20 @@ TaskRegistry& FakeRegistry() {
   return *registry;
 }
 
+// Equal field by field; a NaN argument equals itself here.
+bool SameRequest(const v1::ExecuteRequest& a, const v1::ExecuteRequest& b) {
+  google::protobuf::util::DefaultFieldComparator fields;
+  fields.set_treat_nan_as_equal(true);
+  google::protobuf::util::MessageDifferencer differ;
+  differ.set_field_comparator(&fields);
+  return differ.Compare(a, b);
+}
+
+WorkerPool& FuzzHelpers() {
+  static WorkerPool* pool = new WorkerPool(1);
+  return *pool;
+}
+
 Executor& FuzzExecutor() {
   static Executor* executor = [] {
     ExecutorOptions options;
@@ -57,15 +75,29 @@ Executor& FuzzExecutor() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace batchexec;
   if (size == 0) return 0;
-  auto request = std::make_unique<v1::ExecuteRequest>();
   const char* bytes = reinterpret_cast<const char*>(data + 1);
-  const bool parsed =
-      data[0] % 2 == 0
-          ? request->ParseFromArray(bytes, static_cast<int>(size - 1))
-          : google::protobuf::util::JsonStringToMessage(
-                std::string(bytes, size - 1), request.get())
-                .ok();
-  if (!parsed) return 0;
+  std::shared_ptr<v1::ExecuteRequest> request;
+  if (data[0] % 2 == 0) {
+    // The server's parser, forced to split any request in two, must agree
+    // with a plain parse.
+    auto arena = std::make_shared<google::protobuf::Arena>();
+    auto split = ParseRequest(absl::string_view(bytes, size - 1), arena.get(),
+                              &FuzzHelpers(), 1);
+    v1::ExecuteRequest plain;
+    const bool plain_ok =
+        plain.ParseFromArray(bytes, static_cast<int>(size - 1));
+    if (split.ok() != plain_ok) __builtin_trap();
+    if (!plain_ok) return 0;
+    if (!SameRequest(plain, **split)) __builtin_trap();
+    request = std::shared_ptr<v1::ExecuteRequest>(arena, *split);
+  } else {
+    request = std::make_shared<v1::ExecuteRequest>();
+    if (!google::protobuf::util::JsonStringToMessage(
+             std::string(bytes, size - 1), request.get())
+             .ok()) {
+      return 0;
+    }
+  }
   const int n = request->tasks_size();
   // No call deadline: fuzzed timeouts run on the real timer thread, so keep
   // only requests whose tasks end quickly.

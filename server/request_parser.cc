@@ -1,0 +1,124 @@
+#include "server/request_parser.h"
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/io/coded_stream.h"
+
+namespace batchexec {
+namespace {
+
+absl::Status NotARequest() {
+  return absl::InvalidArgumentError(
+      "request: not a valid batchexec.v1.ExecuteRequest message");
+}
+
+// Where to cut: [split, tasks_end) is a run of top-level `tasks` fields that
+// starts at or after the middle. Parsing [0, split), then that run, then the
+// rest, in that order, is the same as parsing the whole.
+struct Split {
+  size_t split = 0;  // 0: parse in one piece
+  size_t tasks_end = 0;
+};
+
+Split FindSplit(absl::string_view bytes) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(bytes.data()),
+      static_cast<int>(bytes.size()));
+  Split s;
+  for (;;) {
+    const size_t pos = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    const bool is_task =
+        tag >> 3 == v1::ExecuteRequest::kTasksFieldNumber && (tag & 7) == 2;
+    if (s.split != 0 && !is_task) {
+      s.tasks_end = pos;  // the run ends here (or at the end of the bytes)
+      return s;
+    }
+    if (tag == 0) return Split();  // ended before the middle, or malformed
+    if (s.split == 0 && is_task && pos >= bytes.size() / 2) s.split = pos;
+    uint64_t varint;
+    uint32_t length;
+    bool ok;
+    switch (tag & 7) {
+      case 0:
+        ok = in.ReadVarint64(&varint);
+        break;
+      case 1:
+        ok = in.Skip(8);
+        break;
+      case 2:
+        ok = in.ReadVarint32(&length) && in.Skip(static_cast<int>(length));
+        break;
+      case 5:
+        ok = in.Skip(4);
+        break;
+      default:  // groups: let the plain parse judge
+        ok = false;
+    }
+    if (!ok) return Split();
+  }
+}
+
+// The second half, parsed by whichever thread claims it first.
+struct Half {
+  absl::string_view bytes;
+  v1::ExecuteRequest* out;
+  std::atomic<bool> claimed{false};
+  bool ok = false;
+  absl::Notification done;
+
+  void Run() {
+    if (claimed.exchange(true, std::memory_order_acq_rel)) return;
+    ok = out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    done.Notify();
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<v1::ExecuteRequest*> ParseRequest(absl::string_view bytes,
+                                                 google::protobuf::Arena* arena,
+                                                 WorkerPool* helpers,
+                                                 size_t parallel_bytes) {
+  using google::protobuf::Arena;
+  auto* request = Arena::CreateMessage<v1::ExecuteRequest>(arena);
+  const Split split = helpers != nullptr && bytes.size() >= parallel_bytes
+                          ? FindSplit(bytes)
+                          : Split();
+  if (split.split == 0) {
+    if (!request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+      return NotARequest();
+    return request;
+  }
+  // Shared: the pool may run it after we have moved on.
+  auto half = std::make_shared<Half>();
+  half->bytes = bytes.substr(split.split, split.tasks_end - split.split);
+  half->out = Arena::CreateMessage<v1::ExecuteRequest>(arena);
+  helpers->Post([half] { half->Run(); });
+  const bool first_ok =
+      request->ParseFromArray(bytes.data(), static_cast<int>(split.split));
+  half->Run();  // ours if the pool has not started it
+  half->done.WaitForNotification();
+  if (!first_ok || !half->ok) return NotARequest();
+  // Append the second half's tasks (same arena: pointers move), then the
+  // fields after them, merged as a parse would.
+  auto* tail = half->out->mutable_tasks();
+  std::vector<v1::Task*> moved(tail->size());
+  tail->UnsafeArenaExtractSubrange(0, tail->size(), moved.data());
+  auto* tasks = request->mutable_tasks();
+  tasks->Reserve(tasks->size() + static_cast<int>(moved.size()));
+  for (v1::Task* task : moved) tasks->UnsafeArenaAddAllocated(task);
+  const absl::string_view rest = bytes.substr(split.tasks_end);
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(rest.data()),
+      static_cast<int>(rest.size()));
+  if (!request->MergeFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
+    return NotARequest();
+  }
+  return request;
+}
+
+}  // namespace batchexec
