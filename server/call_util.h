@@ -33,6 +33,12 @@ absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
 bool SerializeTo(const google::protobuf::MessageLite& message,
                  grpc::ByteBuffer* wire);
 
+// Serializes a Gather response into `wire`; a big one in two halves at
+// once, the second on `helpers` (optional). False only for a response too
+// large to encode (over 2 GiB).
+bool SerializeGatherResponse(const v1::GatherResponse& response,
+                             grpc::ByteBuffer* wire, WorkerPool* helpers);
+
 // The call's deadline, InfiniteFuture if the client set none.
 inline absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
   auto deadline = context.deadline();

@@ -20,8 +20,9 @@ GatherReactor* GatherReactor::Start(Executor& executor,
 void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const grpc::ByteBuffer& wire) {
+  helpers_ = &executor.environment().cpu_pool;
   absl::StatusOr<v1::ExecuteRequest*> request =
-      ParseWireRequest(wire, arena_.get(), &executor.environment().cpu_pool);
+      ParseWireRequest(wire, arena_.get(), helpers_);
   if (!request.ok()) return FinishWith(request.status());
   const int size = (*request)->tasks_size();
   {
@@ -66,7 +67,8 @@ void GatherReactor::Flush() {
     // A cancelled or expired call fails as a call; per-task failures don't.
     status = call_status_;
   }
-  if (status.ok() && !SerializeTo(*response_, wire_response_)) {
+  if (status.ok() &&
+      !SerializeGatherResponse(*response_, wire_response_, helpers_)) {
     status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "response: larger than 2 GiB, use Execute");
   }

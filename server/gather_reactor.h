@@ -54,6 +54,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   const std::shared_ptr<google::protobuf::Arena> arena_;
   v1::GatherResponse* const response_;     // on arena_
   grpc::ByteBuffer* const wire_response_;  // gRPC's, valid until OnDone
+  WorkerPool* helpers_ = nullptr;          // the executor's CPU pool
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;

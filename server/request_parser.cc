@@ -1,10 +1,7 @@
 #include "server/request_parser.h"
 
-#include <atomic>
-#include <memory>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "google/protobuf/io/coded_stream.h"
 
 namespace batchexec {
@@ -62,21 +59,6 @@ Split FindSplit(absl::string_view bytes) {
   }
 }
 
-// The second half, parsed by whichever thread claims it first.
-struct Half {
-  absl::string_view bytes;
-  v1::ExecuteRequest* out;
-  std::atomic<bool> claimed{false};
-  bool ok = false;
-  absl::Notification done;
-
-  void Run() {
-    if (claimed.exchange(true, std::memory_order_acq_rel)) return;
-    ok = out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    done.Notify();
-  }
-};
-
 }  // namespace
 
 absl::StatusOr<v1::ExecuteRequest*> ParseRequest(absl::string_view bytes,
@@ -93,19 +75,24 @@ absl::StatusOr<v1::ExecuteRequest*> ParseRequest(absl::string_view bytes,
       return NotARequest();
     return request;
   }
-  // Shared: the pool may run it after we have moved on.
-  auto half = std::make_shared<Half>();
-  half->bytes = bytes.substr(split.split, split.tasks_end - split.split);
-  half->out = Arena::CreateMessage<v1::ExecuteRequest>(arena);
-  helpers->Post([half] { half->Run(); });
-  const bool first_ok =
-      request->ParseFromArray(bytes.data(), static_cast<int>(split.split));
-  half->Run();  // ours if the pool has not started it
-  half->done.WaitForNotification();
-  if (!first_ok || !half->ok) return NotARequest();
+  const absl::string_view second =
+      bytes.substr(split.split, split.tasks_end - split.split);
+  auto* tail_request = Arena::CreateMessage<v1::ExecuteRequest>(arena);
+  bool first_ok = false;
+  bool second_ok = false;
+  helpers->RunBoth(
+      [&] {
+        first_ok = request->ParseFromArray(bytes.data(),
+                                           static_cast<int>(split.split));
+      },
+      [&] {
+        second_ok = tail_request->ParseFromArray(
+            second.data(), static_cast<int>(second.size()));
+      });
+  if (!first_ok || !second_ok) return NotARequest();
   // Append the second half's tasks (same arena: pointers move), then the
   // fields after them, merged as a parse would.
-  auto* tail = half->out->mutable_tasks();
+  auto* tail = tail_request->mutable_tasks();
   std::vector<v1::Task*> moved(tail->size());
   tail->UnsafeArenaExtractSubrange(0, tail->size(), moved.data());
   auto* tasks = request->mutable_tasks();

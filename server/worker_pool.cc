@@ -1,6 +1,10 @@
 #include "server/worker_pool.h"
 
+#include <atomic>
+#include <memory>
 #include <utility>
+
+#include "absl/synchronization/notification.h"
 
 namespace batchexec {
 
@@ -21,6 +25,28 @@ WorkerPool::~WorkerPool() {
 void WorkerPool::Post(absl::AnyInvocable<void()> fn) {
   MutexLock lock(&mu_);
   queue_.push_back(std::move(fn));
+}
+
+void WorkerPool::RunBoth(absl::FunctionRef<void()> first,
+                         absl::FunctionRef<void()> second) {
+  // Shared: a worker may pick the job up after this call returned; it then
+  // finds the job claimed and touches nothing else.
+  struct Job {
+    explicit Job(absl::FunctionRef<void()> fn) : fn(fn) {}
+    absl::FunctionRef<void()> fn;
+    std::atomic<bool> claimed{false};
+    absl::Notification done;
+    void Run() {
+      if (claimed.exchange(true, std::memory_order_acq_rel)) return;
+      fn();
+      done.Notify();
+    }
+  };
+  auto job = std::make_shared<Job>(second);
+  Post([job] { job->Run(); });
+  first();
+  job->Run();
+  job->done.WaitForNotification();
 }
 
 void WorkerPool::Work() {

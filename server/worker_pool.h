@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "common/mutex.h"
 
 namespace batchexec {
@@ -27,6 +28,13 @@ class WorkerPool {
   void Post(absl::AnyInvocable<void()> fn);
 
   int size() const { return static_cast<int>(threads_.size()); }
+
+  // Runs `first` on this thread and `second` on a worker at the same time;
+  // returns when both are done. If no worker has started `second` by the
+  // time `first` is done, it runs here: never slower than one after the
+  // other, even with every worker busy.
+  void RunBoth(absl::FunctionRef<void()> first,
+               absl::FunctionRef<void()> second);
 
  private:
   void Work();
