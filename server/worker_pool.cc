@@ -1,10 +1,10 @@
 #include "server/worker_pool.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <utility>
-
-#include "absl/synchronization/notification.h"
 
 namespace batchexec {
 
@@ -35,18 +35,28 @@ void WorkerPool::RunBoth(absl::FunctionRef<void()> first,
     explicit Job(absl::FunctionRef<void()> fn) : fn(fn) {}
     absl::FunctionRef<void()> fn;
     std::atomic<bool> claimed{false};
-    absl::Notification done;
+    // std:: primitives, which ThreadSanitizer sees (Debian's Abseil is not
+    // instrumented).
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // guarded by mu
     void Run() {
       if (claimed.exchange(true, std::memory_order_acq_rel)) return;
       fn();
-      done.Notify();
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+      cv.notify_all();
+    }
+    void Wait() {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [this] { return done; });
     }
   };
   auto job = std::make_shared<Job>(second);
   Post([job] { job->Run(); });
   first();
   job->Run();
-  job->done.WaitForNotification();
+  job->Wait();
 }
 
 void WorkerPool::Work() {
