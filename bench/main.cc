@@ -102,8 +102,9 @@ int Main() {
   // Gather answers 100k results in one message: lift the clients' limit.
   grpc::ChannelArguments batch_args;
   batch_args.SetMaxReceiveMessageSize(-1);
-  auto batch_stub = v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), batch_args));
+  std::shared_ptr<grpc::Channel> batch_channel = grpc::CreateCustomChannel(
+      target, grpc::InsecureChannelCredentials(), batch_args);
+  auto batch_stub = v1::BatchExecutor::NewStub(batch_channel);
   auto bare_stub = BareEcho::NewStub(grpc::CreateCustomChannel(
       (*bare_server)->target(), grpc::InsecureChannelCredentials(),
       batch_args));
@@ -118,6 +119,7 @@ int Main() {
   env.quick = quick;
   env.baselines = absl::GetFlag(FLAGS_baselines);
   env.batch = batch_stub.get();
+  env.channel = batch_channel;
   env.bare = bare_stub.get();
   env.server = server.get();
   env.asyncio = have_asyncio ? &asyncio : nullptr;
