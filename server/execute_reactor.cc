@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "common/arena_blocks.h"
 #include "common/grpc_status.h"
 #include "server/call_util.h"
 #include "server/limits.h"
@@ -65,20 +66,49 @@ void ExecuteReactor::OnProgress(const v1::Progress& progress) {
   MarkPendingLocked();
 }
 
+ExecuteReactor::Chunk ExecuteReactor::NewChunk() {
+  Chunk chunk;
+  chunk.arena = std::make_unique<google::protobuf::Arena>(CachedArenaOptions());
+  chunk.event = google::protobuf::Arena::CreateMessage<v1::ExecuteEvent>(
+      chunk.arena.get());
+  return chunk;
+}
+
 v1::TaskResult* ExecuteReactor::NewResult(uint32_t) {
-  next_result_.Clear();
-  return &next_result_;
+  MutexLock lock(&mu_);
+  if (broken_) {
+    discarded_.Clear();
+    return &discarded_;
+  }
+  if (chunks_.empty() || chunks_.back().bytes >= kMaxChunkBytes) {
+    chunks_.push_back(NewChunk());
+  }
+  filling_ = true;
+  return chunks_.back().event->mutable_results()->add_results();
 }
 
 void ExecuteReactor::OnResult(v1::TaskResult* result,
                               const v1::Progress& progress) {
   MutexLock lock(&mu_);
+  filling_ = false;
   progress_ = progress;
   progress_changed_ = true;
   MarkPendingLocked();
-  if (broken_) return;  // nobody will read it
-  unsent_.push_back(std::move(*result));
-  if (static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults) paused_ = true;
+  if (result == &discarded_) return;
+  if (broken_) {  // broke while the result was written: drop it all now
+    DropUnsentLocked();
+    return;
+  }
+  Chunk& chunk = chunks_.back();
+  ++chunk.results;
+  chunk.bytes += result->ByteSizeLong() + 8;
+  if (++unsent_ >= kMaxUnsentResults) paused_ = true;
+}
+
+void ExecuteReactor::DropUnsentLocked() {
+  if (filling_) return;  // OnResult drops it, once the batch is out
+  chunks_.clear();
+  unsent_ = 0;
 }
 
 void ExecuteReactor::OnDone(const v1::Summary& summary,
@@ -91,37 +121,39 @@ void ExecuteReactor::OnDone(const v1::Summary& summary,
 
 bool ExecuteReactor::Backlogged() const {
   MutexLock lock(&mu_);
-  return static_cast<int64_t>(unsent_.size()) >= kMaxUnsentResults;
+  return unsent_ >= kMaxUnsentResults;
 }
 
 void ExecuteReactor::Flush() { Pump(); }
 
 bool ExecuteReactor::NextEventLocked(absl::Time now, absl::Time* wake) {
   event_.Clear();
+  sending_ = &event_;
   if (accepted_) {
     *event_.mutable_accepted() = std::move(*accepted_);
     accepted_.reset();
     return true;
   }
-  const bool due = batch_done_ ||
-                   static_cast<int64_t>(unsent_.size()) >= kMinChunkResults ||
+  const bool due = batch_done_ || unsent_ >= kMinChunkResults ||
                    now - pending_since_ >= kFlushInterval;
-  if (!due && (!unsent_.empty() || progress_changed_)) {
+  if (!due && (unsent_ > 0 || progress_changed_)) {
     *wake = pending_since_ + kFlushInterval;
     return false;
   }
+  if (unsent_ > 0 && filling_ && chunks_.size() == 1) {
+    // The batch is writing into the only chunk; its OnResult is followed by
+    // a Flush that comes back here.
+    return false;
+  }
   pending_since_ = absl::InfiniteFuture();
-  if (!unsent_.empty()) {
-    v1::ResultChunk* chunk = event_.mutable_results();
-    size_t bytes = 0;
-    while (!unsent_.empty() && bytes < kMaxChunkBytes) {
-      bytes += unsent_.front().ByteSizeLong() + 8;
-      *chunk->add_results() = std::move(unsent_.front());
-      unsent_.pop_front();
-    }
-    *chunk->mutable_progress() = progress_;
+  if (unsent_ > 0) {
+    sent_chunk_ = std::move(chunks_.front());
+    chunks_.pop_front();
+    unsent_ -= sent_chunk_.results;
+    *sent_chunk_.event->mutable_results()->mutable_progress() = progress_;
     progress_changed_ = false;
-    if (!unsent_.empty()) pending_since_ = now - kFlushInterval;  // still due
+    sending_ = sent_chunk_.event;
+    if (unsent_ > 0) pending_since_ = now - kFlushInterval;  // still due
     return true;
   }
   if (progress_changed_ && !batch_done_) {
@@ -168,8 +200,7 @@ void ExecuteReactor::Pump() {
         }
       });
     }
-    if (paused_ &&
-        static_cast<int64_t>(unsent_.size()) < kMaxUnsentResults / 2) {
+    if (paused_ && unsent_ < kMaxUnsentResults / 2) {
       paused_ = false;
       resume = batch_;
     }
@@ -177,7 +208,9 @@ void ExecuteReactor::Pump() {
   // Outside the lock: a write may complete inline and re-enter Pump.
   if (resume != nullptr) resume->Resume();
   if (next == Next::kWrite) {
-    if (!SerializeTo(event_, &wire_event_)) {
+    const bool serialized = SerializeTo(*sending_, &wire_event_);
+    sent_chunk_ = Chunk();  // its arena goes at once, before the write ends
+    if (!serialized) {
       // Cannot happen: chunks stay under kMaxChunkBytes plus one result.
       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
       return;
@@ -193,7 +226,7 @@ void ExecuteReactor::OnWriteDone(bool ok) {
     writing_ = false;
     if (!ok) {
       broken_ = true;  // the client is gone; OnCancel cancels the batch
-      unsent_.clear();
+      DropUnsentLocked();
     }
   }
   Pump();
@@ -207,7 +240,7 @@ void ExecuteReactor::OnCancel() {
     // Nobody will read the rest: drop it rather than buffer a result for
     // every task the cancellation ends.
     broken_ = true;
-    unsent_.clear();
+    DropUnsentLocked();
   }
   if (batch != nullptr) {
     batch->Cancel(absl::CancelledError("call cancelled by the client"));

@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "common/mutex.h"
+#include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
 #include "server/batch.h"
 #include "server/executor.h"
@@ -55,6 +56,8 @@ class ExecuteReactor final
   bool NextEventLocked(absl::Time now, absl::Time* wake)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the results nobody will read (the client is gone).
+  void DropUnsentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the next write, or Finish once everything was sent.
   void Pump();
 
@@ -63,7 +66,21 @@ class ExecuteReactor final
   mutable Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::Accepted> accepted_ ABSL_GUARDED_BY(mu_);  // unsent
-  std::deque<v1::TaskResult> unsent_ ABSL_GUARDED_BY(mu_);
+  // Results wait in chunks, each an ExecuteEvent on an arena of its own: no
+  // allocation per result, and one free per chunk once it is serialized.
+  struct Chunk {
+    std::unique_ptr<google::protobuf::Arena> arena;
+    v1::ExecuteEvent* event = nullptr;  // on arena
+    int64_t results = 0;
+    size_t bytes = 0;
+  };
+  static Chunk NewChunk();
+  // back() takes new results until it holds kMaxChunkBytes.
+  std::deque<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
+  int64_t unsent_ ABSL_GUARDED_BY(mu_) = 0;  // results in chunks_
+  // Between NewResult and OnResult the batch writes into chunks_.back()
+  // under its own lock: the chunk must not be sent or dropped meanwhile.
+  bool filling_ ABSL_GUARDED_BY(mu_) = false;
   v1::Progress progress_ ABSL_GUARDED_BY(mu_);
   bool progress_changed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<v1::Summary> summary_ ABSL_GUARDED_BY(mu_);  // unsent
@@ -77,11 +94,14 @@ class ExecuteReactor final
   // When the oldest unsent result or progress arrived; InfiniteFuture if none.
   absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
-  v1::ExecuteEvent event_;       // owned by the write in flight
-  grpc::ByteBuffer wire_event_;  // event_ serialized
-  // The result being written by the batch (under its lock, not ours), until
-  // OnResult queues it.
-  v1::TaskResult next_result_;
+  // The write in flight: `sending_` points at event_ (accepted, progress,
+  // summary) or at sent_chunk_'s event; wire_event_ is it serialized.
+  v1::ExecuteEvent event_;
+  Chunk sent_chunk_;
+  const v1::ExecuteEvent* sending_ = nullptr;
+  grpc::ByteBuffer wire_event_;
+  // Where results nobody will read are written (under the batch's lock).
+  v1::TaskResult discarded_;
 };
 
 }  // namespace batchexec
