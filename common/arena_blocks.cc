@@ -1,15 +1,16 @@
 #include "common/arena_blocks.h"
 
 #include <cstdlib>
-#include <mutex>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace batchexec {
 namespace {
 
 struct BlockCache {
-  std::mutex mu;
-  std::vector<void*> blocks;  // each kArenaBlockBytes
+  Mutex mu;
+  std::vector<void*> blocks ABSL_GUARDED_BY(mu);  // each kArenaBlockBytes
 };
 
 BlockCache& Cache() {
@@ -20,7 +21,7 @@ BlockCache& Cache() {
 void* AllocateBlock(size_t size) {
   if (size == kArenaBlockBytes) {
     BlockCache& cache = Cache();
-    std::lock_guard<std::mutex> lock(cache.mu);
+    MutexLock lock(&cache.mu);
     if (!cache.blocks.empty()) {
       void* block = cache.blocks.back();
       cache.blocks.pop_back();
@@ -33,7 +34,7 @@ void* AllocateBlock(size_t size) {
 void FreeBlock(void* block, size_t size) {
   if (size == kArenaBlockBytes) {
     BlockCache& cache = Cache();
-    std::lock_guard<std::mutex> lock(cache.mu);
+    MutexLock lock(&cache.mu);
     if (cache.blocks.size() * kArenaBlockBytes < kArenaBlockCacheBytes) {
       cache.blocks.push_back(block);
       return;
@@ -57,7 +58,7 @@ size_t ReleaseCachedArenaBlocks() {
   std::vector<void*> blocks;
   {
     BlockCache& cache = Cache();
-    std::lock_guard<std::mutex> lock(cache.mu);
+    MutexLock lock(&cache.mu);
     blocks.swap(cache.blocks);
   }
   for (void* block : blocks) std::free(block);

@@ -89,26 +89,21 @@ int RunHealthCheck(const HealthCheckOptions& options, std::ostream& out) {
 
   // Without --target, a server of our own, allowed to probe what was asked.
   std::unique_ptr<LocalServer> local;
-  std::string target = options.target;
-  if (target.empty()) {
-    LocalServerOptions server_options;
-    server_options.probe_allowlist = absl::StrJoin(options.probes, ",");
-    absl::StatusOr<std::unique_ptr<LocalServer>> server =
-        LocalServer::Start(server_options);
-    if (!server.ok()) {
-      out << "could not start a local server: " << server.status() << "\n";
-      return 2;
-    }
-    local = *std::move(server);
-    target = local->target();
+  LocalServerOptions server_options;
+  server_options.probe_allowlist = absl::StrJoin(options.probes, ",");
+  absl::StatusOr<std::string> target =
+      TargetOrLocalServer(options.target, server_options, &local);
+  if (!target.ok()) {
+    out << "could not start a local server: " << target.status() << "\n";
+    return 2;
   }
   Client client(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(*target, grpc::InsecureChannelCredentials()));
 
   std::vector<Task> tasks;
   for (const Service& s : services) tasks.push_back(s.task);
   out << "Checking " << services.size() << " services concurrently on "
-      << target << (local != nullptr ? " (in-process server)" : "") << "\n";
+      << *target << (local != nullptr ? " (in-process server)" : "") << "\n";
 
   const absl::Time start = absl::Now();
   GatherOptions gather;

@@ -38,4 +38,15 @@ v1::ServerStats LocalServer::Stats() const {
 
 void LocalServer::Shutdown(absl::Duration grace) { server_->Shutdown(grace); }
 
+absl::StatusOr<std::string> TargetOrLocalServer(
+    const std::string& target, const LocalServerOptions& options,
+    std::unique_ptr<LocalServer>* local) {
+  if (!target.empty()) return target;
+  absl::StatusOr<std::unique_ptr<LocalServer>> server =
+      LocalServer::Start(options);
+  if (!server.ok()) return server.status();
+  *local = *std::move(server);
+  return (*local)->target();
+}
+
 }  // namespace batchexec

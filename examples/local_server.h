@@ -43,6 +43,13 @@ class LocalServer {
   std::unique_ptr<Server> server_;
 };
 
+// `target` if it is set; otherwise starts a LocalServer with `options`,
+// keeps it in `*local`, and returns its target. For the examples' "run
+// against --target, or a server of our own".
+absl::StatusOr<std::string> TargetOrLocalServer(
+    const std::string& target, const LocalServerOptions& options,
+    std::unique_ptr<LocalServer>* local);
+
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_EXAMPLES_LOCAL_SERVER_H_

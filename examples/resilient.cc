@@ -29,18 +29,14 @@ std::string Describe(const absl::StatusOr<TaskOutput>& r) {
 
 int RunResilient(const ResilientOptions& options, std::ostream& out) {
   std::unique_ptr<LocalServer> local;
-  std::string target = options.target;
-  if (target.empty()) {
-    absl::StatusOr<std::unique_ptr<LocalServer>> server = LocalServer::Start();
-    if (!server.ok()) {
-      out << "could not start a local server: " << server.status() << "\n";
-      return 2;
-    }
-    local = *std::move(server);
-    target = local->target();
+  absl::StatusOr<std::string> target =
+      TargetOrLocalServer(options.target, {}, &local);
+  if (!target.ok()) {
+    out << "could not start a local server: " << target.status() << "\n";
+    return 2;
   }
   Client client(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(*target, grpc::InsecureChannelCredentials()));
   const char* names[] = {"fetch", "charge", "notify"};
   bool as_described = true;
 

@@ -247,13 +247,13 @@ std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(
           ? absl::StatusCode::kDeadlineExceeded
           : absl::StatusCode::kCancelled,
       absl::StrCat("not started: ", why.message()));
-  const absl::Duration now = absl::Now() - start_time_;
+  const absl::Duration elapsed = absl::Now() - start_time_;
   for (; next_ < size_; ++next_) {
     v1::TaskResult* r = NewResultLocked(static_cast<uint32_t>(next_));
     if (!request_->tasks(next_).id().empty())
       r->set_id(request_->tasks(next_).id());
     ToProtoStatus(not_started, r->mutable_status());
-    SetProtoDuration(now, r->mutable_finished_after());
+    SetProtoDuration(elapsed, r->mutable_finished_after());
     EmitLocked(r, false);
   }
   std::vector<std::shared_ptr<TaskContext>> running;

@@ -1,5 +1,6 @@
 #include "server/call_util.h"
 
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -15,41 +16,38 @@ namespace {
 // Results beyond which serializing in two halves pays for the hand-off.
 constexpr int kParallelSerializeResults = 20'000;
 
-// GatherResponse field `field` holding each of `messages` (already sized by
-// ByteSizeLong), as wire bytes in one slice.
-template <typename Messages>
-grpc::Slice EncodeField(int field, const Messages& messages) {
-  using google::protobuf::internal::WireFormatLite;
+using google::protobuf::internal::WireFormatLite;
+
+// `message` encoded as field `field` of its parent: its size, with the tag
+// and length (sizing the message caches its size for WriteField).
+size_t FieldSize(int field, const google::protobuf::MessageLite& message) {
+  return WireFormatLite::TagSize(field, WireFormatLite::TYPE_MESSAGE) +
+         WireFormatLite::LengthDelimitedSize(message.ByteSizeLong());
+}
+
+uint8_t* WriteField(int field, const google::protobuf::MessageLite& message,
+                    uint8_t* out) {
   using google::protobuf::io::CodedOutputStream;
-  const uint32_t tag =
-      WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  out = WireFormatLite::WriteTagToArray(
+      field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+  out = CodedOutputStream::WriteVarint32ToArray(message.GetCachedSize(), out);
+  return message.SerializeWithCachedSizesToArray(out);
+}
+
+// Results [begin, end) as GatherResponse wire bytes, in one slice.
+grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
+                          int end) {
+  constexpr int kField = v1::GatherResponse::kResultsFieldNumber;
   size_t total = 0;
-  for (const auto* m : messages) {
-    const size_t size = m->GetCachedSize();
-    total += CodedOutputStream::VarintSize32(tag) +
-             CodedOutputStream::VarintSize32(size) + size;
+  for (int i = begin; i < end; ++i) {
+    total += FieldSize(kField, response.results(i));
   }
   grpc::Slice slice(total);
   uint8_t* out = const_cast<uint8_t*>(slice.begin());
-  for (const auto* m : messages) {
-    out = CodedOutputStream::WriteVarint32ToArray(tag, out);
-    out = CodedOutputStream::WriteVarint32ToArray(m->GetCachedSize(), out);
-    out = m->SerializeWithCachedSizesToArray(out);
+  for (int i = begin; i < end; ++i) {
+    out = WriteField(kField, response.results(i), out);
   }
   return slice;
-}
-
-// Sizes results [begin, end) (caching each size) and encodes them.
-grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
-                          int end, size_t* bytes) {
-  std::vector<const v1::TaskResult*> range;
-  range.reserve(end - begin);
-  *bytes = 0;
-  for (int i = begin; i < end; ++i) {
-    *bytes += response.results(i).ByteSizeLong();
-    range.push_back(&response.results(i));
-  }
-  return EncodeField(v1::GatherResponse::kResultsFieldNumber, range);
 }
 
 }  // namespace
@@ -96,16 +94,16 @@ bool SerializeGatherResponse(const v1::GatherResponse& response,
   // Field by field, as SerializeToString would write them: results in
   // order, then the summary.
   grpc::Slice slices[3];
-  size_t bytes[2];
-  helpers->RunBoth(
-      [&] { slices[0] = EncodeResults(response, 0, n / 2, &bytes[0]); },
-      [&] { slices[1] = EncodeResults(response, n / 2, n, &bytes[1]); });
-  if (bytes[0] + bytes[1] > (size_t{1} << 31)) return false;
+  helpers->RunBoth([&] { slices[0] = EncodeResults(response, 0, n / 2); },
+                   [&] { slices[1] = EncodeResults(response, n / 2, n); });
   if (response.has_summary()) {
-    response.summary().ByteSizeLong();
-    const v1::Summary* summary = &response.summary();
-    slices[2] = EncodeField(v1::GatherResponse::kSummaryFieldNumber,
-                            std::vector<const v1::Summary*>{summary});
+    constexpr int kField = v1::GatherResponse::kSummaryFieldNumber;
+    slices[2] = grpc::Slice(FieldSize(kField, response.summary()));
+    WriteField(kField, response.summary(),
+               const_cast<uint8_t*>(slices[2].begin()));
+  }
+  if (slices[0].size() + slices[1].size() + slices[2].size() > INT_MAX) {
+    return false;  // as SerializeTo: protobuf encodes at most 2 GiB
   }
   grpc::ByteBuffer buffer(slices, 3);
   wire->Swap(&buffer);

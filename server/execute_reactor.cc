@@ -128,7 +128,6 @@ void ExecuteReactor::Flush() { Pump(); }
 
 bool ExecuteReactor::NextEventLocked(absl::Time now, absl::Time* wake) {
   event_.Clear();
-  sending_ = &event_;
   if (accepted_) {
     *event_.mutable_accepted() = std::move(*accepted_);
     accepted_.reset();
@@ -152,7 +151,6 @@ bool ExecuteReactor::NextEventLocked(absl::Time now, absl::Time* wake) {
     unsent_ -= sent_chunk_.results;
     *sent_chunk_.event->mutable_results()->mutable_progress() = progress_;
     progress_changed_ = false;
-    sending_ = sent_chunk_.event;
     if (unsent_ > 0) pending_since_ = now - kFlushInterval;  // still due
     return true;
   }
@@ -208,7 +206,9 @@ void ExecuteReactor::Pump() {
   // Outside the lock: a write may complete inline and re-enter Pump.
   if (resume != nullptr) resume->Resume();
   if (next == Next::kWrite) {
-    const bool serialized = SerializeTo(*sending_, &wire_event_);
+    const bool serialized =
+        SerializeTo(sent_chunk_.event != nullptr ? *sent_chunk_.event : event_,
+                    &wire_event_);
     sent_chunk_ = Chunk();  // its arena goes at once, before the write ends
     if (!serialized) {
       // Cannot happen: chunks stay under kMaxChunkBytes plus one result.

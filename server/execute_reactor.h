@@ -94,11 +94,10 @@ class ExecuteReactor final
   // When the oldest unsent result or progress arrived; InfiniteFuture if none.
   absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
-  // The write in flight: `sending_` points at event_ (accepted, progress,
-  // summary) or at sent_chunk_'s event; wire_event_ is it serialized.
+  // The write in flight: sent_chunk_'s event if it has one (results), else
+  // event_ (accepted, progress, summary); wire_event_ is it serialized.
   v1::ExecuteEvent event_;
   Chunk sent_chunk_;
-  const v1::ExecuteEvent* sending_ = nullptr;
   grpc::ByteBuffer wire_event_;
   // Where results nobody will read are written (under the batch's lock).
   v1::TaskResult discarded_;

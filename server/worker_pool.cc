@@ -1,9 +1,7 @@
 #include "server/worker_pool.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <utility>
 
 namespace batchexec {
@@ -35,21 +33,17 @@ void WorkerPool::RunBoth(absl::FunctionRef<void()> first,
     explicit Job(absl::FunctionRef<void()> fn) : fn(fn) {}
     absl::FunctionRef<void()> fn;
     std::atomic<bool> claimed{false};
-    // std:: primitives, which ThreadSanitizer sees (Debian's Abseil is not
-    // instrumented).
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;  // guarded by mu
+    Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
     void Run() {
       if (claimed.exchange(true, std::memory_order_acq_rel)) return;
       fn();
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       done = true;
-      cv.notify_all();
     }
     void Wait() {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [this] { return done; });
+      MutexLock lock(&mu);
+      mu.Await(absl::Condition(&done));
     }
   };
   auto job = std::make_shared<Job>(second);

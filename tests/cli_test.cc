@@ -15,10 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "batchexec/v1/batch.pb.h"
-#include "examples/local_server.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/local_server_test.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {
@@ -53,14 +53,8 @@ std::string TempFile(const std::string& name, const std::string& contents) {
   return path;
 }
 
-class CliTest : public ::testing::Test {
+class CliTest : public LocalServerTest {
  protected:
-  void SetUp() override {
-    auto server = LocalServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-
   // Runs `batchexec <args>` with `stdin_text`, against the test's server
   // unless args name a --target.
   CliRun Cli(std::vector<std::string> args,
@@ -78,8 +72,6 @@ class CliTest : public ::testing::Test {
     run.err = err.str();
     return run;
   }
-
-  std::unique_ptr<LocalServer> server_;
 };
 
 TEST_F(CliTest, JsonLinesInOrderedJsonLinesOut) {

@@ -10,10 +10,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
-#include "examples/local_server.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/local_server_test.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {
@@ -21,16 +21,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class ClientGatherTest : public ::testing::Test {
+class ClientGatherTest : public LocalServerTest {
  protected:
-  void SetUp() override {
-    auto server = LocalServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<Client>(grpc::CreateChannel(
-        server_->target(), grpc::InsecureChannelCredentials()));
-  }
-
   // True once the server runs no task and has no batch open.
   bool ServerIdle(absl::Duration timeout = absl::Seconds(3)) {
     return WaitUntil(
@@ -40,9 +32,6 @@ class ClientGatherTest : public ::testing::Test {
         },
         timeout);
   }
-
-  std::unique_ptr<LocalServer> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(ClientGatherTest, ReturnsOutputsInRequestOrderWhenTasksFinishReversed) {

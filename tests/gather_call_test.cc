@@ -9,10 +9,10 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "common/mutex.h"
-#include "examples/local_server.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/local_server_test.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {
@@ -20,20 +20,9 @@ namespace {
 
 using ::testing::ElementsAre;
 
-class GatherCallTest : public ::testing::Test {
+class GatherCallTest : public LocalServerTest {
  protected:
-  void SetUp() override {
-    auto server = LocalServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<Client>(grpc::CreateChannel(
-        server_->target(), grpc::InsecureChannelCredentials()));
-  }
-
   uint64_t Inflight() { return server_->Stats().inflight_tasks(); }
-
-  std::unique_ptr<LocalServer> server_;
-  std::unique_ptr<Client> client_;
 };
 
 // A one-shot signal ThreadSanitizer can see through (absl::Notification's

@@ -54,6 +54,15 @@ class Pki {
   }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
   std::string pem(const std::string& name) const { return Slurp(path(name)); }
+  // A server on this PKI's certificate; with `mutual`, clients must present
+  // one from its CA.
+  ServerOptions ServerTls(bool mutual) const {
+    ServerOptions options;
+    options.tls_cert_file = path("server.pem");
+    options.tls_key_file = path("server.key");
+    if (mutual) options.tls_client_ca_file = path("ca.pem");
+    return options;
+  }
 
  private:
   static void Run(const std::string& cmd) {
@@ -131,9 +140,7 @@ TEST(TokenAuth, TokenFileIsTrimmedAndMustNotBeEmpty) {
 
 TEST(Tls, ServesOverTlsAndRefusesPlaintext) {
   Pki pki;
-  ServerOptions options;
-  options.tls_cert_file = pki.path("server.pem");
-  options.tls_key_file = pki.path("server.key");
+  ServerOptions options = pki.ServerTls(/*mutual=*/false);
   auto server = StartServer(options);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = pki.pem("ca.pem");
@@ -147,10 +154,7 @@ TEST(Tls, ServesOverTlsAndRefusesPlaintext) {
 
 TEST(Tls, MutualTlsRequiresAClientCertificateFromTheCa) {
   Pki pki;
-  ServerOptions options;
-  options.tls_cert_file = pki.path("server.pem");
-  options.tls_key_file = pki.path("server.key");
-  options.tls_client_ca_file = pki.path("ca.pem");
+  ServerOptions options = pki.ServerTls(/*mutual=*/true);
   auto server = StartServer(options);
   grpc::SslCredentialsOptions anonymous;
   anonymous.pem_root_certs = pki.pem("ca.pem");
@@ -185,10 +189,7 @@ TEST(Tls, BadTlsOptionsFailClearly) {
 // The SDK and the CLI speak TLS and send the token.
 TEST(Tls, SdkAndCliUseTlsAndTheToken) {
   Pki pki;
-  ServerOptions options;
-  options.tls_cert_file = pki.path("server.pem");
-  options.tls_key_file = pki.path("server.key");
-  options.tls_client_ca_file = pki.path("ca.pem");
+  ServerOptions options = pki.ServerTls(/*mutual=*/true);
   options.auth_token = "cli-token";
   auto server = StartServer(options);
 
