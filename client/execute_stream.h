@@ -54,6 +54,10 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   void OnDone(const grpc::Status& status) override;
 
  private:
+  // Reads into event_ after marking it, so that OnReadDone(false) can tell
+  // an event gRPC could not parse from the end of the stream.
+  void ReadNext();
+
   const std::shared_ptr<v1::BatchExecutor::Stub> stub_;
   const size_t part_;
   Listener* const listener_;
@@ -61,6 +65,7 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   // Only gRPC's reactions touch these, one at a time.
   v1::ExecuteRequest request_;
   v1::ExecuteEvent event_;
+  bool unparseable_ = false;  // an event failed to parse; we cancelled
 };
 
 }  // namespace sdk

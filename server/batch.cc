@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_status.h"
 #include "common/proto_time.h"
+#include "server/result_size.h"
+#include "server/value_depth.h"
 
 namespace batchexec {
 namespace {
@@ -144,7 +146,7 @@ std::shared_ptr<TaskContext> Batch::StartNextLocked() {
   ++running_count_;
   if (timeout != absl::InfiniteDuration()) {
     std::weak_ptr<TaskContext> weak = task;
-    task->timeout_timer_ = env_.timers.Schedule(now + timeout, [weak, timeout] {
+    task->timeout_timer_ = env_.timers.ScheduleAfter(timeout, [weak, timeout] {
       if (auto t = weak.lock()) {
         t->Cancel(absl::DeadlineExceededError(absl::StrCat(
             "task timed out after ", absl::FormatDuration(timeout))));
@@ -155,20 +157,30 @@ std::shared_ptr<TaskContext> Batch::StartNextLocked() {
 }
 
 void Batch::RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind) {
-  TaskContext& ref = *task;
+  // Our own reference: a handler may Finish, drop its copy and then throw.
   try {
-    kind.handler(std::move(task));
+    kind.handler(task);
   } catch (const std::exception& e) {
-    ref.Finish(absl::InternalError(
+    task->Finish(absl::InternalError(
         absl::StrCat("task kind '", kind.name, "' threw: ", e.what())));
   } catch (...) {
-    ref.Finish(absl::InternalError(
+    task->Finish(absl::InternalError(
         absl::StrCat("task kind '", kind.name, "' threw an exception")));
   }
 }
 
 void Batch::OnTaskEnded(TaskContext& task,
                         absl::StatusOr<HandlerOutput> result) {
+  // An output nested deeper than clients can parse fails its task alone
+  // (handlers are the embedder's; echo's args are limited on the way in).
+  if (result.ok()) {
+    const google::protobuf::Value& out = result->arena_output != nullptr
+                                             ? *result->arena_output
+                                             : result->output;
+    if (out.has_struct_value() || out.has_list_value()) {
+      if (absl::Status s = CheckOutputDepth(out); !s.ok()) result = s;
+    }
+  }
   const absl::Time now = absl::Now();
   const uint32_t index = task.index();
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
@@ -194,11 +206,15 @@ void Batch::OnTaskEnded(TaskContext& task,
     SetProtoDuration(task.started_at() - start_time_,
                      r->mutable_started_after());
     SetProtoDuration(now - start_time_, r->mutable_finished_after());
-    const bool ok = result.ok();
+    bool ok = result.ok();
     if (ok) {
       r->mutable_status();  // code 0
       SetOutput(*result, r);
       if (!result->payload.empty()) r->set_payload(std::move(result->payload));
+      if (FailIfTooLarge(r)) {
+        ok = false;
+        result = absl::ResourceExhaustedError(r->status().message());
+      }
     } else {
       ToProtoStatus(result.status(), r->mutable_status());
     }
@@ -241,27 +257,33 @@ std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(
     absl::Status why) {
   cancelled_ = true;
   outcome_ = why;
-  // Queued tasks never start: they end here, in index order.
-  const absl::Status not_started(
-      why.code() == absl::StatusCode::kDeadlineExceeded
-          ? absl::StatusCode::kDeadlineExceeded
-          : absl::StatusCode::kCancelled,
-      absl::StrCat("not started: ", why.message()));
-  const absl::Duration elapsed = absl::Now() - start_time_;
-  for (; next_ < size_; ++next_) {
-    v1::TaskResult* r = NewResultLocked(static_cast<uint32_t>(next_));
-    if (!request_->tasks(next_).id().empty())
-      r->set_id(request_->tasks(next_).id());
-    ToProtoStatus(not_started, r->mutable_status());
-    SetProtoDuration(elapsed, r->mutable_finished_after());
-    EmitLocked(r, false);
-  }
+  not_started_ = absl::Status(why.code() == absl::StatusCode::kDeadlineExceeded
+                                  ? absl::StatusCode::kDeadlineExceeded
+                                  : absl::StatusCode::kCancelled,
+                              absl::StrCat("not started: ", why.message()));
+  EmitNotStartedLocked();
   std::vector<std::shared_ptr<TaskContext>> running;
   running.reserve(running_count_);
   for (TaskContext* t = running_; t != nullptr; t = t->next_) {
     running.push_back(t->self_);
   }
   return running;
+}
+
+void Batch::EmitNotStartedLocked() {
+  // Queued tasks never start: they end here, in index order, as fast as the
+  // sink takes them — a stalled reader of a cancelled 1M-task batch holds a
+  // backlog's worth of results, not a million.
+  const absl::Duration elapsed = absl::Now() - start_time_;
+  while (next_ < size_ && !(sink_ != nullptr && sink_->Backlogged())) {
+    v1::TaskResult* r = NewResultLocked(static_cast<uint32_t>(next_));
+    if (!request_->tasks(next_).id().empty())
+      r->set_id(request_->tasks(next_).id());
+    ToProtoStatus(not_started_, r->mutable_status());
+    SetProtoDuration(elapsed, r->mutable_finished_after());
+    ++next_;
+    EmitLocked(r, false);
+  }
 }
 
 v1::TaskResult* Batch::NewResultLocked(uint32_t index) {
@@ -290,9 +312,16 @@ void Batch::EmitLocked(v1::TaskResult* result, bool ok) {
 
 void Batch::Resume() {
   bool more;
+  bool cancelled;
   {
     MutexLock lock(&mu_);
+    cancelled = cancelled_;
+    if (cancelled) EmitNotStartedLocked();
     more = WantsSlotLocked();
+  }
+  if (cancelled) {
+    Flush();
+    FinishIfDone();
   }
   if (more) semaphore_.Request(shared_from_this());
 }
@@ -331,6 +360,7 @@ void Batch::FinishIfDone() {
     timer = deadline_timer_;
   }
   if (timer != 0) env_.timers.Cancel(timer);
+  semaphore_.Withdraw(*this);
   if (sink != nullptr) sink->Flush();
   if (on_done) on_done();
 }

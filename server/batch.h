@@ -77,7 +77,8 @@ class Batch final : public TaskContext::Owner,
   // results. Thread-safe; idempotent.
   void Cancel(absl::Status why);
 
-  // The sink drained its backlog: start tasks again.
+  // The sink drained its backlog: start tasks again (or, once cancelled,
+  // end more of the queued ones).
   void Resume();
 
   const std::string& id() const { return id_; }
@@ -99,6 +100,9 @@ class Batch final : public TaskContext::Owner,
   // ones for the caller to cancel outside the lock.
   std::vector<std::shared_ptr<TaskContext>> CancelLocked(absl::Status why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends queued tasks of a cancelled batch with not_started_ while the sink
+  // takes results; Resume() continues once it drained.
+  void EmitNotStartedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Where task `index`'s result goes (the sink's message, or scratch_).
   v1::TaskResult* NewResultLocked(uint32_t index)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -132,6 +136,7 @@ class Batch final : public TaskContext::Owner,
   int64_t running_count_ ABSL_GUARDED_BY(mu_) = 0;
   v1::TaskResult scratch_ ABSL_GUARDED_BY(mu_);  // results with no sink
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status not_started_ ABSL_GUARDED_BY(mu_);  // queued tasks' end
   absl::Status call_status_ ABSL_GUARDED_BY(mu_);
   // First failure (fail-fast) or the cancellation reason.
   absl::Status outcome_ ABSL_GUARDED_BY(mu_);

@@ -5,12 +5,27 @@
 namespace batchexec {
 
 absl::StatusOr<std::unique_ptr<Server>> StartBuiltinServer(
+    ServerOptions options) {
+  BuiltinKindsOptions kinds;
+  kinds.probe_allowlist =
+      ProbeAllowlist::DefaultFor(ListenHost(options.address));
+  return StartBuiltinServer(std::move(options), kinds);
+}
+
+absl::StatusOr<std::unique_ptr<Server>> StartBuiltinServer(
     ServerOptions options, const BuiltinKindsOptions& kinds) {
   auto registry = std::make_unique<TaskRegistry>();
   if (absl::Status s = RegisterBuiltinKinds(*registry, kinds); !s.ok()) {
     return s;
   }
   return Server::BuildAndStart(std::move(options), std::move(registry));
+}
+
+absl::string_view ListenHost(absl::string_view address) {
+  size_t colon = address.rfind(':');
+  // "[::1]" alone has colons but no port.
+  if (colon == address.npos || address.back() == ']') return address;
+  return address.substr(0, colon);
 }
 
 }  // namespace batchexec

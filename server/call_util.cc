@@ -1,13 +1,18 @@
 #include "server/call_util.h"
 
 #include <climits>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/arena_blocks.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "server/limits.h"
 #include "server/request_parser.h"
 
 namespace batchexec {
@@ -52,8 +57,30 @@ grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
 
 }  // namespace
 
-std::shared_ptr<google::protobuf::Arena> NewCallArena() {
-  return std::make_shared<google::protobuf::Arena>(CachedArenaOptions());
+absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
+    const grpc::ByteBuffer& wire, Executor& executor) {
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&wire));
+  absl::StatusOr<int64_t> tasks = CountTasks(reader);
+  if (!tasks.ok()) return tasks.status();
+  if (absl::Status s = executor.CheckBatchSize(*tasks); !s.ok()) return s;
+  MemoryBudget& budget = executor.request_memory();
+  const int64_t need =
+      2 * static_cast<int64_t>(wire.Length()) + *tasks * kReservedBytesPerTask;
+  std::optional<MemoryBudget::Reservation> reserved = budget.TryReserve(need);
+  if (!reserved) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "request: needs ~", need >> 20, " MiB of the server's ",
+        budget.limit() >> 20, " MiB for requests, of which ",
+        budget.in_use() >> 20, " MiB are taken (--max_request_memory); ",
+        "retry later or send smaller batches"));
+  }
+  struct ArenaWithReservation {
+    google::protobuf::Arena arena{CachedArenaOptions()};
+    MemoryBudget::Reservation reservation;
+  };
+  auto holder = std::make_shared<ArenaWithReservation>();
+  holder->reservation = std::move(*reserved);
+  return std::shared_ptr<google::protobuf::Arena>(holder, &holder->arena);
 }
 
 absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(

@@ -11,15 +11,21 @@
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
+#include "server/executor.h"
 #include "server/worker_pool.h"
 
 namespace batchexec {
 
-// A call's own protobuf arena. Requests and Gather responses live on it:
-// a 100k-task batch then costs a few large blocks instead of several
-// allocations per task, and is freed at once. Shared, because the batch (and
-// with it the request) may outlive the call.
-std::shared_ptr<google::protobuf::Arena> NewCallArena();
+// Admits a call's request before it is parsed: counts its tasks against
+// --max_batch_size with a pass over the wire bytes (no copy), then reserves
+// its estimated parsed size from the server's request memory budget. The
+// returned arena holds the reservation for as long as the request lives.
+// INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming the limit.
+// The arena is the call's own: the request and a Gather response live on it,
+// so a 100k-task batch costs a few large blocks rather than allocations per
+// task. Shared, because the batch may outlive the call.
+absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
+    const grpc::ByteBuffer& wire, Executor& executor);
 
 // Parses the request of Execute or Gather (request_parser.h) from gRPC's
 // buffer, releasing the wire bytes.

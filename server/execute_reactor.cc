@@ -1,13 +1,41 @@
 #include "server/execute_reactor.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
-#include "common/arena_blocks.h"
 #include "common/grpc_status.h"
 #include "server/call_util.h"
-#include "server/limits.h"
 
 namespace batchexec {
+
+// What the batch sees of the call. A class of its own, so that the batch's
+// OnDone and gRPC's OnDone do not share one object; holding the reactor, it
+// keeps it alive until the batch's last Flush.
+class ExecuteReactor::Sink final : public BatchSink {
+ public:
+  explicit Sink(std::shared_ptr<ExecuteReactor> reactor)
+      : reactor_(std::move(reactor)) {}
+
+  void Flush() override { reactor_->Pump(); }
+  void OnProgress(const v1::Progress& progress) override {
+    reactor_->events_.OnProgress(progress);
+  }
+  v1::TaskResult* NewResult(uint32_t) override {
+    return reactor_->events_.NewResult();
+  }
+  void OnResult(v1::TaskResult* result, const v1::Progress& progress) override {
+    reactor_->events_.OnResult(result, progress);
+  }
+  void OnDone(const v1::Summary& summary,
+              const absl::Status& call_status) override {
+    reactor_->OnBatchDone(summary, call_status);
+  }
+  bool Backlogged() const override { return reactor_->events_.Backlogged(); }
+
+ private:
+  const std::shared_ptr<ExecuteReactor> reactor_;
+};
 
 ExecuteReactor* ExecuteReactor::Start(Executor& executor,
                                       grpc::CallbackServerContext* context,
@@ -22,15 +50,21 @@ void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
                            const grpc::ByteBuffer& wire) {
   timers_ = &executor.environment().timers;
-  std::shared_ptr<google::protobuf::Arena> arena = NewCallArena();
+  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> admitted =
+      AdmitRequest(wire, executor);
+  std::shared_ptr<google::protobuf::Arena> arena =
+      admitted.ok() ? *std::move(admitted) : nullptr;
   absl::StatusOr<v1::ExecuteRequest*> request =
-      ParseWireRequest(wire, arena.get(), &executor.environment().cpu_pool);
+      admitted.ok() ? ParseWireRequest(wire, arena.get(),
+                                       &executor.environment().cpu_pool)
+                    : admitted.status();
   std::string note;
   absl::StatusOr<std::shared_ptr<Batch>> batch =
       request.ok()
           ? executor.Start(
                 std::shared_ptr<const v1::ExecuteRequest>(arena, *request),
-                CallDeadline(*context), shared_from_this(), &note)
+                CallDeadline(*context),
+                std::make_shared<Sink>(shared_from_this()), &note)
           : request.status();
   if (!batch.ok()) {
     {
@@ -40,184 +74,77 @@ void ExecuteReactor::Begin(Executor& executor,
     Finish(ToGrpcStatus(batch.status()));
     return;
   }
-  const uint32_t task_count = (*request)->tasks_size();
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
-    v1::Accepted& accepted = accepted_.emplace();
-    accepted.set_batch_id((*batch)->id());
-    accepted.set_task_count(task_count);
-    accepted.set_max_concurrency(static_cast<uint32_t>(
-        std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
-    accepted.set_note(note);
-    started_ = true;
   }
+  v1::Accepted accepted;
+  accepted.set_batch_id((*batch)->id());
+  accepted.set_task_count((*request)->tasks_size());
+  accepted.set_max_concurrency(static_cast<uint32_t>(
+      std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
+  accepted.set_note(note);
+  // The batch may have queued results already; they follow Accepted.
+  events_.Accept(std::move(accepted));
   Pump();
 }
 
-void ExecuteReactor::MarkPendingLocked() {
-  if (pending_since_ == absl::InfiniteFuture()) pending_since_ = absl::Now();
-}
-
-void ExecuteReactor::OnProgress(const v1::Progress& progress) {
+void ExecuteReactor::OnBatchDone(const v1::Summary& summary,
+                                 const absl::Status& status) {
   MutexLock lock(&mu_);
-  progress_ = progress;
-  progress_changed_ = true;
-  MarkPendingLocked();
-}
-
-ExecuteReactor::Chunk ExecuteReactor::NewChunk() {
-  Chunk chunk;
-  chunk.arena = std::make_unique<google::protobuf::Arena>(CachedArenaOptions());
-  chunk.event = google::protobuf::Arena::CreateMessage<v1::ExecuteEvent>(
-      chunk.arena.get());
-  return chunk;
-}
-
-v1::TaskResult* ExecuteReactor::NewResult(uint32_t) {
-  MutexLock lock(&mu_);
-  if (broken_) {
-    discarded_.Clear();
-    return &discarded_;
-  }
-  if (chunks_.empty() || chunks_.back().bytes >= kMaxChunkBytes) {
-    chunks_.push_back(NewChunk());
-  }
-  filling_ = true;
-  return chunks_.back().event->mutable_results()->add_results();
-}
-
-void ExecuteReactor::OnResult(v1::TaskResult* result,
-                              const v1::Progress& progress) {
-  MutexLock lock(&mu_);
-  filling_ = false;
-  progress_ = progress;
-  progress_changed_ = true;
-  MarkPendingLocked();
-  if (result == &discarded_) return;
-  if (broken_) {  // broke while the result was written: drop it all now
-    DropUnsentLocked();
-    return;
-  }
-  Chunk& chunk = chunks_.back();
-  ++chunk.results;
-  chunk.bytes += result->ByteSizeLong() + 8;
-  if (++unsent_ >= kMaxUnsentResults) paused_ = true;
-}
-
-void ExecuteReactor::DropUnsentLocked() {
-  if (filling_) return;  // OnResult drops it, once the batch is out
-  chunks_.clear();
-  unsent_ = 0;
-}
-
-void ExecuteReactor::OnDone(const v1::Summary& summary,
-                            const absl::Status& call_status) {
-  MutexLock lock(&mu_);
-  summary_ = summary;
-  call_status_ = ToGrpcStatus(call_status);
-  batch_done_ = true;
-}
-
-bool ExecuteReactor::Backlogged() const {
-  MutexLock lock(&mu_);
-  return unsent_ >= kMaxUnsentResults;
-}
-
-void ExecuteReactor::Flush() { Pump(); }
-
-bool ExecuteReactor::NextEventLocked(absl::Time now, absl::Time* wake) {
-  event_.Clear();
-  if (accepted_) {
-    *event_.mutable_accepted() = std::move(*accepted_);
-    accepted_.reset();
-    return true;
-  }
-  const bool due = batch_done_ || unsent_ >= kMinChunkResults ||
-                   now - pending_since_ >= kFlushInterval;
-  if (!due && (unsent_ > 0 || progress_changed_)) {
-    *wake = pending_since_ + kFlushInterval;
-    return false;
-  }
-  if (unsent_ > 0 && filling_ && chunks_.size() == 1) {
-    // The batch is writing into the only chunk; its OnResult is followed by
-    // a Flush that comes back here.
-    return false;
-  }
-  pending_since_ = absl::InfiniteFuture();
-  if (unsent_ > 0) {
-    sent_chunk_ = std::move(chunks_.front());
-    chunks_.pop_front();
-    unsent_ -= sent_chunk_.results;
-    *sent_chunk_.event->mutable_results()->mutable_progress() = progress_;
-    progress_changed_ = false;
-    if (unsent_ > 0) pending_since_ = now - kFlushInterval;  // still due
-    return true;
-  }
-  if (progress_changed_ && !batch_done_) {
-    *event_.mutable_progress() = progress_;
-    progress_changed_ = false;
-    return true;
-  }
-  if (summary_) {
-    *event_.mutable_summary() = std::move(*summary_);
-    summary_.reset();
-    return true;
-  }
-  return false;
+  call_status_ = ToGrpcStatus(status);
+  events_.OnDone(summary);
 }
 
 void ExecuteReactor::Pump() {
-  enum class Next { kNothing, kWrite, kFinish } next = Next::kNothing;
+  std::optional<OutgoingEvent> event;
+  std::optional<grpc::Status> finish;
   std::shared_ptr<Batch> resume;
-  grpc::Status status;
   absl::Time wake = absl::InfiniteFuture();
   {
     MutexLock lock(&mu_);
-    if (!started_ || writing_ || finished_) return;
-    if (!broken_ && NextEventLocked(absl::Now(), &wake)) {
+    if (writing_ || finished_) return;
+    EventQueue::Step step = events_.Take(absl::Now());
+    if (step.resume) resume = batch_;
+    if (step.event) {
       writing_ = true;
-      next = Next::kWrite;
-    } else if (batch_done_ && wake == absl::InfiniteFuture()) {
+      event = std::move(step.event);
+    } else if (step.end) {
       finished_ = true;
-      next = Next::kFinish;
       // A cancelled or expired call ends as such, after its summary.
-      status = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED,
+      finish = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED,
                                       "the client stopped reading")
                        : call_status_;
-    } else if (wake != absl::InfiniteFuture() && !flush_timer_armed_) {
+    } else if (step.wake != absl::InfiniteFuture() && !flush_timer_armed_) {
       flush_timer_armed_ = true;
-      std::weak_ptr<ExecuteReactor> weak = shared_from_this();
-      timers_->Schedule(wake, [weak] {
-        if (auto self = weak.lock()) {
-          {
-            MutexLock lock(&self->mu_);
-            self->flush_timer_armed_ = false;
-          }
-          self->Pump();
-        }
-      });
-    }
-    if (paused_ && unsent_ < kMaxUnsentResults / 2) {
-      paused_ = false;
-      resume = batch_;
+      wake = step.wake;
     }
   }
   // Outside the lock: a write may complete inline and re-enter Pump.
   if (resume != nullptr) resume->Resume();
-  if (next == Next::kWrite) {
-    const bool serialized =
-        SerializeTo(sent_chunk_.event != nullptr ? *sent_chunk_.event : event_,
-                    &wire_event_);
-    sent_chunk_ = Chunk();  // its arena goes at once, before the write ends
+  if (wake != absl::InfiniteFuture()) {
+    std::weak_ptr<ExecuteReactor> weak = shared_from_this();
+    timers_->Schedule(wake, [weak] {
+      if (auto self = weak.lock()) {
+        {
+          MutexLock lock(&self->mu_);
+          self->flush_timer_armed_ = false;
+        }
+        self->Pump();
+      }
+    });
+  }
+  if (event) {
+    const bool serialized = SerializeTo(event->message(), &wire_event_);
+    event.reset();  // a chunk's arena goes at once, before the write ends
     if (!serialized) {
-      // Cannot happen: chunks stay under kMaxChunkBytes plus one result.
+      // Cannot happen: the queue keeps every event under 4 MiB.
       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
       return;
     }
     StartWrite(&wire_event_);
   }
-  if (next == Next::kFinish) Finish(status);
+  if (finish) Finish(*finish);
 }
 
 void ExecuteReactor::OnWriteDone(bool ok) {
@@ -226,7 +153,7 @@ void ExecuteReactor::OnWriteDone(bool ok) {
     writing_ = false;
     if (!ok) {
       broken_ = true;  // the client is gone; OnCancel cancels the batch
-      DropUnsentLocked();
+      events_.Drop();
     }
   }
   Pump();
@@ -240,7 +167,7 @@ void ExecuteReactor::OnCancel() {
     // Nobody will read the rest: drop it rather than buffer a result for
     // every task the cancellation ends.
     broken_ = true;
-    DropUnsentLocked();
+    events_.Drop();
   }
   if (batch != nullptr) {
     batch->Cancel(absl::CancelledError("call cancelled by the client"));

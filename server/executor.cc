@@ -22,12 +22,14 @@ bool IsNegative(const google::protobuf::Duration& d) {
 Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
     : options_(options),
       registry_(registry),
+      request_memory_(options.max_request_memory),
       semaphore_(
           options.max_inflight_tasks,
           [this](absl::AnyInvocable<void()> fn) {
-            cpu_pool_.Post(std::move(fn));
+            dispatcher_.Post(std::move(fn));
           },
           kInlineStartBudget),
+      dispatcher_(1),
       cpu_pool_(options.cpu_workers),
       env_{timers_, cpu_pool_} {}
 
@@ -37,12 +39,15 @@ Executor::~Executor() {
   WaitIdle(absl::InfiniteFuture());
 }
 
+absl::Status Executor::CheckBatchSize(int64_t tasks) const {
+  if (tasks <= options_.max_batch_size) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("tasks: ", tasks, " tasks exceed the limit of ",
+                   options_.max_batch_size, " per batch (--max_batch_size)"));
+}
+
 absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
-  if (request.tasks_size() > options_.max_batch_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tasks: ", request.tasks_size(), " tasks exceed the limit of ",
-        options_.max_batch_size, " per batch (--max_batch_size)"));
-  }
+  if (absl::Status s = CheckBatchSize(request.tasks_size()); !s.ok()) return s;
   if (request.has_task_timeout() && IsNegative(request.task_timeout())) {
     return absl::InvalidArgumentError("task_timeout must not be negative");
   }

@@ -19,6 +19,7 @@
 #include "server/batch.h"
 #include "server/fair_semaphore.h"
 #include "server/limits.h"
+#include "server/memory_budget.h"
 #include "server/task_registry.h"
 #include "server/timer_queue.h"
 #include "server/worker_pool.h"
@@ -31,6 +32,7 @@ struct ExecutorOptions {
   int64_t max_inflight_tasks = kDefaultMaxInflightTasks;
   int64_t max_queued_tasks = kDefaultMaxQueuedTasks;
   int64_t max_open_batches = kDefaultMaxOpenBatches;
+  int64_t max_request_memory = kDefaultMaxRequestMemory;
   int cpu_workers = kDefaultCpuWorkers;
 };
 
@@ -47,6 +49,8 @@ class Executor {
   // Checks a request against the registry and the limits without running
   // anything: INVALID_ARGUMENT naming the first bad task index and the rule.
   absl::Status Validate(const v1::ExecuteRequest& request) const;
+  // The --max_batch_size rule alone, for a count taken before parsing.
+  absl::Status CheckBatchSize(int64_t tasks) const;
 
   // Validates and starts a batch whose events go to `sink`. RESOURCE_EXHAUSTED
   // when the server is full, or UNAVAILABLE while shutting down. `note` gets
@@ -66,15 +70,22 @@ class Executor {
   const TaskRegistry& registry() const { return registry_; }
   const ExecutorOptions& options() const { return options_; }
   TaskEnvironment& environment() { return env_; }
+  // Parsed requests reserve their memory here before they are built.
+  MemoryBudget& request_memory() { return request_memory_; }
 
  private:
   const ExecutorOptions options_;
   const TaskRegistry& registry_;
+  MemoryBudget request_memory_;
   // Destroyed bottom-up after every batch ended: the CPU pool drains first
   // (its work may still set timers or defer to the semaphore), then the
-  // timer thread stops, then the semaphore goes.
+  // dispatcher thread, then the timer thread stops, then the semaphore goes.
   FairSemaphore semaphore_;
   TimerQueue timers_;
+  // The semaphore's own thread for long start loops: it never waits behind
+  // task work (as it would in the CPU pool's queues), so a batch that
+  // arrives while a huge one is being started gets its turn at once.
+  WorkerPool dispatcher_;
   WorkerPool cpu_pool_;
   TaskEnvironment env_;
 

@@ -58,6 +58,15 @@ class ExecutorTest : public ::testing::Test {
       task->OnCancel([this] { hang_cancelled_.fetch_add(1); });
     };
     EXPECT_TRUE(registry_.Register(std::move(hang)).ok());
+    TaskKind finish_then_throw;  // an embedder's buggy handler
+    finish_then_throw.name = "finish_then_throw";
+    finish_then_throw.description = "finishes, drops its context, throws";
+    finish_then_throw.handler = [](std::shared_ptr<TaskContext> task) {
+      task->Finish(HandlerOutput());
+      task.reset();
+      throw std::runtime_error("after finishing");
+    };
+    EXPECT_TRUE(registry_.Register(std::move(finish_then_throw)).ok());
   }
 
   std::unique_ptr<Executor> MakeExecutor(ExecutorOptions options = {}) {
@@ -371,6 +380,126 @@ TEST_F(ExecutorTest, FullServerQueueIsResourceExhausted) {
             std::string::npos);
   (*first)->Cancel(absl::CancelledError("done"));
   sink->WaitDone();
+}
+
+// A sink whose reader stalls until the test lets it drain.
+class StalledSink : public RecordingSink {
+ public:
+  explicit StalledSink(int64_t capacity) : capacity_(capacity) {}
+  void OnResult(v1::TaskResult* r, const v1::Progress& p) override {
+    RecordingSink::OnResult(r, p);
+    ++held_;
+  }
+  bool Backlogged() const override { return held_ >= capacity_; }
+  // The reader took everything so far (called outside the batch's lock).
+  void Drain() { held_ = 0; }
+  int64_t held() const { return held_; }
+
+ private:
+  const int64_t capacity_;
+  std::atomic<int64_t> held_{0};
+};
+
+TEST_F(ExecutorTest, CancelEndsQueuedTasksOnlyAsFastAsTheReaderDrains) {
+  auto ex = MakeExecutor();
+  auto sink = std::make_shared<StalledSink>(1000);
+  std::vector<v1::Task> tasks(100'000, MakeTask("hang"));
+  auto batch = ex->Start(Request(tasks, /*max_concurrency=*/10),
+                         absl::InfiniteFuture(), sink);
+  ASSERT_TRUE(batch.ok());
+  (*batch)->Cancel(absl::CancelledError("client gave up"));
+  // 10 running tasks end at once; queued ones only up to the backlog.
+  EXPECT_LE(sink->held(), 1000 + 10);
+  EXPECT_FALSE(sink->WaitDone(absl::ZeroDuration()));
+  int rounds = 0;
+  while (!sink->WaitDone(absl::ZeroDuration()) && rounds < 1000) {
+    sink->Drain();
+    (*batch)->Resume();
+    EXPECT_LE(sink->held(), 1000 + 10);
+    ++rounds;
+  }
+  ASSERT_TRUE(sink->WaitDone(absl::Seconds(5)));
+  EXPECT_GE(rounds, 99);
+  EXPECT_EQ(sink->InCompletionOrder().size(), 100'000u);
+  EXPECT_EQ(sink->summary().cancelled(), 100'000u);
+}
+
+TEST_F(ExecutorTest, EndedBatchesDoNotPileUpBehindAFullServer) {
+  ExecutorOptions options;
+  options.max_inflight_tasks = 1;
+  auto ex = MakeExecutor(options);
+  auto holder = std::make_shared<RecordingSink>();
+  auto hold = ex->Start(Request({MakeTask("hang")}), absl::InfiniteFuture(),
+                        holder);  // takes the only slot
+  ASSERT_TRUE(hold.ok());
+  std::vector<std::weak_ptr<Batch>> ended;
+  for (int i = 0; i < 50; ++i) {
+    auto sink = std::make_shared<RecordingSink>();
+    auto batch = ex->Start(Request({Sleep(1)}), absl::InfiniteFuture(), sink);
+    ASSERT_TRUE(batch.ok());
+    (*batch)->Cancel(absl::CancelledError("abandoned"));
+    ASSERT_TRUE(sink->WaitDone(absl::Seconds(5)));
+    ended.push_back(*batch);
+  }
+  // Nothing keeps an ended batch (and its request) alive: not the line for
+  // slots that the full server never serves.
+  for (auto& weak : ended) EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(ex->Stats().open_batches(), 1u);
+  (*hold)->Cancel(absl::CancelledError("done"));
+}
+
+TEST_F(ExecutorTest, HandlerThatFinishesThenThrowsReportsItsResultOnce) {
+  auto ex = MakeExecutor();
+  auto sink = Run(*ex, Request({MakeTask("finish_then_throw"),
+                                MakeTask("finish_then_throw")}));
+  ASSERT_EQ(sink->InCompletionOrder().size(), 2u);
+  EXPECT_EQ(sink->summary().succeeded(), 2u);
+}
+
+// CPU-bound tasks of a huge batch queue in the CPU pool; a small batch's
+// tasks take turns with them instead of waiting behind all of them.
+TEST_F(ExecutorTest, SmallCpuBatchIsNotStuckBehindAHugeCpuBatch) {
+  auto ex = MakeExecutor();
+  auto huge = std::make_shared<RecordingSink>();
+  std::vector<v1::Task> heavy(5000, MakeTask("primes", "n", 2e6));
+  auto big = ex->Start(Request(heavy), absl::InfiniteFuture(), huge);
+  ASSERT_TRUE(big.ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  const absl::Time start = absl::Now();
+  auto sleeps = Run(*ex, Request({Sleep(0.01), Sleep(0.01), Sleep(0.01)}));
+  const absl::Duration sleeps_took = absl::Now() - start;
+  auto small = Run(
+      *ex, Request(std::vector<v1::Task>(10, MakeTask("primes", "n", 1000))));
+  const absl::Duration small_took = absl::Now() - start;
+  // Behind the huge batch's queue (FIFO) the small one would wait for
+  // 5000 sieves of 2e6 (tens of seconds on 2 cores).
+  EXPECT_FALSE(huge->WaitDone(absl::ZeroDuration()));
+  EXPECT_LT(sleeps_took, absl::Seconds(2));
+  EXPECT_LT(small_took, absl::Seconds(4));
+  EXPECT_EQ(small->summary().succeeded(), 10u);
+  (*big)->Cancel(absl::CancelledError("done"));
+  EXPECT_TRUE(huge->WaitDone());
+}
+
+TEST_F(ExecutorTest, ResultTooLargeForAMessageFailsItsTaskAndCounts) {
+  auto ex = MakeExecutor();
+  v1::Task big = MakeTask("echo");
+  (*big.mutable_args()->mutable_fields())["blob"].set_string_value(
+      std::string(5 << 20, 'x'));
+  auto sink =
+      Run(*ex, Request({big, MakeTask("echo")}, 0, /*collect_all=*/true));
+  auto r = sink->ByIndex();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status().code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(r[0].status().message().find("over the limit of"),
+            std::string::npos)
+      << r[0].status().message();
+  EXPECT_FALSE(r[0].has_output());
+  EXPECT_EQ(r[1].status().code(), kOk);
+  // The summary agrees with the results: one failed, one succeeded.
+  EXPECT_EQ(sink->summary().succeeded(), 1u);
+  EXPECT_EQ(sink->summary().progress().failed(), 1u);
 }
 
 }  // namespace

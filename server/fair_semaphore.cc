@@ -49,6 +49,18 @@ void FairSemaphore::Release(int64_t n) {
   Dispatch();
 }
 
+void FairSemaphore::Withdraw(const Client& client) {
+  std::shared_ptr<Client> removed;  // released outside the lock
+  MutexLock lock(&mu_);
+  if (client.state_ != Client::State::kQueued) return;
+  auto it = std::find_if(ring_.begin(), ring_.end(),
+                         [&](const auto& c) { return c.get() == &client; });
+  if (it == ring_.end()) return;
+  removed = std::move(*it);
+  ring_.erase(it);
+  removed->state_ = Client::State::kIdle;
+}
+
 void FairSemaphore::Dispatch() {
   {
     MutexLock lock(&mu_);

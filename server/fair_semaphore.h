@@ -63,6 +63,11 @@ class FairSemaphore {
   // Frees `n` slots taken through OnSlots. Thread-safe; may call OnSlots.
   void Release(int64_t n = 1);
 
+  // Takes `client` out of line (it ended and wants no more slots), so a
+  // finished batch is not kept alive by the ring while the server is full.
+  // Thread-safe; no-op if it is not waiting.
+  void Withdraw(const Client& client);
+
   int64_t limit() const { return limit_; }
   int64_t in_use() const;
   size_t waiting_clients() const;

@@ -193,5 +193,23 @@ TEST(FairSemaphore, LimitHoldsUnderConcurrentRequestAndRelease) {
   EXPECT_EQ(sem.in_use(), 0);
 }
 
+TEST(FairSemaphore, WithdrawnClientLeavesTheLineAndIsReleased) {
+  FairSemaphore sem(1);
+  Mutex mu;
+  std::vector<int> log;
+  auto holder = std::make_shared<CountingClient>(1, &log, 1, &mu);
+  sem.Request(holder);  // takes the only slot
+  auto waiting = std::make_shared<CountingClient>(5, &log, 2, &mu);
+  std::weak_ptr<CountingClient> weak = waiting;
+  sem.Request(waiting);
+  const size_t in_line = sem.waiting_clients();  // the holder may wait too
+  sem.Withdraw(*waiting);
+  EXPECT_EQ(sem.waiting_clients(), in_line - 1);
+  waiting.reset();
+  EXPECT_TRUE(weak.expired());  // the ring no longer keeps it alive
+  sem.Release();
+  EXPECT_EQ(sem.in_use(), 0);
+}
+
 }  // namespace
 }  // namespace batchexec

@@ -21,6 +21,12 @@ void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const grpc::ByteBuffer& wire) {
   helpers_ = &executor.environment().cpu_pool;
+  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
+      AdmitRequest(wire, executor);
+  if (!arena.ok()) return FinishWith(arena.status());
+  arena_ = *std::move(arena);
+  response_ =
+      google::protobuf::Arena::CreateMessage<v1::GatherResponse>(arena_.get());
   absl::StatusOr<v1::ExecuteRequest*> request =
       ParseWireRequest(wire, arena_.get(), helpers_);
   if (!request.ok()) return FinishWith(request.status());
@@ -67,12 +73,23 @@ void GatherReactor::Flush() {
     // A cancelled or expired call fails as a call; per-task failures don't.
     status = call_status_;
   }
-  if (status.ok() &&
-      !SerializeGatherResponse(*response_, wire_response_, helpers_)) {
-    status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "response: larger than 2 GiB, use Execute");
+  if (!status.ok()) return Finish(status);
+  if (response_->results_size() < kInlineSerializeResults) {
+    return SerializeAndFinish();
   }
-  Finish(status);
+  // The last task may have ended on the timer thread, which every sleep,
+  // timeout and deadline of the server waits on: serialize elsewhere, in
+  // this call's turn of the CPU pool.
+  helpers_->Post(this,
+                 [self = shared_from_this()] { self->SerializeAndFinish(); });
+}
+
+void GatherReactor::SerializeAndFinish() {
+  if (!SerializeGatherResponse(*response_, wire_response_, helpers_)) {
+    return Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "response: larger than 2 GiB, use Execute"));
+  }
+  Finish(grpc::Status::OK);
 }
 
 void GatherReactor::FinishWith(const absl::Status& status) {

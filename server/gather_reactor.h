@@ -41,20 +41,23 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
  private:
   explicit GatherReactor(grpc::ByteBuffer* wire_response)
-      : arena_(NewCallArena()),
-        response_(google::protobuf::Arena::CreateMessage<v1::GatherResponse>(
-            arena_.get())),
-        wire_response_(wire_response) {}
+      : wire_response_(wire_response) {}
   void Begin(Executor& executor, grpc::CallbackServerContext* context,
              const grpc::ByteBuffer& request);
   void FinishWith(const absl::Status& status);
+  void SerializeAndFinish();
+
+  // Responses with fewer results are serialized on the thread that ended
+  // the batch; bigger ones on the CPU pool.
+  static constexpr int kInlineSerializeResults = 1000;
 
   std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
-  // Holds the request and response_; the batch shares it.
-  const std::shared_ptr<google::protobuf::Arena> arena_;
-  v1::GatherResponse* const response_;     // on arena_
-  grpc::ByteBuffer* const wire_response_;  // gRPC's, valid until OnDone
-  WorkerPool* helpers_ = nullptr;          // the executor's CPU pool
+  // Holds the request and response_ (both set by Begin, before the batch
+  // starts); the batch shares it.
+  std::shared_ptr<google::protobuf::Arena> arena_;
+  v1::GatherResponse* response_ = nullptr;  // on arena_
+  grpc::ByteBuffer* const wire_response_;   // gRPC's, valid until OnDone
+  WorkerPool* helpers_ = nullptr;           // the executor's CPU pool
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -28,13 +28,20 @@ ABSL_FLAG(int64_t, max_queued_tasks, batchexec::kDefaultMaxQueuedTasks,
           "Tasks of open batches, across callers; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_open_batches, batchexec::kDefaultMaxOpenBatches,
           "Batches open at once; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_request_memory, batchexec::kDefaultMaxRequestMemory,
+          "Bytes parsed requests may take in all: each reserves 2 x its wire "
+          "size + 512 bytes per task before it is parsed; more is "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_batch_size, batchexec::kDefaultMaxBatchSize,
           "Most tasks in one request; more is INVALID_ARGUMENT.");
 ABSL_FLAG(int, cpu_workers, batchexec::kDefaultCpuWorkers,
           "Threads for CPU-bound kinds (primes); 0 = one per core.");
-ABSL_FLAG(std::string, probe_allowlist, "127.0.0.0/8,::1/128",
-          "What tcp_probe may reach: comma-separated CIDRs or addr:port "
-          "([v6]:port).");
+ABSL_FLAG(std::string, probe_allowlist, "",
+          "What tcp_probe may reach: comma-separated CIDRs (any port) or "
+          "addr:port ([v6]:port). Empty: 127.0.0.0/8,::1/128 when --host is "
+          "a loopback address; nothing when the server listens beyond "
+          "loopback, so remote callers cannot probe this host's loopback "
+          "services unless they are listed.");
 ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
           "On SIGTERM/SIGINT, how long running batches may finish before "
           "they are cancelled.");
@@ -80,18 +87,31 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto allowlist =
-      batchexec::ProbeAllowlist::Parse(absl::GetFlag(FLAGS_probe_allowlist));
-  if (!allowlist.ok()) {
-    std::fprintf(stderr, "--probe_allowlist: %s\n",
-                 std::string(allowlist.status().message()).c_str());
+  std::string host = absl::GetFlag(FLAGS_host);
+  batchexec::BuiltinKindsOptions kinds;
+  if (std::string spec = absl::GetFlag(FLAGS_probe_allowlist); spec.empty()) {
+    kinds.probe_allowlist = batchexec::ProbeAllowlist::DefaultFor(host);
+  } else {
+    auto allowlist = batchexec::ProbeAllowlist::Parse(spec);
+    if (!allowlist.ok()) {
+      std::fprintf(stderr, "--probe_allowlist: %s\n",
+                   std::string(allowlist.status().message()).c_str());
+      return 2;
+    }
+    kinds.probe_allowlist = *allowlist;
+  }
+  if (int port = absl::GetFlag(FLAGS_port); port < 0 || port > 65535) {
+    std::fprintf(stderr, "--port must be 0..65535 (got %d)\n", port);
     return 2;
   }
-  batchexec::BuiltinKindsOptions kinds;
-  kinds.probe_allowlist = *allowlist;
+  if (absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+      grace < absl::ZeroDuration()) {
+    std::fprintf(stderr, "--shutdown_grace must be 0 or more (got %s)\n",
+                 absl::FormatDuration(grace).c_str());
+    return 2;
+  }
 
   batchexec::ServerOptions options;
-  std::string host = absl::GetFlag(FLAGS_host);
   options.address = absl::StrCat(host, ":", absl::GetFlag(FLAGS_port));
   options.enable_reflection = absl::GetFlag(FLAGS_reflection);
   options.executor.max_task_concurrency =
@@ -100,6 +120,7 @@ int main(int argc, char** argv) {
   options.executor.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
   options.executor.max_open_batches = absl::GetFlag(FLAGS_max_open_batches);
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.executor.max_request_memory = absl::GetFlag(FLAGS_max_request_memory);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
@@ -119,6 +140,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     options.auth_token = *token;
+  }
+  // Limits that cannot work (e.g. --max_inflight_tasks=0 hangs every batch)
+  // are usage errors; the option names match the flags.
+  if (absl::Status valid = options.Validate(); !valid.ok()) {
+    std::fprintf(stderr, "--%s\n", std::string(valid.message()).c_str());
+    return 2;
   }
 
   auto server = batchexec::StartBuiltinServer(options, kinds);

@@ -20,6 +20,29 @@ struct Split {
   size_t tasks_end = 0;
 };
 
+// Skips the value of a field whose tag was just read; false if malformed
+// (groups included: requests have none, and a plain parse judges them).
+bool SkipValue(google::protobuf::io::CodedInputStream& in, uint32_t tag) {
+  uint64_t varint;
+  uint32_t length;
+  switch (tag & 7) {
+    case 0:
+      return in.ReadVarint64(&varint);
+    case 1:
+      return in.Skip(8);
+    case 2:
+      return in.ReadVarint32(&length) && in.Skip(static_cast<int>(length));
+    case 5:
+      return in.Skip(4);
+    default:
+      return false;
+  }
+}
+
+bool IsTask(uint32_t tag) {
+  return tag >> 3 == v1::ExecuteRequest::kTasksFieldNumber && (tag & 7) == 2;
+}
+
 Split FindSplit(absl::string_view bytes) {
   google::protobuf::io::CodedInputStream in(
       reinterpret_cast<const uint8_t*>(bytes.data()),
@@ -28,38 +51,31 @@ Split FindSplit(absl::string_view bytes) {
   for (;;) {
     const size_t pos = static_cast<size_t>(in.CurrentPosition());
     const uint32_t tag = in.ReadTag();
-    const bool is_task =
-        tag >> 3 == v1::ExecuteRequest::kTasksFieldNumber && (tag & 7) == 2;
+    const bool is_task = IsTask(tag);
     if (s.split != 0 && !is_task) {
       s.tasks_end = pos;  // the run ends here (or at the end of the bytes)
       return s;
     }
     if (tag == 0) return Split();  // ended before the middle, or malformed
     if (s.split == 0 && is_task && pos >= bytes.size() / 2) s.split = pos;
-    uint64_t varint;
-    uint32_t length;
-    bool ok;
-    switch (tag & 7) {
-      case 0:
-        ok = in.ReadVarint64(&varint);
-        break;
-      case 1:
-        ok = in.Skip(8);
-        break;
-      case 2:
-        ok = in.ReadVarint32(&length) && in.Skip(static_cast<int>(length));
-        break;
-      case 5:
-        ok = in.Skip(4);
-        break;
-      default:  // groups: let the plain parse judge
-        ok = false;
-    }
-    if (!ok) return Split();
+    if (!SkipValue(in, tag)) return Split();
   }
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> CountTasks(
+    google::protobuf::io::ZeroCopyInputStream& bytes) {
+  google::protobuf::io::CodedInputStream in(&bytes);
+  int64_t tasks = 0;
+  for (;;) {
+    const uint32_t tag = in.ReadTag();
+    // The end, or a malformed tag that the full parse will refuse.
+    if (tag == 0) return tasks;
+    if (IsTask(tag)) ++tasks;
+    if (!SkipValue(in, tag)) return NotARequest();
+  }
+}
 
 absl::StatusOr<v1::ExecuteRequest*> ParseRequest(absl::string_view bytes,
                                                  google::protobuf::Arena* arena,

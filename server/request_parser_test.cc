@@ -5,6 +5,7 @@
 #include "absl/synchronization/notification.h"
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/arena.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/worker_pool.h"
@@ -92,6 +93,33 @@ TEST(RequestParser, WorksWithoutHelpersAndWithABusyPool) {
   ASSERT_TRUE(busy.ok());
   EXPECT_EQ((*busy)->tasks_size(), 2000);
   EXPECT_EQ((*busy)->tasks(1999).id(), "1999");
+}
+
+TEST(CountTasks, CountsTopLevelTasksWithoutParsing) {
+  v1::ExecuteRequest request;
+  for (int i = 0; i < 1234; ++i) {
+    v1::Task* task = request.add_tasks();
+    task->set_kind("echo");
+    (*task->mutable_args()->mutable_fields())["x"].set_string_value("y");
+  }
+  request.set_max_concurrency(7);  // fields after the tasks are skipped
+  request.mutable_task_timeout()->set_seconds(3);
+  const std::string bytes = request.SerializeAsString();
+  google::protobuf::io::ArrayInputStream in(bytes.data(),
+                                            static_cast<int>(bytes.size()), 7);
+  absl::StatusOr<int64_t> count = CountTasks(in);
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 1234);
+}
+
+TEST(CountTasks, TruncatedBytesAreInvalidArgument) {
+  v1::ExecuteRequest request;
+  request.add_tasks()->set_kind("echo");
+  std::string bytes = request.SerializeAsString();
+  bytes.pop_back();
+  google::protobuf::io::ArrayInputStream in(bytes.data(),
+                                            static_cast<int>(bytes.size()));
+  EXPECT_EQ(CountTasks(in).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

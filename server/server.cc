@@ -19,14 +19,15 @@ void SetServing(grpc::Server& server, bool serving) {
   health->SetServingStatus(kServiceName, serving);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+// The TLS credentials; null for plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
     const ServerOptions& options) {
   if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
     if (!options.tls_client_ca_file.empty()) {
       return absl::InvalidArgumentError(
           "tls_client_ca_file needs tls_cert_file and tls_key_file");
     }
-    return grpc::InsecureServerCredentials();
+    return nullptr;
   }
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
     return absl::InvalidArgumentError(
@@ -52,8 +53,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 
 absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
     ServerOptions options, std::unique_ptr<TaskRegistry> registry) {
-  auto credentials = Credentials(options);
-  if (!credentials.ok()) return credentials.status();
+  if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
+  auto tls = TlsCredentials(options);
+  if (!tls.ok()) return tls.status();
   std::unique_ptr<Server> server(new Server());
   server->registry_ = std::move(registry);
   server->executor_ =
@@ -61,13 +63,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
   server->auth_ = std::make_unique<TokenAuthenticator>(options.auth_token);
   server->service_ = std::make_unique<BatchExecutorService>(*server->executor_,
                                                             *server->auth_);
+  // The token is checked on each call's headers, before gRPC reads (and
+  // buffers) its request.
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      TokenCheckedCredentials(*server->auth_, *std::move(tls));
 
   grpc::EnableDefaultHealthCheckService(true);
   // Touching the descriptor keeps health.pb.o linked, so reflection (and
   // `grpcurl describe grpc.health.v1.Health`) can find the service.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, *credentials, &server->port_);
+  builder.AddListeningPort(options.address, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   if (options.enable_reflection) {
     server->reflection_descriptors_ = std::make_unique<ReflectionDescriptors>(

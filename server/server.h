@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
@@ -48,6 +49,12 @@ struct ServerOptions {
   absl::Duration keepalive_time = kKeepaliveTime;
   absl::Duration keepalive_timeout = kKeepaliveTimeout;
   absl::Duration min_client_ping_interval = kMinClientPingInterval;
+
+  // INVALID_ARGUMENT naming the first field (spelled like its flag in
+  // main.cc) whose value cannot work, e.g. a limit of 0 on which every batch
+  // would wait forever. BuildAndStart calls it; main.cc too, before anything
+  // starts.
+  absl::Status Validate() const;
 };
 
 class Server {

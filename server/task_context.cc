@@ -23,7 +23,8 @@ void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {
       // After Finish the callback would never run: drop it, since it usually
-      // holds a reference to this context.
+      // holds a reference to this context. (Cancel claims under mu_, so
+      // done() here means Finish.)
       if (!done()) on_cancel_ = std::move(fn);
       return;
     }
@@ -42,10 +43,13 @@ void TaskContext::Finish(absl::StatusOr<HandlerOutput> result) {
 }
 
 bool TaskContext::Cancel(absl::Status status) {
-  if (!Claim()) return false;
   absl::AnyInvocable<void()> fn;
   {
+    // Claim and mark cancelled in one step: an OnCancel seeing the task
+    // ended but not cancelled must mean Finish ended it, or it would drop a
+    // callback that should run.
     std::lock_guard<std::mutex> lock(mu_);
+    if (!Claim()) return false;
     cancelled_ = true;
     fn = std::move(on_cancel_);
   }

@@ -78,6 +78,11 @@ class TaskContext {
   absl::Time deadline() const { return deadline_; }
   absl::Time started_at() const { return started_at_; }
   TaskEnvironment& env() const { return env_; }
+  // Runs `fn` on the CPU pool in the turn of this task's batch, so CPU work
+  // of batches is shared round-robin. Thread-safe.
+  void PostCpu(absl::AnyInvocable<void()> fn) const {
+    env_.cpu_pool.Post(owner_.get(), std::move(fn));
+  }
 
   // True once the task has ended (Finish or Cancel); a handler doing long
   // work polls it to stop early.
@@ -99,6 +104,7 @@ class TaskContext {
 
  private:
   friend class Batch;  // links running tasks through the fields below
+  friend class TaskContextTestPeer;  // holds mu_ to force interleavings
 
   // Claims the right to report the result; true for the first caller only.
   bool Claim();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/value_depth.h"
 
 namespace batchexec {
 namespace {
@@ -83,6 +84,9 @@ std::vector<const TaskKind*> TaskRegistry::List() const {
 
 absl::Status TaskRegistry::ValidateArgs(const TaskKind& kind,
                                         const google::protobuf::Struct& args) {
+  // First, for every kind: echo would send deeper args back in a response
+  // that clients could not parse.
+  if (absl::Status depth = CheckArgsDepth(args); !depth.ok()) return depth;
   for (const ArgSpec& spec : kind.args) {
     auto it = args.fields().find(spec.name);
     if (it == args.fields().end()) {

@@ -58,7 +58,8 @@ class TaskRegistry {
   std::vector<const TaskKind*> List() const;
 
   // Checks `args` against the kind's schema (required fields present, types
-  // right, no unknown fields), then its own validator.
+  // right, no unknown fields, nesting within kMaxArgsDepth), then its own
+  // validator.
   static absl::Status ValidateArgs(const TaskKind& kind,
                                    const google::protobuf::Struct& args);
 

@@ -6,14 +6,41 @@
 #endif
 
 namespace batchexec {
+namespace {
 
-TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
+using SteadyClock = std::chrono::steady_clock;
+
+// Farther than this counts as never; also keeps now + delay from overflowing.
+constexpr absl::Duration kNever = absl::Hours(24 * 365 * 100);
+
+SteadyClock::time_point SteadyAfter(absl::Duration delay) {
+  const SteadyClock::time_point now = SteadyClock::now();
+  if (delay <= absl::ZeroDuration()) return now;
+  if (delay >= kNever) return SteadyClock::time_point::max();
+  return now + std::chrono::duration_cast<SteadyClock::duration>(
+                   absl::ToChronoNanoseconds(delay));
+}
+
+// Lets std::condition_variable_any release and retake our Mutex.
+struct LockableMutex {
+  Mutex* mu;
+  void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Lock(); }
+  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
+};
+
+}  // namespace
+
+TimerQueue::TimerQueue() : TimerQueue([] { return absl::Now(); }) {}
+
+TimerQueue::TimerQueue(WallClock wall_clock)
+    : wall_clock_(std::move(wall_clock)), thread_([this] { Run(); }) {}
 
 TimerQueue::~TimerQueue() {
   {
     MutexLock lock(&mu_);
     stopping_ = true;
   }
+  wake_.notify_all();
   thread_.join();
   // Closures may own task state whose destructors schedule or cancel timers;
   // destroy them outside the lock.
@@ -26,10 +53,27 @@ TimerQueue::~TimerQueue() {
 
 TimerQueue::TimerId TimerQueue::Schedule(absl::Time when,
                                          absl::AnyInvocable<void()> fn) {
-  MutexLock lock(&mu_);
-  TimerId id = next_id_++;
-  callbacks_.emplace(id, std::move(fn));
-  heap_.push(Entry{when, id});
+  return ScheduleAt(SteadyAfter(when - wall_clock_()), std::move(fn));
+}
+
+TimerQueue::TimerId TimerQueue::ScheduleAfter(absl::Duration delay,
+                                              absl::AnyInvocable<void()> fn) {
+  return ScheduleAt(SteadyAfter(delay), std::move(fn));
+}
+
+TimerQueue::TimerId TimerQueue::ScheduleAt(SteadyTime when,
+                                           absl::AnyInvocable<void()> fn) {
+  TimerId id;
+  bool first;
+  {
+    MutexLock lock(&mu_);
+    id = next_id_++;
+    callbacks_.emplace(id, std::move(fn));
+    heap_.push(Entry{when, id});
+    first = heap_.top().id == id;
+  }
+  // Safe after unlocking: the thread releases mu_ only once it waits.
+  if (first) wake_.notify_one();
   return id;
 }
 
@@ -69,9 +113,10 @@ void TimerQueue::Run() {
   pthread_setname_np(pthread_self(), "batchexec-timer");  // for top/perf
 #endif
   std::vector<absl::AnyInvocable<void()>> due;
+  LockableMutex lockable{&mu_};
   MutexLock lock(&mu_);
   while (!stopping_) {
-    absl::Time now = absl::Now();
+    const SteadyTime now = SteadyClock::now();
     while (!heap_.empty() && heap_.top().when <= now) {
       auto it = callbacks_.find(heap_.top().id);
       heap_.pop();
@@ -81,18 +126,27 @@ void TimerQueue::Run() {
     }
     if (!due.empty()) {
       mu_.Unlock();
-      for (auto& fn : due) fn();
+      for (auto& fn : due) {
+        const SteadyTime start = std::chrono::steady_clock::now();
+        fn();
+        const int64_t took =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - start)
+                .count();
+        if (took > longest_callback_ns_.load(std::memory_order_relaxed)) {
+          longest_callback_ns_.store(took, std::memory_order_relaxed);
+        }
+      }
       due.clear();  // destroy closures outside the lock too
       mu_.Lock();
       continue;
     }
-    absl::Time wake = heap_.empty() ? absl::InfiniteFuture() : heap_.top().when;
-    // Wakes early when a sooner timer is scheduled or on shutdown.
-    absl::Time first = wake;
-    auto changed = [this, first] {
-      return stopping_ || (!heap_.empty() && heap_.top().when < first);
-    };
-    mu_.AwaitWithDeadline(absl::Condition(&changed), wake);
+    // Woken early (or spuriously) the loop just looks again.
+    if (heap_.empty() || heap_.top().when == SteadyTime::max()) {
+      wake_.wait(lockable);
+    } else {
+      wake_.wait_until(lockable, heap_.top().when);
+    }
   }
 }
 

@@ -20,9 +20,16 @@ WorkerPool::~WorkerPool() {
   for (auto& t : threads_) t.join();
 }
 
-void WorkerPool::Post(absl::AnyInvocable<void()> fn) {
+void WorkerPool::Post(const void* lane, absl::AnyInvocable<void()> fn) {
   MutexLock lock(&mu_);
-  queue_.push_back(std::move(fn));
+  auto& jobs = lanes_[lane];
+  if (jobs.empty()) ring_.push_back(lane);
+  jobs.push_back(std::move(fn));
+}
+
+size_t WorkerPool::waiting_lanes() const {
+  MutexLock lock(&mu_);
+  return ring_.size();
 }
 
 void WorkerPool::RunBoth(absl::FunctionRef<void()> first,
@@ -58,11 +65,20 @@ void WorkerPool::Work() {
     absl::AnyInvocable<void()> fn;
     {
       MutexLock lock(&mu_);
-      auto ready = [this] { return stopping_ || !queue_.empty(); };
+      auto ready = [this] { return stopping_ || !ring_.empty(); };
       mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;  // stopping and drained
-      fn = std::move(queue_.front());
-      queue_.pop_front();
+      if (ring_.empty()) return;  // stopping and drained
+      // One job from the lane whose turn it is; the lane goes to the back.
+      const void* lane = ring_.front();
+      ring_.pop_front();
+      auto it = lanes_.find(lane);
+      fn = std::move(it->second.front());
+      it->second.pop_front();
+      if (it->second.empty()) {
+        lanes_.erase(it);
+      } else {
+        ring_.push_back(lane);
+      }
     }
     fn();
   }

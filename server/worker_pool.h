@@ -1,13 +1,19 @@
-// A fixed set of threads for work that needs a CPU: CPU-bound task kinds and
-// the continuation of long task-start loops. Never grows; extra work queues.
+// A fixed set of threads for work that needs a CPU: CPU-bound task kinds,
+// halves of big parses and serializations. Never grows; extra work queues.
+//
+// Work is queued per lane (one lane per batch) and workers take jobs from
+// the lanes round-robin: a 3-job batch posted behind a 5000-job batch waits
+// for at most one job of each other lane, not for all 5000.
 #ifndef BATCHEXEC_SERVER_WORKER_POOL_H_
 #define BATCHEXEC_SERVER_WORKER_POOL_H_
 
 #include <deque>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "common/mutex.h"
@@ -24,8 +30,14 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues `fn` to run on a worker thread. Thread-safe.
-  void Post(absl::AnyInvocable<void()> fn);
+  // Queues `fn` to run on a worker thread, in `lane`'s turn (any stable
+  // address naming the owner, e.g. its batch; nullptr is the shared lane).
+  // Thread-safe.
+  void Post(const void* lane, absl::AnyInvocable<void()> fn);
+  void Post(absl::AnyInvocable<void()> fn) { Post(nullptr, std::move(fn)); }
+
+  // Lanes with queued work (for tests and stats).
+  size_t waiting_lanes() const;
 
   int size() const { return static_cast<int>(threads_.size()); }
 
@@ -39,8 +51,11 @@ class WorkerPool {
  private:
   void Work();
 
-  Mutex mu_;
-  std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  mutable Mutex mu_;
+  // Jobs of each lane with work; ring_ holds each such lane once, in turn.
+  absl::flat_hash_map<const void*, std::deque<absl::AnyInvocable<void()>>>
+      lanes_ ABSL_GUARDED_BY(mu_);
+  std::deque<const void*> ring_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };

@@ -1,9 +1,13 @@
 #include "server/worker_pool.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/mutex.h"
 #include "gtest/gtest.h"
 
 namespace batchexec {
@@ -29,6 +33,40 @@ TEST(WorkerPool, RunBothDoesNotWaitForABusyPool) {
   EXPECT_EQ(first, std::this_thread::get_id());
   EXPECT_EQ(second, std::this_thread::get_id());
   release.Notify();
+}
+
+TEST(WorkerPool, LanesTakeTurnsSoASmallLaneIsNotStuckBehindABigOne) {
+  WorkerPool pool(1);
+  absl::Notification release;
+  pool.Post([&release] { release.WaitForNotification(); });
+  int big_lane = 0, small_lane = 0;
+  Mutex mu;
+  std::vector<char> order;
+  for (int i = 0; i < 1000; ++i) {
+    pool.Post(&big_lane, [&] {
+      MutexLock lock(&mu);
+      order.push_back('B');
+    });
+  }
+  for (int i = 0; i < 3; ++i) {
+    pool.Post(&small_lane, [&] {
+      MutexLock lock(&mu);
+      order.push_back('s');
+    });
+  }
+  EXPECT_EQ(pool.waiting_lanes(), 2u);
+  release.Notify();
+  for (;;) {
+    {
+      MutexLock lock(&mu);
+      if (order.size() == 1003) break;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  // Alternating turns: the small lane's three jobs run among the first six.
+  const std::string head(order.begin(), order.begin() + 6);
+  EXPECT_EQ(head, "BsBsBs");
+  EXPECT_EQ(pool.waiting_lanes(), 0u);
 }
 
 }  // namespace

@@ -5,17 +5,24 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "client/cli.h"
 #include "client/client.h"
 #include "common/file_util.h"
+#include "common/process_memory.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
 #include "server/builtin_server.h"
+#include "src/proto/grpc/reflection/v1/reflection.grpc.pb.h"
 #include "tests/test_util/health_check.h"
 
 namespace batchexec {
@@ -91,6 +98,34 @@ grpc::Status Echo(std::shared_ptr<grpc::Channel> channel,
   return stub->Gather(&context, request, &response);
 }
 
+// A raw call to `method` carrying `authorization` (if not empty) that sends
+// its headers and then nothing: no request message, no half-close. Only a
+// server that decides on the headers alone can answer it before `deadline`.
+grpc::Status CallWithoutSendingTheRequest(
+    std::shared_ptr<grpc::Channel> channel, const std::string& method,
+    const std::string& authorization, absl::Duration deadline) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  if (!authorization.empty()) {
+    context.AddMetadata("authorization", authorization);
+  }
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, method, &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(2));
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
 TEST(ConstantTimeEquals, ComparesWholeStrings) {
   EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
   EXPECT_FALSE(ConstantTimeEquals("secreT", "secret"));
@@ -126,6 +161,142 @@ TEST(TokenAuth, CallsNeedTheBearerToken) {
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, testing::kServing);
 }
+
+// HTTP authentication schemes are case-insensitive (RFC 9110 11.1); the
+// token is not.
+TEST(TokenAuth, SchemeIsCaseInsensitiveButTheTokenIsNot) {
+  ServerOptions options;
+  options.auth_token = "s3cr3t-token";
+  auto server = StartServer(options);
+  auto channel =
+      grpc::CreateChannel(server->target(), grpc::InsecureChannelCredentials());
+  auto call = [&](const std::string& authorization) {
+    auto stub = v1::BatchExecutor::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    context.AddMetadata("authorization", authorization);
+    v1::ExecuteRequest request;
+    request.add_tasks()->set_kind("echo");
+    v1::GatherResponse response;
+    return stub->Gather(&context, request, &response).error_code();
+  };
+  for (const char* ok : {"Bearer s3cr3t-token", "bearer s3cr3t-token",
+                         "BEARER s3cr3t-token", "bEaReR s3cr3t-token"}) {
+    EXPECT_EQ(call(ok), grpc::StatusCode::OK) << ok;
+  }
+  for (const char* bad :
+       {"bearer S3CR3T-TOKEN", "Bearer s3cr3t-tokeN", "Bearers3cr3t-token",
+        "Basic s3cr3t-token", "s3cr3t-token", "bearer"}) {
+    EXPECT_EQ(call(bad), grpc::StatusCode::UNAUTHENTICATED) << bad;
+  }
+}
+
+// The token is checked on the call's headers, in gRPC's auth filter, before
+// the request is read: a client without it cannot make the server wait for,
+// or buffer, its request.
+class TokenBeforeRequest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    if (tls()) options = pki_.ServerTls(/*mutual=*/false);
+    options.auth_token = "s3cr3t-token";
+    server_ = StartServer(options);
+    ASSERT_NE(server_, nullptr);
+    std::shared_ptr<grpc::ChannelCredentials> credentials =
+        grpc::InsecureChannelCredentials();
+    if (tls()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = pki_.pem("ca.pem");
+      credentials = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateChannel(server_->target(), credentials);
+  }
+  bool tls() const { return GetParam(); }
+
+  Pki pki_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_P(TokenBeforeRequest, CallsWithoutTheTokenFailWithoutSendingTheRequest) {
+  const std::pair<const char*, const char*> calls[] = {
+      {"/batchexec.v1.BatchExecutor/Gather", ""},
+      {"/batchexec.v1.BatchExecutor/Execute", "Bearer wrong"},
+      {"/batchexec.v1.BatchExecutor/ListTaskKinds", "Basic s3cr3t-token"},
+      {"/batchexec.v1.BatchExecutor/GetServerStats", "bearer S3CR3T-TOKEN"},
+      {"/batchexec.v1.NoSuchService/Method", ""}};
+  for (const auto& [method, authorization] : calls) {
+    // A server that waited for the request would let the deadline pass.
+    grpc::Status status = CallWithoutSendingTheRequest(
+        channel_, method, authorization, absl::Seconds(2));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << method << " '" << authorization << "': " << status.error_message();
+  }
+  // With the token, the server does wait for the request.
+  EXPECT_EQ(CallWithoutSendingTheRequest(
+                channel_, "/batchexec.v1.BatchExecutor/Gather",
+                "bearer s3cr3t-token", absl::Milliseconds(500))
+                .error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(server_->executor().Stats().batches_started(), 0u);
+}
+
+// Health checking and reflection stay open (see ServerOptions).
+TEST_P(TokenBeforeRequest, HealthAndReflectionNeedNoToken) {
+  auto health = testing::CheckHealth(channel_);
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, testing::kServing);
+  auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  auto stream = stub->ServerReflectionInfo(&context);
+  grpc::reflection::v1::ServerReflectionRequest request;
+  request.set_list_services("");
+  EXPECT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1::ServerReflectionResponse response;
+  EXPECT_TRUE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_GT(response.list_services_response().service_size(), 0);
+}
+
+// A 100 MiB request without the token: the server answers on the headers
+// and drops the stream, so its memory does not grow by the request.
+TEST_P(TokenBeforeRequest, HugeRequestWithoutTheTokenIsNotBuffered) {
+  if (!kRssTracksHeap) GTEST_SKIP() << "RSS does not track the heap here";
+  constexpr size_t kRequestBytes = 100 << 20;
+  // Any bytes do: a server that read them would reject them only later.
+  grpc::Slice slice(std::string(kRequestBytes, '\x7f'));
+  grpc::ByteBuffer request(&slice, 1);
+  if (!ResetPeakRss()) GTEST_SKIP() << "cannot reset VmHWM";
+  const int64_t peak_before = ProcStatusBytes("VmHWM");
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, "/batchexec.v1.BatchExecutor/Gather", {}, &request,
+                 &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  const int64_t growth = ProcStatusBytes("VmHWM") - peak_before;
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << status.error_message();
+  EXPECT_LT(growth, int64_t{30} << 20)
+      << "peak RSS grew by " << growth / 1e6 << " MB for a "
+      << kRequestBytes / 1e6 << " MB request";
+}
+
+INSTANTIATE_TEST_SUITE_P(PlaintextAndTls, TokenBeforeRequest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Tls" : "Plaintext";
+                         });
 
 TEST(TokenAuth, TokenFileIsTrimmedAndMustNotBeEmpty) {
   const std::string dir = std::getenv("TEST_TMPDIR");

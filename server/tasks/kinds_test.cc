@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/executor.h"
@@ -119,6 +121,103 @@ TEST(TcpProbeKind, ReportsAClosedPortAsUnreachable) {
       r.output().struct_value().fields().at("error").string_value().empty());
 }
 
+// A listener whose accept queue is full and never drained: the kernel drops
+// further SYNs, so connects to it hang until their timeout.
+class Blackhole {
+ public:
+  Blackhole() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 0);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    // Fill the backlog with connections nobody accepts.
+    for (int i = 0; i < 4; ++i) {
+      int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers_.push_back(c);
+    }
+  }
+  ~Blackhole() {
+    for (int c : fillers_) close(c);
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_;
+  std::vector<int> fillers_;
+};
+
+// Runs one batch of tcp_probes to `port` with a timeout so short that it
+// races the probe's own setup, and checks that nothing outlives the batch.
+void RunRacingProbes(int port, int tasks) {
+  TaskRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinKinds(registry).ok());
+  ExecutorOptions options;
+  options.cpu_workers = 1;
+  Executor executor(options, registry);
+  auto request = std::make_unique<v1::ExecuteRequest>();
+  for (int i = 0; i < tasks; ++i) {
+    v1::Task* task = request->add_tasks();
+    task->set_kind("tcp_probe");
+    auto& args = *task->mutable_args()->mutable_fields();
+    args["host"] = Str("127.0.0.1");
+    args["port"] = Num(port);
+    args["timeout"] = Num(1e-6);
+  }
+  auto sink = std::make_shared<RecordingSink>();
+  std::weak_ptr<Batch> weak_batch;
+  {
+    auto batch =
+        executor.Start(std::move(request), absl::InfiniteFuture(), sink);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    weak_batch = *batch;
+  }
+  ASSERT_TRUE(sink->WaitDone());
+  int failed = 0;
+  for (const auto& r : sink->ByIndex()) {
+    ASSERT_EQ(r.status().code(), 0) << r.status().message();
+    const auto& f = r.output().struct_value().fields();
+    if (f.at("reachable").bool_value()) continue;
+    // Unreachable only because the timeout won, never a poller error.
+    const std::string& error = f.at("error").string_value();
+    if (error.find("no answer within") != 0 && ++failed <= 5) {
+      ADD_FAILURE() << "unexpected probe error: " << error;
+    }
+  }
+  EXPECT_EQ(failed, 0);
+  // A leaked watch holds a task, and through it the batch and its request.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!weak_batch.expired() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_TRUE(weak_batch.expired()) << "a probe still holds the batch";
+}
+
+TEST(TcpProbeKind, TinyTimeoutsLeakNothingAgainstAListener) {
+  Listener listener;
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE(round);
+    RunRacingProbes(listener.port(), 200);
+    if (HasFailure()) break;
+  }
+}
+
+TEST(TcpProbeKind, TinyTimeoutsLeakNothingAgainstABlackhole) {
+  Blackhole blackhole;
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE(round);
+    RunRacingProbes(blackhole.port(), 200);
+    if (HasFailure()) break;
+  }
+}
+
 TEST(TcpProbeKind, RefusesTargetsOffTheAllowlist) {
   // Documentation ranges (RFC 5737 / 3849): never routed, never contacted.
   for (const char* host : {"192.0.2.1", "198.51.100.7", "2001:db8::1"}) {
@@ -168,6 +267,51 @@ TEST(ProbeAllowlist, RejectsBadEntriesByName) {
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("127.0.0.1/40"), std::string::npos);
   EXPECT_FALSE(ProbeAllowlist::Parse("example.com").ok());
+}
+
+TEST(ProbeAllowlist, RejectsPortZeroSayingHowToAllowEveryPort) {
+  for (const char* spec :
+       {"127.0.0.1:0", "[::1]:0", "10.0.0.1:80,10.0.0.2:0"}) {
+    auto bad = ProbeAllowlist::Parse(spec);
+    ASSERT_FALSE(bad.ok()) << spec;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find("port 0"), std::string::npos)
+        << bad.status();
+    EXPECT_NE(bad.status().message().find("omit"), std::string::npos)
+        << bad.status();
+  }
+}
+
+TEST(ProbeAllowlist, DefaultAllowsLoopbackOnlyOnALoopbackServer) {
+  auto ip = [](const char* s) { return *IpAddress::Parse(s); };
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "[::1]",
+                           "::1", "[::ffff:127.0.0.1]"}) {
+    ProbeAllowlist list = ProbeAllowlist::DefaultFor(host);
+    EXPECT_TRUE(list.Allows(ip("127.0.0.1"), 22)) << host;
+    EXPECT_TRUE(list.Allows(ip("::1"), 22)) << host;
+    EXPECT_FALSE(list.Allows(ip("192.0.2.1"), 22)) << host;
+  }
+  for (const char* host : {"0.0.0.0", "[::]", "::", "", "192.0.2.10",
+                           "[2001:db8::1]", "server.example.com"}) {
+    ProbeAllowlist list = ProbeAllowlist::DefaultFor(host);
+    for (const char* target :
+         {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "192.0.2.1"}) {
+      EXPECT_FALSE(list.Allows(ip(target), 22)) << host << " -> " << target;
+    }
+  }
+}
+
+TEST(TcpProbeKind, DeniesLoopbackUnderTheDefaultOfAnExposedServer) {
+  Listener listener;  // reachable: only the allowlist can refuse it
+  BuiltinKindsOptions kinds;
+  kinds.probe_allowlist = ProbeAllowlist::DefaultFor("0.0.0.0");
+  auto r = RunOne("tcp_probe",
+                  {{"host", Str("127.0.0.1")}, {"port", Num(listener.port())}},
+                  kinds);
+  EXPECT_EQ(r.status().code(),
+            static_cast<int>(absl::StatusCode::kPermissionDenied));
+  EXPECT_NE(r.status().message().find("--probe_allowlist"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

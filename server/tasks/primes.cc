@@ -1,7 +1,12 @@
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "server/limits.h"
 #include "server/tasks/args.h"
 #include "server/tasks/kinds.h"
@@ -9,35 +14,74 @@
 namespace batchexec {
 namespace {
 
-// Segmented sieve: O(sqrt(n)) memory, and a cancellation check per segment
-// so a cancelled task frees its worker quickly.
-int64_t CountPrimesBelow(int64_t n, const TaskContext& task) {
-  if (n < 3) return 0;
-  const int64_t root =
-      static_cast<int64_t>(std::sqrt(static_cast<double>(n))) + 1;
-  std::vector<char> small(root + 1, 1);
-  std::vector<int64_t> base;
-  for (int64_t i = 2; i <= root; ++i) {
-    if (!small[i]) continue;
-    base.push_back(i);
-    for (int64_t j = i * i; j <= root; j += i) small[j] = 0;
-  }
-  constexpr int64_t kSegment = 1 << 16;
-  std::vector<char> seg(kSegment);
-  int64_t count = 0;
-  for (int64_t lo = 2; lo < n; lo += kSegment) {
-    if (task.done()) return -1;
-    const int64_t hi = std::min(lo + kSegment, n);
-    std::fill(seg.begin(), seg.end(), 1);
-    for (int64_t p : base) {
-      if (p * p >= hi) break;
-      int64_t start = std::max(p * p, (lo + p - 1) / p * p);
-      for (int64_t j = start; j < hi; j += p) seg[j - lo] = 0;
+// A segmented sieve that runs in slices: O(sqrt(n)) memory, and after each
+// slice it gives its worker back and queues again in its batch's turn, so a
+// batch of long sieves shares the CPU pool with others instead of holding a
+// worker per task to the end. A cancelled task stops at the next segment.
+class PrimesJob {
+ public:
+  PrimesJob(std::shared_ptr<TaskContext> task, int64_t n)
+      : task_(std::move(task)), n_(n) {}
+
+  // Sieves for about kSlice, then queues the rest or finishes the task.
+  static void Run(std::unique_ptr<PrimesJob> job) {
+    if (job->task_->done()) return;  // cancelled; its result is already out
+    if (!job->Step(absl::Now() + kSlice)) {
+      TaskContext* task = job->task_.get();
+      task->PostCpu([job = std::move(job)]() mutable { Run(std::move(job)); });
+      return;
     }
-    for (int64_t i = lo; i < hi; ++i) count += seg[i - lo];
+    HandlerOutput out;
+    auto& fields = *out.output.mutable_struct_value()->mutable_fields();
+    fields["n"].set_number_value(static_cast<double>(job->n_));
+    fields["count"].set_number_value(static_cast<double>(job->count_));
+    job->task_->Finish(std::move(out));
   }
-  return count;
-}
+
+ private:
+  // A worker is held at most this long in one turn.
+  static constexpr absl::Duration kSlice = absl::Milliseconds(5);
+  static constexpr int64_t kSegment = 1 << 16;
+
+  // True once the count is complete.
+  bool Step(absl::Time until) {
+    if (n_ < 3) return true;
+    if (base_.empty()) FindBasePrimes();
+    seg_.resize(kSegment);
+    while (lo_ < n_) {
+      if (task_->done()) return false;
+      const int64_t hi = std::min(lo_ + kSegment, n_);
+      std::fill(seg_.begin(), seg_.end(), 1);
+      for (int64_t p : base_) {
+        if (p * p >= hi) break;
+        int64_t start = std::max(p * p, (lo_ + p - 1) / p * p);
+        for (int64_t j = start; j < hi; j += p) seg_[j - lo_] = 0;
+      }
+      for (int64_t i = lo_; i < hi; ++i) count_ += seg_[i - lo_];
+      lo_ = hi;
+      if (lo_ < n_ && absl::Now() >= until) return false;
+    }
+    return true;
+  }
+
+  void FindBasePrimes() {
+    const int64_t root =
+        static_cast<int64_t>(std::sqrt(static_cast<double>(n_))) + 1;
+    std::vector<char> small(root + 1, 1);
+    for (int64_t i = 2; i <= root; ++i) {
+      if (!small[i]) continue;
+      base_.push_back(i);
+      for (int64_t j = i * i; j <= root; j += i) small[j] = 0;
+    }
+  }
+
+  const std::shared_ptr<TaskContext> task_;
+  const int64_t n_;
+  std::vector<int64_t> base_;
+  std::vector<char> seg_;
+  int64_t lo_ = 2;
+  int64_t count_ = 0;
+};
 
 }  // namespace
 
@@ -46,7 +90,8 @@ TaskKind PrimesKind() {
   kind.name = "primes";
   kind.description =
       "CPU-bound: counts the primes below `n` on the bounded CPU worker pool "
-      "(--cpu_workers); returns {\"n\": n, \"count\": c}.";
+      "(--cpu_workers), in 5 ms turns shared with other batches; returns "
+      "{\"n\": n, \"count\": c}.";
   kind.args = {{"n", ArgType::kNumber, true,
                 absl::StrCat("upper bound (exclusive), 0..", kMaxPrimesLimit)}};
   kind.validate = [](const google::protobuf::Struct& args) {
@@ -58,17 +103,10 @@ TaskKind PrimesKind() {
     return absl::OkStatus();
   };
   kind.handler = [](std::shared_ptr<TaskContext> task) {
-    task->env().cpu_pool.Post([task] {
-      if (task->done()) return;  // cancelled while queued for a worker
-      const auto n = static_cast<int64_t>(NumberArg(task->args(), "n", 0));
-      const int64_t count = CountPrimesBelow(n, *task);
-      if (count < 0) return;  // cancelled midway; its result is already out
-      HandlerOutput out;
-      auto& fields = *out.output.mutable_struct_value()->mutable_fields();
-      fields["n"].set_number_value(static_cast<double>(n));
-      fields["count"].set_number_value(static_cast<double>(count));
-      task->Finish(std::move(out));
-    });
+    const auto n = static_cast<int64_t>(NumberArg(task->args(), "n", 0));
+    auto job = std::make_unique<PrimesJob>(task, n);
+    task->PostCpu(
+        [job = std::move(job)]() mutable { PrimesJob::Run(std::move(job)); });
   };
   return kind;
 }

@@ -41,8 +41,36 @@ std::string IpAddress::ToString() const {
   return buf;
 }
 
+bool IpAddress::IsLoopback() const {
+  static constexpr std::array<uint8_t, 16> kV6Loopback = {
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0,    0,
+                                                  0, 0, 0, 0, 0xff, 0xff};
+  if (bytes == kV6Loopback) return true;
+  return std::memcmp(bytes.data(), kV4MappedPrefix, 12) == 0 &&
+         bytes[12] == 127;
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  if (absl::ConsumePrefix(&host, "[") && !absl::ConsumeSuffix(&host, "]")) {
+    return false;
+  }
+  auto ip = IpAddress::Parse(host);
+  return ip.ok() && ip->IsLoopback();
+}
+
 ProbeAllowlist ProbeAllowlist::LoopbackOnly() {
   return *Parse("127.0.0.0/8,::1/128");
+}
+
+ProbeAllowlist ProbeAllowlist::DefaultFor(absl::string_view listen_host) {
+  if (IsLoopbackHost(listen_host)) return LoopbackOnly();
+  ProbeAllowlist none;
+  // Shown in tcp_probe's description and PERMISSION_DENIED messages.
+  none.spec_ =
+      "empty: the server listens beyond loopback, so only what "
+      "--probe_allowlist names may be probed";
+  return none;
 }
 
 absl::StatusOr<ProbeAllowlist> ProbeAllowlist::Parse(absl::string_view spec) {
@@ -56,6 +84,7 @@ absl::StatusOr<ProbeAllowlist> ProbeAllowlist::Parse(absl::string_view spec) {
           absl::StrCat("allowlist entry '", entry, "': ", why));
     };
     Rule rule;
+    bool has_port = false;
     absl::string_view addr = entry;
     // "[v6]:port", "v4:port", or a bare address/CIDR.
     if (absl::ConsumePrefix(&addr, "[")) {
@@ -64,15 +93,23 @@ absl::StatusOr<ProbeAllowlist> ProbeAllowlist::Parse(absl::string_view spec) {
       absl::string_view rest = addr.substr(close + 1);
       addr = addr.substr(0, close);
       if (!rest.empty()) {
+        has_port = true;
         if (!absl::ConsumePrefix(&rest, ":") ||
             !absl::SimpleAtoi(rest, &rule.port))
           return bad("expected [address]:port");
       }
     } else if (std::count(addr.begin(), addr.end(), ':') == 1) {
+      has_port = true;
       size_t colon = addr.find(':');
       if (!absl::SimpleAtoi(addr.substr(colon + 1), &rule.port))
         return bad("port must be a number");
       addr = addr.substr(0, colon);
+    }
+    // Port 0 would otherwise read as the any-port rule.
+    if (has_port && rule.port == 0) {
+      return bad(
+          "port 0 is not a port; to allow every port, omit it (e.g. "
+          "127.0.0.1 or [::1])");
     }
     if (rule.port < 0 || rule.port > 65535) return bad("port out of range");
     size_t slash = addr.find('/');

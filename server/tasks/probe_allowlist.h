@@ -1,7 +1,8 @@
 // Which addresses network-touching kinds may reach, so the server cannot be
 // used as an open proxy or a scanner. Entries are CIDRs (any port) or
-// address:port pairs; IPv6 addresses with a port go in brackets:
-//   "127.0.0.0/8,::1/128"   (the default: loopback only)
+// address:port pairs (port 1..65535); IPv6 addresses with a port go in
+// brackets:
+//   "127.0.0.0/8,::1/128"   (loopback only: the default on a loopback server)
 //   "10.0.0.5:8080,[::1]:9000,192.0.2.0/24"
 #ifndef BATCHEXEC_SERVER_TASKS_PROBE_ALLOWLIST_H_
 #define BATCHEXEC_SERVER_TASKS_PROBE_ALLOWLIST_H_
@@ -27,11 +28,23 @@ struct IpAddress {
   // they would block and let a name move the check elsewhere.
   static absl::StatusOr<IpAddress> Parse(absl::string_view text);
   std::string ToString() const;
+  // 127.0.0.0/8, ::1, or 127.0.0.0/8 in IPv4-mapped form.
+  bool IsLoopback() const;
 };
+
+// Whether a server listening on `host` ("127.0.0.1", "[::1]", "localhost",
+// "0.0.0.0", ...) can only be reached from this machine. Names other than
+// "localhost" count as reachable from elsewhere.
+bool IsLoopbackHost(absl::string_view host);
 
 class ProbeAllowlist {
  public:
   static ProbeAllowlist LoopbackOnly();
+  // The allowlist when the operator names none, for a server listening on
+  // `listen_host`: loopback only if only loopback clients can call it;
+  // otherwise nothing, so remote callers cannot probe the services this
+  // host keeps on loopback.
+  static ProbeAllowlist DefaultFor(absl::string_view listen_host);
   // Parses a comma-separated list; INVALID_ARGUMENT naming the bad entry.
   static absl::StatusOr<ProbeAllowlist> Parse(absl::string_view spec);
 
@@ -42,7 +55,7 @@ class ProbeAllowlist {
   struct Rule {
     IpAddress network;
     int prefix_bits = 128;  // over the 16-byte form
-    int port = 0;           // 0 = any port
+    int port = 0;           // 0 = any port (entries may not name port 0)
   };
   std::vector<Rule> rules_;
   std::string spec_;

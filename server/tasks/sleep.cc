@@ -27,7 +27,7 @@ TaskKind SleepKind() {
     const double seconds = NumberArg(task->args(), "seconds", 0);
     TimerQueue& timers = task->env().timers;
     TimerQueue::TimerId id =
-        timers.Schedule(absl::Now() + absl::Seconds(seconds), [task] {
+        timers.ScheduleAfter(absl::Seconds(seconds), [task] {
           // Capturing only the pointer keeps the closure in AnyInvocable's
           // inline storage: no allocation per sleeping task.
           const double seconds = NumberArg(task->args(), "seconds", 0);

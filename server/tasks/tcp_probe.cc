@@ -39,13 +39,10 @@ class Probe : public std::enable_shared_from_this<Probe> {
     if (rc == 0) return End(true, "");
     if (errno != EINPROGRESS) return End(false, strerror(errno));
     auto self = shared_from_this();
-    {
-      MutexLock lock(&mu_);
-      timer_ = timers_.Schedule(start_ + timeout, [self, timeout] {
-        self->End(false, absl::StrCat("no answer within ",
-                                      absl::FormatDuration(timeout)));
-      });
-    }
+    // Watch first, then arm the timeout once the watch id is recorded: a
+    // timeout that fired in between would close the fd under a registration
+    // in progress and leave the watch (holding this probe, its task and its
+    // batch) in the poller for good.
     auto watch = poller_.WatchOnce(fd_, EPOLLOUT, [self](uint32_t) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -55,7 +52,15 @@ class Probe : public std::enable_shared_from_this<Probe> {
     if (!watch.ok()) return End(false, std::string(watch.status().message()));
     {
       MutexLock lock(&mu_);
+      // The socket may have answered already (and Close found no watch id:
+      // the poller had dropped the entry itself before calling back).
+      if (closed_) return;
       watch_ = *watch;
+      // Under the lock, so that a timeout firing at once finds the ids set.
+      timer_ = timers_.ScheduleAfter(timeout, [self, timeout] {
+        self->End(false, absl::StrCat("no answer within ",
+                                      absl::FormatDuration(timeout)));
+      });
     }
     task_->OnCancel([self] { self->Close(); });
   }
