@@ -245,8 +245,12 @@ void Batch::Cancel(absl::Status why) {
   {
     MutexLock lock(&mu_);
     if (call_status_.ok()) call_status_ = why;
-    if (cancelled_) return;
-    to_cancel = CancelLocked(why);
+    if (cancelled_) {
+      // Already ending: the sink may take more now (its reader left).
+      EmitNotStartedLocked();
+    } else {
+      to_cancel = CancelLocked(why);
+    }
   }
   Flush();
   for (auto& t : to_cancel) t->Cancel(why);

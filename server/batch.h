@@ -74,7 +74,8 @@ class Batch final : public TaskContext::Owner,
 
   // Ends every queued and running task with `why` (CANCELLED, or
   // DEADLINE_EXCEEDED for a deadline); tasks that already ended keep their
-  // results. Thread-safe; idempotent.
+  // results. Thread-safe; idempotent (a later call ends more of the queued
+  // tasks if the sink takes them now).
   void Cancel(absl::Status why);
 
   // The sink drained its backlog: start tasks again (or, once cancelled,

@@ -109,6 +109,55 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
   EXPECT_TRUE(server->executor().WaitIdle(absl::Now() + absl::Seconds(60)));
 }
 
+// A reader that never reads a 1M-task batch, whose first task fails
+// (fail-fast) once the batch has paused: the ~990k queued tasks end only as
+// fast as the reader drains, not all at once into the server's memory.
+TEST(HostileClients, CancellingAStalledMillionTaskBatchBuffersNoMore) {
+  constexpr int kTasks = 1'000'000;
+  auto server = StartServer({});
+  v1::ExecuteRequest request = Echoes(kTasks);
+  {
+    v1::Task* first = request.mutable_tasks(0);
+    first->set_kind("sleep");
+    (*first->mutable_args()->mutable_fields())["seconds"].set_number_value(60);
+    first->mutable_timeout()->set_nanos(500'000'000);  // fails at 0.5 s
+  }
+  request.set_max_concurrency(1000);
+  auto stub = StalledStub(server->target(), 0);
+  grpc::ClientContext context;
+  auto reader = stub->Execute(&context, request);
+  // Paused: the count of queued tasks stops moving, far from done.
+  uint64_t queued = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        uint64_t now = server->executor().Stats().queued_tasks();
+        bool still = now == queued && now > 0;
+        queued = now;
+        if (!still) absl::SleepFor(absl::Milliseconds(200));
+        return still;
+      },
+      absl::Seconds(60)));
+  const int64_t rss_paused = TrimmedRss();
+  // Task 0 times out: fail-fast cancels every queued task.
+  absl::SleepFor(absl::Seconds(1));
+  const uint64_t left = server->executor().Stats().queued_tasks();
+  const int64_t growth = TrimmedRss() - rss_paused;
+  std::printf(
+      "HOSTILE stalled 1M batch after fail-fast: queued %lu -> %lu, "
+      "rss_growth_mb=%.1f\n",
+      static_cast<unsigned long>(queued), static_cast<unsigned long>(left),
+      growth / 1e6);
+  // Not ended all at once: most stay queued until the reader drains.
+  EXPECT_GT(left, kTasks / 2u);
+  // Ending them all at once would have buffered ~100 MB of results.
+  if (kRssTracksHeap) EXPECT_LT(growth, int64_t{32} << 20);
+  EXPECT_EQ(server->executor().Stats().open_batches(), 1u);
+  // The reader leaves: the rest is discarded and the batch ends.
+  context.TryCancel();
+  reader->Finish();
+  EXPECT_TRUE(server->executor().WaitIdle(absl::Now() + absl::Seconds(60)));
+}
+
 TEST(HostileClients, ThousandsOfStreamsHitTheServerLimitNotMemory) {
   ExecutorOptions limits;
   limits.max_open_batches = 300;
