@@ -3,6 +3,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -20,8 +21,11 @@
 #include "client/task_args.h"
 #include "client/task_reader.h"
 #include "common/file_util.h"
+#include "common/mutex.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/client_interceptor.h"
 
 namespace batchexec {
 inline namespace sdk {
@@ -31,6 +35,7 @@ constexpr char kDefaultTarget[] = "127.0.0.1:50051";
 constexpr absl::Duration kBarInterval = absl::Milliseconds(100);
 constexpr absl::Duration kLinesInterval = absl::Seconds(2);
 constexpr absl::Duration kKindsTimeout = absl::Seconds(10);
+constexpr char kExecuteMethod[] = "/batchexec.v1.BatchExecutor/Execute";
 
 constexpr char kUsage[] = R"(Usage:
   batchexec gather [flags] [INPUT ...]   run a batch, print results as JSON lines
@@ -43,7 +48,8 @@ or - for stdin (the default), or a task argument:
     sleep:2   primes:100000   echo:'{"x":1}'   fail:'{"code":5}'   echo:
     '{"kind":"echo","args":{"x":1},"id":"a"}'
 Every input is read before anything is sent; a malformed line is an error
-naming its line, and nothing runs.
+naming its line, and nothing runs. Under `bazel run`, relative FILEs (inputs,
+--tls_*, --auth_token_file) are taken from where the command was typed.
 
 Flags:
   --target=HOST:PORT       server to use (default 127.0.0.1:50051)
@@ -65,7 +71,9 @@ Flags:
 Output: one line per task, in request order: the proto3 JSON of a
 batchexec.v1.TaskResult ({"index","id","status":{"code","message"},"output",
 ...}). Exit code 0 if every task succeeded, 1 if any failed, 2 for usage or
-input errors.
+input errors, a batch the server rejects for its content (INVALID_ARGUMENT,
+e.g. an unknown kind) included: then its message is printed once, and no
+lines.
 )";
 
 struct Flags {
@@ -217,10 +225,12 @@ absl::StatusOr<std::vector<v1::Task>> ReadInputs(
       if (task.ok()) {
         tasks.push_back(*std::move(task));
       } else {
-        status = task.status();
+        status = absl::Status(task.status().code(),
+                              TidyJsonError(task.status().message()));
       }
     } else {
-      absl::StatusOr<std::string> text = ReadFile(input);
+      // Read where the user meant; line errors name the file as typed.
+      absl::StatusOr<std::string> text = ReadFile(ResolveUserPath(input));
       status = text.ok() ? add_lines(input, *text) : text.status();
     }
     if (!status.ok()) return status;
@@ -228,19 +238,112 @@ absl::StatusOr<std::vector<v1::Task>> ReadInputs(
   return tasks;
 }
 
-// A client for --target with the TLS and token flags applied.
-absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags) {
+// Each task's timing as the server sent it, read off the Execute stream:
+// the SDK hands a failed task out as a bare status, without the timing its
+// result carried, and the CLI prints what the server sent.
+class SentTimes {
+ public:
+  void Record(const v1::ExecuteEvent& event) {
+    if (!event.has_results()) return;
+    MutexLock lock(&mu_);
+    for (const v1::TaskResult& r : event.results().results()) {
+      if (!r.has_started_after() && !r.has_finished_after()) continue;
+      times_[r.index()] = {r.started_after(), r.finished_after()};
+    }
+  }
+
+  // Task `index`'s, or null if the server sent none. The CLI has one
+  // --target, so the batch is not split and a result's index is the task's.
+  const TaskTimes* Find(size_t index) const {
+    MutexLock lock(&mu_);
+    auto it = times_.find(index);
+    return it == times_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::map<size_t, TaskTimes> times_ ABSL_GUARDED_BY(mu_);
+};
+
+// Hands every ExecuteEvent the client receives to a SentTimes.
+class SentTimesInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit SentTimesInterceptor(SentTimes* times) : times_(times) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      // Null when the stream ended instead of delivering a message.
+      if (const void* event = methods->GetRecvMessage(); event != nullptr) {
+        times_->Record(*static_cast<const v1::ExecuteEvent*>(event));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  SentTimes* const times_;
+};
+
+class SentTimesInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit SentTimesInterceptorFactory(SentTimes* times) : times_(times) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    if (absl::string_view(info->method()) != kExecuteMethod) return nullptr;
+    return new SentTimesInterceptor(times_);
+  }
+
+ private:
+  SentTimes* const times_;
+};
+
+// A client for --target with the TLS and token flags applied; `times`, if
+// given, gets the timing of every result the server sends.
+absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
+                                                   SentTimes* times = nullptr) {
+  TlsFiles tls = flags.tls;
+  for (std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
+    *file = ResolveUserPath(*file);
+  }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(flags.tls);
+      MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
-  auto client =
-      std::make_unique<Client>(grpc::CreateChannel(flags.target, *credentials));
+  std::shared_ptr<grpc::Channel> channel;
+  if (times == nullptr) {
+    channel = grpc::CreateChannel(flags.target, *credentials);
+  } else {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(
+        std::make_unique<SentTimesInterceptorFactory>(times));
+    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+        flags.target, *credentials, grpc::ChannelArguments(),
+        std::move(interceptors));
+  }
+  auto client = std::make_unique<Client>(std::move(channel));
   if (!flags.auth_token_file.empty()) {
-    absl::StatusOr<std::string> token = ReadTokenFile(flags.auth_token_file);
+    absl::StatusOr<std::string> token =
+        ReadTokenFile(ResolveUserPath(flags.auth_token_file));
     if (!token.ok()) return token.status();
     client->set_auth_token(*token);
   }
   return client;
+}
+
+// Whether the server refused the batch as a whole for its content (unknown
+// kind, bad args) before running it: the call failed INVALID_ARGUMENT and
+// every task carries that status, none a result of its own.
+bool RejectedAsInput(const GatherResult& result) {
+  if (result.status.code() != absl::StatusCode::kInvalidArgument) return false;
+  for (const absl::StatusOr<TaskOutput>& r : result.results) {
+    if (r.status() != result.status) return false;
+  }
+  return true;
 }
 
 int RunGather(const Command& command, std::istream& in, std::ostream& out,
@@ -262,7 +365,8 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   }
 
   const Flags& flags = command.flags;
-  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags);
+  SentTimes times;  // outlives the client and its calls
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags, &times);
   if (!client.ok()) {
     err << "batchexec: " << client.status().message() << "\n";
     return kExitUsage;
@@ -290,10 +394,17 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   GatherResult result = (*client)
                             ->StartGather(std::move(tasks), std::move(options))
                             ->TakeResult();
+  if (RejectedAsInput(result)) {
+    // An input error like a malformed line: said once, no result lines.
+    printer.Discard();
+    err << "batchexec: the server rejected the batch: "
+        << result.status.message() << "\n";
+    return kExitUsage;
+  }
   printer.Finish(result.progress, result.elapsed);
 
   for (size_t i = 0; i < result.results.size(); ++i) {
-    out << ResultJsonLine(i, ids[i], result.results[i]) << "\n";
+    out << ResultJsonLine(i, ids[i], result.results[i], times.Find(i)) << "\n";
   }
   out.flush();
   if (!result.status.ok()) {
@@ -325,7 +436,7 @@ int RunKinds(const Command& command, std::ostream& out, std::ostream& err) {
   if (command.flags.json) {
     std::string json;
     (void)google::protobuf::util::MessageToJsonString(*kinds, &json);
-    out << json << "\n";
+    out << UnescapeAngleBrackets(json) << "\n";
     return kExitOk;
   }
   for (const v1::TaskKind& kind : kinds->kinds()) {

@@ -24,7 +24,9 @@ inline namespace sdk {
 // Exit codes.
 inline constexpr int kExitOk = 0;      // every task succeeded
 inline constexpr int kExitFailed = 1;  // a task or the call failed
-inline constexpr int kExitUsage = 2;   // bad flags, arguments or input
+// Bad flags, arguments or input, a batch the server rejects for its content
+// (INVALID_ARGUMENT as a whole) included.
+inline constexpr int kExitUsage = 2;
 
 struct CliEnvironment {
   // Whether stderr is a terminal: a redrawn progress bar instead of lines.

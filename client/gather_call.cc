@@ -6,11 +6,10 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/str_cat.h"
 #include "client/execute_stream.h"
+#include "client/result_merger.h"
 #include "common/grpc_status.h"
 #include "common/mutex.h"
-#include "common/proto_status.h"
 #include "common/proto_time.h"
 
 namespace batchexec {
@@ -19,15 +18,6 @@ namespace {
 
 v1::FailurePolicy ToProto(FailurePolicy policy) {
   return policy == FailurePolicy::kCollectAll ? v1::COLLECT_ALL : v1::FAIL_FAST;
-}
-
-// "task 3 (id \"b\") failed: <message>", keeping the task's code.
-absl::Status TaskFailure(size_t index, const std::string& id,
-                         const absl::Status& status) {
-  std::string who = absl::StrCat("task ", index);
-  if (!id.empty()) absl::StrAppend(&who, " (id \"", id, "\")");
-  return absl::Status(status.code(),
-                      absl::StrCat(who, " failed: ", status.message()));
 }
 
 }  // namespace
@@ -42,14 +32,11 @@ absl::Status TaskFailure(size_t index, const std::string& id,
 // gRPC's threads.
 class GatherCall::State final : public ExecuteStream::Listener {
  public:
-  State(GatherOptions options, size_t total)
+  State(GatherOptions options, std::vector<ResultMerger::PartLayout> layout)
       : options_(std::move(options)),
-        fail_fast_(options_.failure_policy.value_or(FailurePolicy::kFailFast) ==
-                   FailurePolicy::kFailFast),
-        total_(total),
+        policy_(options_.failure_policy.value_or(FailurePolicy::kFailFast)),
         start_time_(absl::Now()),
-        results_(total),  // UNKNOWN until received_; allocates no message
-        received_(total, false) {}
+        merger_(std::move(layout), policy_) {}
 
   void Begin(std::vector<Part> parts);
   void Cancel();
@@ -67,40 +54,14 @@ class GatherCall::State final : public ExecuteStream::Listener {
   void OnStreamDone(size_t part, const grpc::Status& status) override;
 
  private:
-  struct PartState {
-    size_t first_index = 0;
-    size_t size = 0;
-    std::string label;
-    bool heard = false;   // the server reported counts
-    bool done = false;    // the stream ended
-    v1::Progress server;  // its latest counts
-  };
-
-  // What a reaction has to tell the user once mu_ is released.
-  struct Delivery {
-    std::vector<size_t> results;  // indexes that got their result
-    Progress progress;
-    bool cancel_others = false;  // fail-fast tripped on this event
-  };
-
   // Bracket every reaction: while one runs, the state stays alive. Leave()
   // is a reaction's last touch of the state.
   void Enter();
   void Leave();
 
-  // Stores task `index`'s result unless it already has one.
-  void RecordLocked(size_t index, absl::StatusOr<TaskOutput> result,
-                    absl::Status failure, Delivery& delivery)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddResultLocked(size_t part, v1::TaskResult result, Delivery& delivery)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The status a part's tasks get when its whole call failed.
-  absl::Status CallFailureLocked(size_t part, const grpc::Status& status) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs on_result/on_progress for `delivery`. Call with callback_mu_ held
-  // and mu_ not held.
-  void Deliver(const Delivery& delivery)
+  // Runs on_result/on_progress for what the merger recorded. Call with
+  // callback_mu_ held and mu_ not held.
+  void Deliver(const ResultMerger::Update& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(callback_mu_);
   // Builds result_ and runs on_done: the end of the call.
   void Finish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(callback_mu_);
@@ -108,16 +69,9 @@ class GatherCall::State final : public ExecuteStream::Listener {
   bool OnCallbackThreadLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return callback_thread_ == std::this_thread::get_id();
   }
-  // results_[index] once recorded: final, and read only by its writer and
-  // then by Deliver under callback_mu_, which also orders the final move.
-  const absl::StatusOr<TaskOutput>& RecordedResult(size_t index) const
-      ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return results_[index];
-  }
 
   const GatherOptions options_;
-  const bool fail_fast_;
-  const size_t total_;
+  const FailurePolicy policy_;
   const absl::Time start_time_;
   // Set in Begin, before any stream starts; fixed afterwards. Each stream
   // lives as long as this state, so Cancel() can always reach it.
@@ -129,20 +83,13 @@ class GatherCall::State final : public ExecuteStream::Listener {
   Mutex callback_mu_;
   Progress last_progress_ ABSL_GUARDED_BY(callback_mu_);
 
+  // Results, progress and the batch's status. Thread-safe on its own; the
+  // reactions that feed it hold callback_mu_, so callbacks see what it
+  // recorded in order. Its lock is a leaf, taken inside callback_mu_ or mu_.
+  ResultMerger merger_;
+
   mutable Mutex mu_;
-  std::vector<PartState> parts_ ABSL_GUARDED_BY(mu_);
-  // results_[i] is final once received_[i]; only its writer and, after
-  // that, the callback holding callback_mu_ read it without mu_.
-  std::vector<absl::StatusOr<TaskOutput>> results_ ABSL_GUARDED_BY(mu_);
-  std::vector<bool> received_ ABSL_GUARDED_BY(mu_);
-  size_t completed_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   size_t open_parts_ ABSL_GUARDED_BY(mu_) = 0;
-  // First failure other than CANCELLED, and the first CANCELLED one.
-  absl::Status first_failure_ ABSL_GUARDED_BY(mu_);
-  absl::Status first_cancelled_ ABSL_GUARDED_BY(mu_);
-  bool cancelled_by_caller_ ABSL_GUARDED_BY(mu_) = false;
-  bool fail_fast_tripped_ ABSL_GUARDED_BY(mu_) = false;
   // The thread running a user callback of this call, if any.
   std::thread::id callback_thread_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // result_ is built
@@ -157,11 +104,9 @@ class GatherCall::State final : public ExecuteStream::Listener {
 void GatherCall::State::Begin(std::vector<Part> parts) {
   const absl::Time deadline =
       std::min(options_.deadline, start_time_ + options_.timeout);
-  const v1::FailurePolicy policy = ToProto(
-      fail_fast_ ? FailurePolicy::kFailFast : FailurePolicy::kCollectAll);
+  const v1::FailurePolicy policy = ToProto(policy_);
   {
     MutexLock lock(&mu_);
-    parts_.resize(parts.size());
     for (size_t i = 0; i < parts.size(); ++i) {
       v1::ExecuteRequest& request = parts[i].request;
       request.set_max_concurrency(options_.max_concurrency);
@@ -170,9 +115,6 @@ void GatherCall::State::Begin(std::vector<Part> parts) {
         *request.mutable_task_timeout() =
             ToProtoDuration(options_.task_timeout);
       }
-      parts_[i].first_index = parts[i].first_index;
-      parts_[i].size = static_cast<size_t>(request.tasks_size());
-      parts_[i].label = parts[i].label;
       if (parts[i].stub == nullptr) {
         streams_.push_back(nullptr);
         continue;
@@ -185,26 +127,23 @@ void GatherCall::State::Begin(std::vector<Part> parts) {
   }
   // Parts without a server fail at once, here, on the caller's thread.
   bool started = false;
-  Delivery delivery;
+  ResultMerger::Update update;
   {
     MutexLock callbacks(&callback_mu_);
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      if (streams_[i] != nullptr) continue;
+      merger_.FailPart(i,
+                       absl::FailedPreconditionError(
+                           "the client has no channel to send the batch to"),
+                       update);
+    }
+    update.progress = merger_.progress();
     {
       MutexLock lock(&mu_);
-      for (size_t i = 0; i < parts_.size(); ++i) {
-        if (streams_[i] != nullptr) continue;
-        PartState& p = parts_[i];
-        p.done = true;
-        const absl::Status why = absl::FailedPreconditionError(
-            "the client has no channel to send the batch to");
-        for (size_t t = p.first_index; t < p.first_index + p.size; ++t) {
-          RecordLocked(t, why, why, delivery);
-        }
-      }
-      delivery.progress = ProgressLocked();
       callback_thread_ = std::this_thread::get_id();
       started = open_parts_ > 0;
     }
-    Deliver(delivery);
+    Deliver(update);
     if (!started) {
       Finish();
     } else {
@@ -218,7 +157,7 @@ void GatherCall::State::Begin(std::vector<Part> parts) {
     return;
   }
   // Fail-fast already tripped: the streams start cancelled.
-  if (delivery.cancel_others) CancelStreamsExcept(std::nullopt);
+  if (update.cancel_other_parts) CancelStreamsExcept(std::nullopt);
   // Outside the locks: a stream may fail and report inline.
   for (auto& stream : streams_) {
     if (stream != nullptr) stream->Start();
@@ -252,71 +191,35 @@ void GatherCall::State::Leave() {
 
 void GatherCall::State::OnStreamEvent(size_t part, v1::ExecuteEvent& event) {
   Enter();
-  Delivery delivery;
+  ResultMerger::Update update;
   {
     MutexLock callbacks(&callback_mu_);
+    merger_.AddEvent(part, event, update);
     {
       MutexLock lock(&mu_);
-      PartState& p = parts_[part];
-      switch (event.event_case()) {
-        case v1::ExecuteEvent::kResults: {
-          v1::ResultChunk& chunk = *event.mutable_results();
-          for (v1::TaskResult& r : *chunk.mutable_results()) {
-            AddResultLocked(part, std::move(r), delivery);
-          }
-          p.server = chunk.progress();
-          p.heard = true;
-          break;
-        }
-        case v1::ExecuteEvent::kProgress:
-          p.server = event.progress();
-          p.heard = true;
-          break;
-        case v1::ExecuteEvent::kSummary:
-          p.server = event.summary().progress();
-          p.heard = true;
-          break;
-        case v1::ExecuteEvent::kAccepted:
-        case v1::ExecuteEvent::EVENT_NOT_SET:
-          break;
-      }
-      delivery.progress = ProgressLocked();
       callback_thread_ = std::this_thread::get_id();
     }
-    Deliver(delivery);
+    Deliver(update);
     MutexLock lock(&mu_);
     callback_thread_ = std::thread::id();
   }
-  if (delivery.cancel_others) CancelStreamsExcept(part);
+  if (update.cancel_other_parts) CancelStreamsExcept(part);
   Leave();
 }
 
 void GatherCall::State::OnStreamDone(size_t part, const grpc::Status& status) {
   Enter();
   bool last = false;
-  Delivery delivery;
+  ResultMerger::Update update;
   {
     MutexLock callbacks(&callback_mu_);
+    merger_.EndPart(part, FromGrpcStatus(status), update);
     {
       MutexLock lock(&mu_);
-      PartState& p = parts_[part];
-      p.done = true;
-      const absl::Status why =
-          status.ok() ? absl::InternalError(
-                            "the server ended the call without this task's "
-                            "result")
-                      : CallFailureLocked(part, status);
-      for (size_t i = p.first_index; i < p.first_index + p.size; ++i) {
-        if (received_[i]) continue;
-        // A failed call's status is the failure, not "task i failed".
-        RecordLocked(i, why, status.ok() ? TaskFailure(i, "", why) : why,
-                     delivery);
-      }
       last = --open_parts_ == 0;
-      delivery.progress = ProgressLocked();
       callback_thread_ = std::this_thread::get_id();
     }
-    Deliver(delivery);
+    Deliver(update);
     if (last) {
       Finish();
     } else {
@@ -324,98 +227,19 @@ void GatherCall::State::OnStreamDone(size_t part, const grpc::Status& status) {
       callback_thread_ = std::thread::id();
     }
   }
-  if (delivery.cancel_others) CancelStreamsExcept(part);
+  if (update.cancel_other_parts) CancelStreamsExcept(part);
   Leave();
 }
 
-void GatherCall::State::AddResultLocked(size_t part, v1::TaskResult result,
-                                        Delivery& delivery) {
-  const PartState& p = parts_[part];
-  // A result naming no task of this part is a server bug; the task it
-  // should have named ends INTERNAL when the stream ends without it.
-  if (result.index() >= p.size) return;
-  const size_t index = p.first_index + result.index();
-  absl::Status failure;
-  if (result.status().code() != 0) {
-    failure = TaskFailure(index, result.id(), FromProtoStatus(result.status()));
-  }
-  RecordLocked(index, ToTaskOutput(std::move(result), index), failure,
-               delivery);
-}
-
-void GatherCall::State::RecordLocked(size_t index,
-                                     absl::StatusOr<TaskOutput> result,
-                                     absl::Status failure, Delivery& delivery) {
-  if (received_[index]) return;  // a duplicate: keep the first
-  received_[index] = true;
-  ++completed_;
-  if (!result.ok()) {
-    ++failed_;
-    if (failure.code() != absl::StatusCode::kCancelled) {
-      if (first_failure_.ok()) {
-        first_failure_ = failure;
-        if (fail_fast_ && !fail_fast_tripped_) {
-          fail_fast_tripped_ = true;
-          delivery.cancel_others = parts_.size() > 1;
-        }
-      }
-    } else if (first_cancelled_.ok()) {
-      first_cancelled_ = failure;
-    }
-  }
-  results_[index] = std::move(result);
-  delivery.results.push_back(index);
-}
-
-absl::Status GatherCall::State::CallFailureLocked(
-    size_t part, const grpc::Status& status) const {
-  const PartState& p = parts_[part];
-  absl::Status s = FromGrpcStatus(status);
-  std::string message(s.message());
-  if (s.code() == absl::StatusCode::kCancelled) {
-    if (cancelled_by_caller_) {
-      message = "cancelled by the caller";
-    } else if (fail_fast_tripped_) {
-      message = "cancelled: another task of the batch failed";
-    }
-  } else if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-    message = absl::StrCat("call deadline exceeded (", message, ")");
-  }
-  if (!p.label.empty()) {
-    message = p.size == 0 ? absl::StrCat(p.label, ": ", message)
-                          : absl::StrCat("tasks ", p.first_index, "..",
-                                         p.first_index + p.size - 1, " on ",
-                                         p.label, ": ", message);
-  }
-  return absl::Status(s.code(), message);
-}
-
-Progress GatherCall::State::ProgressLocked() const {
-  Progress progress;
-  progress.total = total_;
-  progress.completed = completed_;
-  progress.failed = failed_;
-  for (const PartState& p : parts_) {
-    if (p.done) continue;
-    if (p.heard) {
-      progress.running += p.server.running();
-      progress.queued += p.server.queued();
-    } else {
-      progress.queued += p.size;  // not admitted yet
-    }
-  }
-  return progress;
-}
-
-void GatherCall::State::Deliver(const Delivery& delivery) {
+void GatherCall::State::Deliver(const ResultMerger::Update& update) {
   if (options_.on_result) {
-    for (size_t index : delivery.results) {
-      options_.on_result(index, RecordedResult(index));
+    for (size_t index : update.recorded) {
+      options_.on_result(index, merger_.recorded_result(index));
     }
   }
-  if (delivery.progress != last_progress_) {
-    last_progress_ = delivery.progress;
-    if (options_.on_progress) options_.on_progress(delivery.progress);
+  if (update.progress != last_progress_) {
+    last_progress_ = update.progress;
+    if (options_.on_progress) options_.on_progress(update.progress);
   }
 }
 
@@ -423,19 +247,8 @@ void GatherCall::State::Finish() {
   const GatherResult* result;
   {
     MutexLock lock(&mu_);
-    result_.results = std::move(results_);
-    results_.clear();
-    result_.progress = ProgressLocked();
+    result_ = merger_.TakeResult();
     result_.elapsed = absl::Now() - start_time_;
-    if (failed_ == 0) {
-      result_.status = absl::OkStatus();
-    } else if (!first_failure_.ok()) {
-      result_.status = first_failure_;
-    } else if (cancelled_by_caller_) {
-      result_.status = absl::CancelledError("cancelled by the caller");
-    } else {
-      result_.status = first_cancelled_;
-    }
     finished_ = true;
     callback_thread_ = std::this_thread::get_id();
     result = &result_;
@@ -451,7 +264,7 @@ void GatherCall::State::Cancel() {
   {
     MutexLock lock(&mu_);
     if (finished_) return;
-    cancelled_by_caller_ = true;
+    merger_.CancelledByCaller();
   }
   CancelStreamsExcept(std::nullopt);
 }
@@ -504,9 +317,14 @@ GatherResult GatherCall::State::TakeResult() {
 
 std::unique_ptr<GatherCall> GatherCall::Start(std::vector<Part> parts,
                                               GatherOptions options) {
-  size_t total = 0;
-  for (const Part& part : parts) total += part.request.tasks_size();
-  auto state = std::make_unique<State>(std::move(options), total);
+  std::vector<ResultMerger::PartLayout> layout;
+  layout.reserve(parts.size());
+  for (const Part& part : parts) {
+    layout.push_back({part.first_index,
+                      static_cast<size_t>(part.request.tasks_size()),
+                      part.label});
+  }
+  auto state = std::make_unique<State>(std::move(options), std::move(layout));
   state->Begin(std::move(parts));
   return std::unique_ptr<GatherCall>(new GatherCall(std::move(state)));
 }

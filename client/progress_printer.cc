@@ -62,6 +62,14 @@ void ProgressPrinter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ProgressPrinter::Discard() {
+  Stop();
+  MutexLock lock(&mu_);
+  if (finished_) return;
+  finished_ = true;
+  if (style_ == ProgressStyle::kBar) out_ << "\r\033[K" << std::flush;
+}
+
 void ProgressPrinter::Finish(const Progress& progress, absl::Duration elapsed) {
   Stop();
   MutexLock lock(&mu_);
@@ -69,9 +77,10 @@ void ProgressPrinter::Finish(const Progress& progress, absl::Duration elapsed) {
   finished_ = true;
   Draw(progress, elapsed);
   if (style_ == ProgressStyle::kBar) out_ << "\n";
-  out_ << absl::StrFormat("%d tasks: %d ok, %d failed in %.2fs\n",
-                          progress.total, progress.completed - progress.failed,
-                          progress.failed, absl::ToDoubleSeconds(elapsed))
+  out_ << absl::StrFormat("%d %s: %d ok, %d failed in %.2fs\n", progress.total,
+                          progress.total == 1 ? "task" : "tasks",
+                          progress.completed - progress.failed, progress.failed,
+                          absl::ToDoubleSeconds(elapsed))
        << std::flush;
 }
 

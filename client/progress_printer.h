@@ -46,8 +46,12 @@ class ProgressPrinter {
   void Update(const Progress& progress);
 
   // Stops the updates and prints the final counts and "N tasks: X ok, Y
-  // failed in T". Once.
+  // failed in T" ("1 task: ..."). Once.
   void Finish(const Progress& progress, absl::Duration elapsed);
+
+  // Stops the updates without a summary (the batch never ran), erasing a
+  // bar already drawn so that an error can take its line.
+  void Discard();
 
  private:
   void Run();

@@ -19,6 +19,17 @@ absl::Status LineError(size_t line, absl::string_view what) {
 
 }  // namespace
 
+std::string TidyJsonError(absl::string_view message) {
+  const size_t end = message.find('\n');
+  if (end == absl::string_view::npos) return std::string(message);
+  absl::string_view context = message.substr(end + 1);
+  context = context.substr(0, context.find('\n'));
+  if (absl::StripAsciiWhitespace(context).empty()) {
+    return std::string(message.substr(0, end));
+  }
+  return std::string(message);
+}
+
 absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text) {
   if (absl::StartsWith(text, kByteOrderMark)) {
     text.remove_prefix(kByteOrderMark.size());
@@ -44,10 +55,11 @@ absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text) {
         google::protobuf::StringPiece(line.data(), line.size()), &task,
         options);
     if (!status.ok()) {
-      return LineError(line_number,
-                       absl::StrCat("not a valid task: ",
-                                    std::string(status.message().data(),
-                                                status.message().size())));
+      return LineError(
+          line_number,
+          absl::StrCat("not a valid task: ",
+                       TidyJsonError(absl::string_view(
+                           status.message().data(), status.message().size()))));
     }
     if (task.kind().empty()) {
       return LineError(line_number, "\"kind\" is missing or empty");

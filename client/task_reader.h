@@ -7,6 +7,7 @@
 #ifndef BATCHEXEC_CLIENT_TASK_READER_H_
 #define BATCHEXEC_CLIENT_TASK_READER_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,11 @@ inline namespace sdk {
 // an unknown field, a wrong type, or no "kind". All or nothing: a caller
 // never sends part of a malformed file.
 absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text);
+
+// A message holding protobuf's JSON parse error, which ends "\n<text near
+// the error>\n<spaces>^": when that text is empty (the error is at the end of
+// the input) the blank line and lone ^ are dropped.
+std::string TidyJsonError(absl::string_view message);
 
 }  // namespace sdk
 }  // namespace batchexec

@@ -1,6 +1,7 @@
 #include "common/file_util.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,13 @@
 #include "absl/strings/strip.h"
 
 namespace batchexec {
+
+std::string ResolveUserPath(const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') return path;
+  return absl::StrCat(dir, "/", path);
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);

@@ -19,7 +19,9 @@ struct HealthCheckOptions {
   // Multiplies the simulated latencies (0.1 turns 3 s into 0.3 s).
   double latency_scale = 1.0;
   // "host:port" pairs (numeric address or localhost) to probe instead of
-  // the simulated services.
+  // the simulated services. The in-process server (no target) is allowed to
+  // probe exactly these, whatever they are: the user who names them could
+  // connect to them directly. A target server keeps its own allowlist.
   std::vector<std::string> probes;
 };
 

@@ -15,7 +15,10 @@ ABSL_FLAG(double, latency_scale, 1.0,
           "multiplies the simulated latencies (2.0, 3.0 and 1.0 s)");
 ABSL_FLAG(std::string, probe, "",
           "comma-separated host:port pairs to check with tcp_probe instead "
-          "of the simulated services (numeric addresses or localhost)");
+          "of the simulated services (numeric addresses or localhost). "
+          "Without --target, the in-process server's allowlist is exactly "
+          "these, so any address given is probed (e.g. 10.1.2.3:80); with "
+          "--target, that server's --probe_allowlist decides.");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);

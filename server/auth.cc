@@ -128,9 +128,43 @@ bool MethodNeedsToken(absl::string_view method) {
   return true;
 }
 
-absl::Status TokenAuthenticator::CheckAuthorization(
-    std::optional<absl::string_view> authorization) const {
-  if (token_.empty()) return absl::OkStatus();
+TokenAuthenticator::TokenAuthenticator(std::string token)
+    : enabled_(!token.empty()), shared_(std::make_shared<Shared>()) {
+  auto table = std::make_shared<Table>();
+  if (enabled_) table->push_back(NamedToken{"", std::move(token), 1});
+  MutexLock lock(&shared_->mu);
+  shared_->table = std::move(table);
+}
+
+TokenAuthenticator::TokenAuthenticator(std::vector<NamedToken> tokens)
+    : enabled_(true), named_(true), shared_(std::make_shared<Shared>()) {
+  // An empty table would refuse every call: what ParseTokensFile rejects.
+  GPR_ASSERT(!tokens.empty());
+  MutexLock lock(&shared_->mu);
+  shared_->table = std::make_shared<const Table>(std::move(tokens));
+}
+
+absl::Status TokenAuthenticator::ReplaceTokens(std::vector<NamedToken> tokens) {
+  if (!named_) {
+    return absl::FailedPreconditionError(
+        "the server was not started with named tokens (auth_tokens_file)");
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError("no tokens");
+  auto table = std::make_shared<const Table>(std::move(tokens));
+  MutexLock lock(&shared_->mu);
+  // The old table is freed by its last reader, outside this lock.
+  shared_->table.swap(table);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const TokenAuthenticator::Table> TokenAuthenticator::Snapshot()
+    const {
+  MutexLock lock(&shared_->mu);
+  return shared_->table;
+}
+
+absl::StatusOr<const NamedToken*> TokenAuthenticator::Match(
+    const Table& table, std::optional<absl::string_view> authorization) {
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError(
         "missing 'authorization: Bearer <token>' metadata");
@@ -147,20 +181,70 @@ absl::Status TokenAuthenticator::CheckAuthorization(
   value.remove_prefix(space);
   while (absl::ConsumePrefix(&value, " ")) {
   }
-  if (!ConstantTimeEquals(value, token_)) {
-    return absl::UnauthenticatedError("invalid bearer token");
+  // Every token is compared, with no early exit and no branch on the
+  // result, so the time does not tell which token (or how many) matched.
+  // Tokens are unique, so at most one does.
+  size_t found = 0;
+  size_t matched = 0;  // all ones once a token matched
+  for (size_t i = 0; i < table.size(); ++i) {
+    const size_t mask = size_t{0} - static_cast<size_t>(ConstantTimeEquals(
+                                        value, table[i].token));
+    found = (found & ~mask) | (i & mask);
+    matched |= mask;
   }
-  return absl::OkStatus();
+  if (matched == 0) return absl::UnauthenticatedError("invalid bearer token");
+  return &table[found];
 }
+
+absl::Status TokenAuthenticator::CheckAuthorization(
+    std::optional<absl::string_view> authorization) const {
+  if (!enabled_) return absl::OkStatus();
+  std::shared_ptr<const Table> table = Snapshot();
+  return Match(*table, authorization).status();
+}
+
+namespace {
+
+std::optional<absl::string_view> AuthorizationOf(
+    const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return std::nullopt;
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
+}  // namespace
 
 absl::Status TokenAuthenticator::Check(
     const grpc::CallbackServerContext& context) const {
-  if (token_.empty()) return absl::OkStatus();
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return CheckAuthorization(std::nullopt);
-  return CheckAuthorization(
-      absl::string_view(it->second.data(), it->second.size()));
+  if (!enabled_) return absl::OkStatus();
+  return CheckAuthorization(AuthorizationOf(context));
+}
+
+Caller TokenAuthenticator::IdentifyCaller(
+    const grpc::CallbackServerContext& context) const {
+  if (named_) {
+    std::shared_ptr<const Table> table = Snapshot();
+    absl::StatusOr<const NamedToken*> entry =
+        Match(*table, AuthorizationOf(context));
+    if (entry.ok()) return Caller{(*entry)->name, (*entry)->weight};
+  }
+  // Set by gRPC's TLS handshake when the client presented a certificate,
+  // RFC 2253 style: "CN=client,O=Example".
+  if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context()) {
+    for (const grpc::string_ref& subject :
+         auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME)) {
+      if (!subject.empty()) {
+        return Caller{std::string(subject.data(), subject.size()), 1};
+      }
+    }
+  }
+  // "ipv4:10.0.0.7:5123" or "ipv6:[::1]:5123": the address without the port,
+  // so many connections from one host are one caller.
+  std::string peer = context.peer();
+  const size_t colon = peer.rfind(':');
+  if (colon != std::string::npos && colon > peer.find(':')) peer.resize(colon);
+  return Caller{std::move(peer), 1};
 }
 
 std::shared_ptr<grpc::ServerCredentials> TokenCheckedCredentials(

@@ -47,12 +47,14 @@ void SetOutput(HandlerOutput& out, v1::TaskResult* result) {
 
 }  // namespace
 
-Batch::Batch(std::string id, std::shared_ptr<const v1::ExecuteRequest> request,
+Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
+             std::shared_ptr<const v1::ExecuteRequest> request,
              std::vector<const TaskKind*> kinds, BatchOptions options,
              TaskEnvironment& env, FairSemaphore& semaphore,
              std::shared_ptr<BatchSink> sink,
              absl::AnyInvocable<void()> on_done)
     : id_(std::move(id)),
+      caller_(std::move(caller)),
       request_(std::move(request)),
       kinds_(std::move(kinds)),
       options_(options),
@@ -61,7 +63,9 @@ Batch::Batch(std::string id, std::shared_ptr<const v1::ExecuteRequest> request,
       semaphore_(semaphore),
       start_time_(absl::Now()),
       sink_(std::move(sink)),
-      on_done_(std::move(on_done)) {}
+      on_done_(std::move(on_done)) {
+  SetCaller(caller_.get(), caller_->weight);
+}
 
 Batch::~Batch() = default;
 
@@ -88,6 +92,11 @@ v1::Progress Batch::progress() const {
 int64_t Batch::queued() const {
   MutexLock lock(&mu_);
   return size_ - next_;
+}
+
+int64_t Batch::running() const {
+  MutexLock lock(&mu_);
+  return running_count_;
 }
 
 v1::Progress Batch::ProgressLocked() const {
@@ -221,9 +230,13 @@ void Batch::OnTaskEnded(TaskContext& task,
     EmitLocked(r, ok);
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
+      // Named as the SDK and CLI name it: task 2 (id "b") failed: ...
+      const std::string& id = task.task().id();
       to_cancel = CancelLocked(absl::Status(
-          result.status().code(), absl::StrCat("task ", index, " failed: ",
-                                               result.status().message())));
+          result.status().code(),
+          absl::StrCat("task ", index,
+                       id.empty() ? "" : absl::StrCat(" (id \"", id, "\")"),
+                       " failed: ", result.status().message())));
     }
     more = WantsSlotLocked();
     last = completed_ == size_;

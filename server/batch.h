@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
+#include "server/caller.h"
 #include "server/fair_semaphore.h"
 #include "server/task_context.h"
 #include "server/task_registry.h"
@@ -63,7 +64,10 @@ class Batch final : public TaskContext::Owner,
  public:
   // `request` must be validated. `kinds[i]` is the kind of task i.
   // `on_done` runs once after the sink's OnDone, outside the lock.
-  Batch(std::string id, std::shared_ptr<const v1::ExecuteRequest> request,
+  // `caller` is shared by the caller's batches: its address names the
+  // caller in the fair shares.
+  Batch(std::string id, std::shared_ptr<const Caller> caller,
+        std::shared_ptr<const v1::ExecuteRequest> request,
         std::vector<const TaskKind*> kinds, BatchOptions options,
         TaskEnvironment& env, FairSemaphore& semaphore,
         std::shared_ptr<BatchSink> sink, absl::AnyInvocable<void()> on_done);
@@ -83,10 +87,14 @@ class Batch final : public TaskContext::Owner,
   void Resume();
 
   const std::string& id() const { return id_; }
+  const Caller& caller() const { return *caller_; }
+  const void* caller_key() const override { return caller_.get(); }
   int64_t max_concurrency() const { return options_.max_concurrency; }
   v1::Progress progress() const;
   // Tasks not yet started (for the server's counters).
   int64_t queued() const;
+  // Tasks running now.
+  int64_t running() const;
 
  private:
   int64_t OnSlots(int64_t offered) override;
@@ -118,6 +126,7 @@ class Batch final : public TaskContext::Owner,
   void Flush();
 
   const std::string id_;
+  const std::shared_ptr<const Caller> caller_;
   const std::shared_ptr<const v1::ExecuteRequest> request_;
   const std::vector<const TaskKind*> kinds_;
   const BatchOptions options_;

@@ -39,16 +39,17 @@ class ExecuteReactor::Sink final : public BatchSink {
 
 ExecuteReactor* ExecuteReactor::Start(Executor& executor,
                                       grpc::CallbackServerContext* context,
-                                      const grpc::ByteBuffer* request) {
+                                      const grpc::ByteBuffer* request,
+                                      Caller caller) {
   std::shared_ptr<ExecuteReactor> reactor(new ExecuteReactor());
   reactor->self_ = reactor;
-  reactor->Begin(executor, context, *request);
+  reactor->Begin(executor, context, *request, caller);
   return reactor.get();
 }
 
 void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
-                           const grpc::ByteBuffer& wire) {
+                           const grpc::ByteBuffer& wire, const Caller& caller) {
   timers_ = &executor.environment().timers;
   absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> admitted =
       AdmitRequest(wire, executor);
@@ -64,7 +65,7 @@ void ExecuteReactor::Begin(Executor& executor,
           ? executor.Start(
                 std::shared_ptr<const v1::ExecuteRequest>(arena, *request),
                 CallDeadline(*context),
-                std::make_shared<Sink>(shared_from_this()), &note)
+                std::make_shared<Sink>(shared_from_this()), &note, caller)
           : request.status();
   if (!batch.ok()) {
     {
@@ -84,6 +85,7 @@ void ExecuteReactor::Begin(Executor& executor,
   accepted.set_max_concurrency(static_cast<uint32_t>(
       std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
   accepted.set_note(note);
+  accepted.set_caller(caller.name);
   // The batch may have queued results already; they follow Accepted.
   events_.Accept(std::move(accepted));
   Pump();

@@ -27,7 +27,7 @@ class ExecuteReactor final
   // serializes each event itself.
   static ExecuteReactor* Start(Executor& executor,
                                grpc::CallbackServerContext* context,
-                               const grpc::ByteBuffer* request);
+                               const grpc::ByteBuffer* request, Caller caller);
 
   // grpc::ServerWriteReactor
   void OnWriteDone(bool ok) override;
@@ -40,7 +40,7 @@ class ExecuteReactor final
 
   ExecuteReactor() = default;
   void Begin(Executor& executor, grpc::CallbackServerContext* context,
-             const grpc::ByteBuffer& request);
+             const grpc::ByteBuffer& request, const Caller& caller);
   // The batch ended (under its lock): the summary is queued.
   void OnBatchDone(const v1::Summary& summary, const absl::Status& status);
   // Starts the next write, or Finish once everything was sent.

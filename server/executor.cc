@@ -1,5 +1,6 @@
 #include "server/executor.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -76,7 +77,7 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
 
 absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
     std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
-    std::shared_ptr<BatchSink> sink, std::string* note) {
+    std::shared_ptr<BatchSink> sink, std::string* note, const Caller& caller) {
   if (absl::Status s = Validate(*request); !s.ok()) return s;
   const int64_t size = request->tasks_size();
 
@@ -103,6 +104,7 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
   }
 
   std::string id;
+  std::shared_ptr<const Caller> shared_caller;
   {
     MutexLock lock(&mu_);
     if (!accepting_) return absl::UnavailableError("server is shutting down");
@@ -117,6 +119,28 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
                        size, " would exceed ", options_.max_queued_tasks,
                        " (--max_queued_tasks); retry later"));
     }
+    CallerRecord& record = callers_[caller.name];
+    if (record.open_batches >= options_.max_open_batches_per_caller) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "caller '", caller.name, "' already runs ", record.open_batches,
+          " batches, its limit (--max_open_batches_per_caller); retry later"));
+    }
+    if (record.open_tasks + size > options_.max_queued_tasks_per_caller) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("caller '", caller.name, "' has ", record.open_tasks,
+                       " tasks open + ", size, " would exceed its limit of ",
+                       options_.max_queued_tasks_per_caller,
+                       " (--max_queued_tasks_per_caller); retry later"));
+    }
+    // A caller's batches share one Caller: its address is the caller's key
+    // in the fair shares. A new weight (tokens reloaded) applies once the
+    // caller's open batches have ended.
+    if (record.caller == nullptr) {
+      record.caller = std::make_shared<const Caller>(caller);
+    }
+    shared_caller = record.caller;
+    ++record.open_batches;
+    record.open_tasks += size;
     open_tasks_ += size;
     id = absl::StrCat("b", ++batches_started_);
     // Hold the batch's place now: checking the limits and taking the place in
@@ -125,11 +149,14 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
   }
 
   auto batch = std::make_shared<Batch>(
-      id, std::move(request), std::move(kinds), options, env_, semaphore_,
-      std::move(sink), [this, id, size] {
+      id, shared_caller, std::move(request), std::move(kinds), options, env_,
+      semaphore_, std::move(sink), [this, id, size, name = caller.name] {
         MutexLock lock(&mu_);
         open_.erase(id);
         open_tasks_ -= size;
+        auto record = callers_.find(name);
+        record->second.open_tasks -= size;
+        if (--record->second.open_batches == 0) callers_.erase(record);
         tasks_completed_.fetch_add(size, std::memory_order_relaxed);
       });
   {
@@ -158,7 +185,9 @@ void Executor::CancelAll(absl::Status why) {
 
 bool Executor::WaitIdle(absl::Time deadline) {
   MutexLock lock(&mu_);
-  auto idle = [this] { return open_.empty(); };
+  // Runs under mu_ (Await calls it with the lock held).
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return open_.empty(); };
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
@@ -176,9 +205,24 @@ v1::ServerStats Executor::Stats() const {
     }
   }
   uint64_t queued = 0;
-  for (auto& b : batches) queued += b->queued();
+  absl::flat_hash_map<std::string, v1::CallerStats> callers;
+  for (auto& b : batches) {
+    const int64_t waiting = b->queued();
+    queued += waiting;
+    v1::CallerStats& c = callers[b->caller().name];
+    c.set_open_batches(c.open_batches() + 1);
+    c.set_queued_tasks(c.queued_tasks() + waiting);
+    c.set_inflight_tasks(c.inflight_tasks() + b->running());
+  }
   stats.set_queued_tasks(queued);
   stats.set_tasks_completed(tasks_completed_.load(std::memory_order_relaxed));
+  for (auto& [name, c] : callers) {
+    c.set_caller(name);
+    *stats.add_callers() = std::move(c);
+  }
+  std::sort(
+      stats.mutable_callers()->begin(), stats.mutable_callers()->end(),
+      [](const auto& a, const auto& b) { return a.caller() < b.caller(); });
   return stats;
 }
 

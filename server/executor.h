@@ -17,6 +17,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
 #include "server/batch.h"
+#include "server/caller.h"
 #include "server/fair_semaphore.h"
 #include "server/limits.h"
 #include "server/memory_budget.h"
@@ -32,6 +33,8 @@ struct ExecutorOptions {
   int64_t max_inflight_tasks = kDefaultMaxInflightTasks;
   int64_t max_queued_tasks = kDefaultMaxQueuedTasks;
   int64_t max_open_batches = kDefaultMaxOpenBatches;
+  int64_t max_open_batches_per_caller = kDefaultMaxOpenBatchesPerCaller;
+  int64_t max_queued_tasks_per_caller = kDefaultMaxQueuedTasksPerCaller;
   int64_t max_request_memory = kDefaultMaxRequestMemory;
   int cpu_workers = kDefaultCpuWorkers;
 };
@@ -52,12 +55,14 @@ class Executor {
   // The --max_batch_size rule alone, for a count taken before parsing.
   absl::Status CheckBatchSize(int64_t tasks) const;
 
-  // Validates and starts a batch whose events go to `sink`. RESOURCE_EXHAUSTED
-  // when the server is full, or UNAVAILABLE while shutting down. `note` gets
-  // adjustments made (e.g. a lowered max_concurrency) for the Accepted event.
+  // Validates and starts a batch of `caller`'s whose events go to `sink`.
+  // RESOURCE_EXHAUSTED when the server or the caller's quota is full, or
+  // UNAVAILABLE while shutting down. `note` gets adjustments made (e.g. a
+  // lowered max_concurrency) for the Accepted event.
   absl::StatusOr<std::shared_ptr<Batch>> Start(
       std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
-      std::shared_ptr<BatchSink> sink, std::string* note = nullptr);
+      std::shared_ptr<BatchSink> sink, std::string* note = nullptr,
+      const Caller& caller = Caller());
 
   // Refuses new batches from now on.
   void StopAccepting();
@@ -93,6 +98,14 @@ class Executor {
   absl::flat_hash_map<std::string, std::weak_ptr<Batch>> open_
       ABSL_GUARDED_BY(mu_);
   int64_t open_tasks_ ABSL_GUARDED_BY(mu_) = 0;  // sizes of open batches
+  // Callers with open batches: their quotas' counts, and the Caller their
+  // batches share.
+  struct CallerRecord {
+    std::shared_ptr<const Caller> caller;
+    int64_t open_batches = 0;
+    int64_t open_tasks = 0;
+  };
+  absl::flat_hash_map<std::string, CallerRecord> callers_ ABSL_GUARDED_BY(mu_);
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   uint64_t batches_started_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> tasks_completed_{0};

@@ -19,7 +19,29 @@ int64_t FairSemaphore::in_use() const {
 
 size_t FairSemaphore::waiting_clients() const {
   MutexLock lock(&mu_);
+  return queued_clients_;
+}
+
+size_t FairSemaphore::waiting_callers() const {
+  MutexLock lock(&mu_);
   return ring_.size();
+}
+
+void FairSemaphore::EnqueueLocked(std::shared_ptr<Client> client) {
+  Caller& caller = callers_[client->caller_];
+  caller.weight = client->weight_;
+  client->state_ = Client::State::kQueued;
+  caller.clients.push_back(std::move(client));
+  ++queued_clients_;
+  if (!caller.in_ring) {
+    caller.in_ring = true;
+    ring_.push_back(caller.clients.back()->caller_);
+  }
+}
+
+void FairSemaphore::LeaveLocked(const void* key) {
+  auto it = callers_.find(key);
+  if (--it->second.members == 0) callers_.erase(it);
 }
 
 void FairSemaphore::Request(std::shared_ptr<Client> client) {
@@ -33,8 +55,8 @@ void FairSemaphore::Request(std::shared_ptr<Client> client) {
         client->requested_again_ = true;
         return;
       case Client::State::kIdle:
-        client->state_ = Client::State::kQueued;
-        ring_.push_back(std::move(client));
+        ++callers_[client->caller_].members;
+        EnqueueLocked(std::move(client));
         break;
     }
   }
@@ -53,12 +75,19 @@ void FairSemaphore::Withdraw(const Client& client) {
   std::shared_ptr<Client> removed;  // released outside the lock
   MutexLock lock(&mu_);
   if (client.state_ != Client::State::kQueued) return;
-  auto it = std::find_if(ring_.begin(), ring_.end(),
+  auto caller = callers_.find(client.caller_);
+  auto& line = caller->second.clients;
+  auto it = std::find_if(line.begin(), line.end(),
                          [&](const auto& c) { return c.get() == &client; });
-  if (it == ring_.end()) return;
   removed = std::move(*it);
-  ring_.erase(it);
+  line.erase(it);
+  --queued_clients_;
   removed->state_ = Client::State::kIdle;
+  if (line.empty() && caller->second.in_ring) {
+    ring_.erase(std::find(ring_.begin(), ring_.end(), client.caller_));
+    caller->second.in_ring = false;
+  }
+  LeaveLocked(client.caller_);
 }
 
 void FairSemaphore::Dispatch() {
@@ -93,11 +122,19 @@ void FairSemaphore::DispatchLoop() {
         defer_([this] { DispatchLoop(); });
         return;
       }
-      client = std::move(ring_.front());
+      // The caller whose turn it is offers to its first batch; the caller
+      // goes to the back of the ring at once if it has others waiting.
+      const void* key = ring_.front();
       ring_.pop_front();
+      Caller& caller = callers_[key];
+      client = std::move(caller.clients.front());
+      caller.clients.pop_front();
+      --queued_clients_;
+      caller.in_ring = !caller.clients.empty();
+      if (caller.in_ring) ring_.push_back(key);
       client->state_ = Client::State::kOffered;
       client->requested_again_ = false;
-      offered = std::min(limit_ - in_use_, slots_per_turn_);
+      offered = std::min(limit_ - in_use_, slots_per_turn_ * caller.weight);
       in_use_ += offered;
     }
     const int64_t taken = client->OnSlots(offered);
@@ -105,11 +142,11 @@ void FairSemaphore::DispatchLoop() {
     MutexLock lock(&mu_);
     in_use_ -= offered - taken;
     if (taken == offered || client->requested_again_) {
-      // Round-robin: back of the line, behind every other waiting batch.
-      client->state_ = Client::State::kQueued;
-      ring_.push_back(std::move(client));
+      // Round-robin: back of its caller's line, behind its other batches.
+      EnqueueLocked(std::move(client));
     } else {
       client->state_ = Client::State::kIdle;
+      LeaveLocked(client->caller_);
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -209,6 +210,87 @@ TEST(FairSemaphore, WithdrawnClientLeavesTheLineAndIsReleased) {
   EXPECT_TRUE(weak.expired());  // the ring no longer keeps it alive
   sem.Release();
   EXPECT_EQ(sem.in_use(), 0);
+}
+
+// A client of a named caller that takes one slot per offer and logs it.
+class CallerClient : public FairSemaphore::Client {
+ public:
+  CallerClient(const void* caller, int weight, char tag, std::string* log,
+               Mutex* mu)
+      : tag_(tag), log_(log), mu_(mu) {
+    SetCaller(caller, weight);
+  }
+  int64_t OnSlots(int64_t offered) override {
+    MutexLock lock(mu_);
+    for (int64_t i = 0; i < offered; ++i) log_->push_back(tag_);
+    return offered;  // always wants more
+  }
+
+ private:
+  const char tag_;
+  std::string* log_;
+  Mutex* mu_;
+};
+
+TEST(FairSemaphore, CallersTakeTurnsWhateverTheirNumberOfBatches) {
+  FairSemaphore sem(1, nullptr, 1 << 30, /*slots_per_turn=*/1);
+  Mutex mu;
+  std::string log;
+  int caller_a = 0, caller_b = 0;
+  auto holder = std::make_shared<GroupClient>(1);
+  sem.Request(holder);  // holds the only slot while the line forms
+  std::vector<std::shared_ptr<CallerClient>> a;
+  for (char tag : std::string("abcde")) {
+    a.push_back(std::make_shared<CallerClient>(&caller_a, 1, tag, &log, &mu));
+    sem.Request(a.back());
+  }
+  auto b = std::make_shared<CallerClient>(&caller_b, 1, 'B', &log, &mu);
+  sem.Request(b);
+  // The holder waits too (it took all it was offered).
+  EXPECT_EQ(sem.waiting_callers(), 3u);
+  EXPECT_EQ(sem.waiting_clients(), 7u);
+  for (int i = 0; i < 10; ++i) sem.Release();
+  // Callers alternate; within caller A its five batches take turns.
+  MutexLock lock(&mu);
+  EXPECT_EQ(log, "aBbBcBdBeB");
+}
+
+TEST(FairSemaphore, AWeightedCallerGetsThatManySlotsPerTurn) {
+  FairSemaphore sem(4, nullptr, 1 << 30, /*slots_per_turn=*/1);
+  Mutex mu;
+  std::string log;
+  int heavy = 0, light = 0;
+  auto holder = std::make_shared<GroupClient>(4);
+  sem.Request(holder);  // holds every slot while the line forms
+  auto h = std::make_shared<CallerClient>(&heavy, 3, 'H', &log, &mu);
+  auto l = std::make_shared<CallerClient>(&light, 1, 'l', &log, &mu);
+  sem.Request(h);
+  sem.Request(l);
+  sem.Release(4);
+  sem.Release(4);
+  MutexLock lock(&mu);
+  EXPECT_EQ(log, "HHHlHHHl");
+}
+
+TEST(FairSemaphore, ACallerLeavingAndComingBackRejoinsAtTheBack) {
+  FairSemaphore sem(1, nullptr, 1 << 30, /*slots_per_turn=*/1);
+  Mutex mu;
+  std::string log;
+  int caller_a = 0, caller_b = 0;
+  auto holder = std::make_shared<GroupClient>(1);
+  sem.Request(holder);
+  auto a = std::make_shared<CallerClient>(&caller_a, 1, 'a', &log, &mu);
+  auto b = std::make_shared<CallerClient>(&caller_b, 1, 'b', &log, &mu);
+  sem.Request(a);
+  sem.Request(b);
+  sem.Withdraw(*a);                      // its batch ended
+  EXPECT_EQ(sem.waiting_callers(), 2u);  // the holder's and b's
+  sem.Request(a);                        // a new batch of the same caller
+  sem.Release();
+  sem.Release();
+  sem.Release();
+  MutexLock lock(&mu);
+  EXPECT_EQ(log, "bab");
 }
 
 }  // namespace

@@ -10,16 +10,16 @@ namespace batchexec {
 GatherReactor* GatherReactor::Start(Executor& executor,
                                     grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
-                                    grpc::ByteBuffer* response) {
+                                    grpc::ByteBuffer* response, Caller caller) {
   std::shared_ptr<GatherReactor> reactor(new GatherReactor(response));
   reactor->self_ = reactor;
-  reactor->Begin(executor, context, *request);
+  reactor->Begin(executor, context, *request, caller);
   return reactor.get();
 }
 
 void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
-                          const grpc::ByteBuffer& wire) {
+                          const grpc::ByteBuffer& wire, const Caller& caller) {
   helpers_ = &executor.environment().cpu_pool;
   absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
       AdmitRequest(wire, executor);
@@ -41,7 +41,7 @@ void GatherReactor::Begin(Executor& executor,
   }
   auto batch = executor.Start(
       std::shared_ptr<const v1::ExecuteRequest>(arena_, *request),
-      CallDeadline(*context), shared_from_this());
+      CallDeadline(*context), shared_from_this(), nullptr, caller);
   if (!batch.ok()) return FinishWith(batch.status());
   {
     MutexLock lock(&mu_);

@@ -26,7 +26,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   static GatherReactor* Start(Executor& executor,
                               grpc::CallbackServerContext* context,
                               const grpc::ByteBuffer* request,
-                              grpc::ByteBuffer* response);
+                              grpc::ByteBuffer* response, Caller caller);
 
   // BatchSink
   v1::TaskResult* NewResult(uint32_t index) override;
@@ -43,7 +43,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   explicit GatherReactor(grpc::ByteBuffer* wire_response)
       : wire_response_(wire_response) {}
   void Begin(Executor& executor, grpc::CallbackServerContext* context,
-             const grpc::ByteBuffer& request);
+             const grpc::ByteBuffer& request, const Caller& caller);
   void FinishWith(const absl::Status& status);
   void SerializeAndFinish();
 

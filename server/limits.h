@@ -36,7 +36,14 @@ inline constexpr int64_t kDefaultMaxRequestMemory = int64_t{4} << 30;
 inline constexpr int64_t kReservedBytesPerTask = 512;
 
 // Batches open at once; more get RESOURCE_EXHAUSTED (flag --max_open_batches).
-inline constexpr int64_t kDefaultMaxOpenBatches = 1024;
+inline constexpr int64_t kDefaultMaxOpenBatches = 4096;
+
+// What one caller (caller.h) may hold, so that no caller takes the whole
+// server: open batches (flag --max_open_batches_per_caller) and tasks of its
+// open batches (flag --max_queued_tasks_per_caller); more is
+// RESOURCE_EXHAUSTED naming the caller's limit.
+inline constexpr int64_t kDefaultMaxOpenBatchesPerCaller = 1024;
+inline constexpr int64_t kDefaultMaxQueuedTasksPerCaller = 2'000'000;
 
 // Threads for CPU-bound kinds (flag --cpu_workers); 0 means one per core.
 inline constexpr int kDefaultCpuWorkers = 0;

@@ -1,10 +1,12 @@
 // batchexec_server: runs batches of tasks concurrently over gRPC.
 //   batchexec_server --port=50051
 // SIGTERM/SIGINT drain running batches for --shutdown_grace, then cancel.
+// SIGHUP re-reads --auth_tokens_file (revoking or adding callers).
 #include <signal.h>
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -15,10 +17,15 @@
 #include "server/builtin_server.h"
 #include "server/limits.h"
 #include "server/tasks/kinds.h"
+#include "server/tokens_file.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1",
           "Address to listen on; 0.0.0.0 or [::] for every interface.");
 ABSL_FLAG(int, port, 50051, "Port to listen on; 0 picks a free one.");
+ABSL_FLAG(bool, reuse_port, false,
+          "Share --port with other processes listening on it (SO_REUSEPORT: "
+          "the kernel splits connections between them). Without it a busy "
+          "port stops the server with 'address already in use'.");
 ABSL_FLAG(int64_t, max_task_concurrency, batchexec::kDefaultMaxTaskConcurrency,
           "Per-batch concurrency when a request asks for 0, and the cap on "
           "what it may ask for.");
@@ -28,6 +35,13 @@ ABSL_FLAG(int64_t, max_queued_tasks, batchexec::kDefaultMaxQueuedTasks,
           "Tasks of open batches, across callers; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_open_batches, batchexec::kDefaultMaxOpenBatches,
           "Batches open at once; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_open_batches_per_caller,
+          batchexec::kDefaultMaxOpenBatchesPerCaller,
+          "Batches one caller may have open at once; more is "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_queued_tasks_per_caller,
+          batchexec::kDefaultMaxQueuedTasksPerCaller,
+          "Tasks of one caller's open batches; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_request_memory, batchexec::kDefaultMaxRequestMemory,
           "Bytes parsed requests may take in all: each reserves 2 x its wire "
           "size + 512 bytes per task before it is parsed; more is "
@@ -48,6 +62,8 @@ ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
 ABSL_FLAG(bool, reflection, true,
           "Serve gRPC server reflection (grpcurl list/describe). It stays "
           "open with --auth_token_file: it shows the schema, never data.");
+// File flags: a relative path under `bazel run` is taken from the folder
+// the command was typed in (BUILD_WORKING_DIRECTORY).
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; enables TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -56,6 +72,11 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding a bearer token every BatchExecutor call must send as "
           "'authorization: Bearer <token>'. Health checking stays open.");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of named callers, one 'NAME TOKEN [weight=N]' a line ('#' "
+          "comments); a call must send one of the tokens as 'authorization: "
+          "Bearer <token>' and is the caller NAME. Re-read on SIGHUP. Not "
+          "with --auth_token_file.");
 ABSL_FLAG(int, max_receive_message_bytes,
           batchexec::kDefaultMaxReceiveMessageBytes,
           "Largest request accepted, in bytes.");
@@ -85,6 +106,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // reloads --auth_tokens_file
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::string host = absl::GetFlag(FLAGS_host);
@@ -111,20 +133,52 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // TLS flags are checked here, as usage errors naming the flags, before
+  // anything starts.
+  const std::string tls_cert =
+      batchexec::ResolveUserPath(absl::GetFlag(FLAGS_tls_cert));
+  const std::string tls_key =
+      batchexec::ResolveUserPath(absl::GetFlag(FLAGS_tls_key));
+  const std::string tls_client_ca =
+      batchexec::ResolveUserPath(absl::GetFlag(FLAGS_tls_client_ca));
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::fprintf(stderr, "--tls_cert and --tls_key go together\n");
+    return 2;
+  }
+  if (!tls_client_ca.empty() && tls_cert.empty()) {
+    std::fprintf(stderr, "--tls_client_ca needs --tls_cert and --tls_key\n");
+    return 2;
+  }
+  for (const auto& [flag, path] :
+       {std::pair{"tls_cert", &tls_cert}, std::pair{"tls_key", &tls_key},
+        std::pair{"tls_client_ca", &tls_client_ca}}) {
+    if (path->empty()) continue;
+    if (auto pem = batchexec::ReadFile(*path); !pem.ok()) {
+      std::fprintf(stderr, "--%s: %s\n", flag,
+                   std::string(pem.status().message()).c_str());
+      return 2;
+    }
+  }
+
   batchexec::ServerOptions options;
   options.address = absl::StrCat(host, ":", absl::GetFlag(FLAGS_port));
+  options.reuse_port = absl::GetFlag(FLAGS_reuse_port);
   options.enable_reflection = absl::GetFlag(FLAGS_reflection);
   options.executor.max_task_concurrency =
       absl::GetFlag(FLAGS_max_task_concurrency);
   options.executor.max_inflight_tasks = absl::GetFlag(FLAGS_max_inflight_tasks);
   options.executor.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
   options.executor.max_open_batches = absl::GetFlag(FLAGS_max_open_batches);
+  options.executor.max_open_batches_per_caller =
+      absl::GetFlag(FLAGS_max_open_batches_per_caller);
+  options.executor.max_queued_tasks_per_caller =
+      absl::GetFlag(FLAGS_max_queued_tasks_per_caller);
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.executor.max_request_memory = absl::GetFlag(FLAGS_max_request_memory);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
-  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
-  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
-  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
+  options.tls_client_ca_file = tls_client_ca;
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
@@ -133,13 +187,32 @@ int main(int argc, char** argv) {
   options.min_client_ping_interval =
       absl::GetFlag(FLAGS_min_client_ping_interval);
   if (std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
-    auto token = batchexec::ReadTokenFile(path);
+    auto token = batchexec::ReadTokenFile(batchexec::ResolveUserPath(path));
     if (!token.ok()) {
       std::fprintf(stderr, "--auth_token_file: %s\n",
                    std::string(token.status().message()).c_str());
       return 2;
     }
     options.auth_token = *token;
+  }
+  const std::string tokens_path =
+      batchexec::ResolveUserPath(absl::GetFlag(FLAGS_auth_tokens_file));
+  if (!tokens_path.empty()) {
+    // One unnamed token beside named ones would be a caller without a name;
+    // put it in the file under one instead.
+    if (!options.auth_token.empty()) {
+      std::fprintf(stderr,
+                   "--auth_tokens_file and --auth_token_file exclude each "
+                   "other: give the single token a name in the tokens file\n");
+      return 2;
+    }
+    auto tokens = batchexec::ReadTokensFile(tokens_path);
+    if (!tokens.ok()) {
+      std::fprintf(stderr, "--auth_tokens_file: %s\n",
+                   std::string(tokens.status().message()).c_str());
+      return 2;
+    }
+    options.auth_tokens = *std::move(tokens);
   }
   // Limits that cannot work (e.g. --max_inflight_tasks=0 hangs every batch)
   // are usage errors; the option names match the flags.
@@ -158,7 +231,28 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    // Revokes or adds callers without a restart; a bad file changes nothing.
+    if (tokens_path.empty()) {
+      std::fprintf(stderr,
+                   "batchexec server: SIGHUP: no --auth_tokens_file to "
+                   "reload\n");
+      continue;
+    }
+    auto tokens = batchexec::ReadTokensFile(tokens_path);
+    absl::Status reloaded =
+        tokens.ok() ? (*server)->ReplaceAuthTokens(*std::move(tokens))
+                    : tokens.status();
+    if (reloaded.ok()) {
+      std::fprintf(stderr, "batchexec server: SIGHUP: reloaded %s\n",
+                   tokens_path.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "batchexec server: SIGHUP: %s; keeping the previous "
+                   "tokens\n",
+                   std::string(reloaded.message()).c_str());
+    }
+  }
   std::fprintf(
       stderr, "batchexec server: %s, draining (grace %s)\n",
       sig == SIGTERM ? "SIGTERM" : "SIGINT",

@@ -1,5 +1,11 @@
 #include "server/server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,13 +31,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
     if (!options.tls_client_ca_file.empty()) {
       return absl::InvalidArgumentError(
-          "tls_client_ca_file needs tls_cert_file and tls_key_file");
+          "--tls_client_ca (tls_client_ca_file) needs --tls_cert and "
+          "--tls_key (tls_cert_file, tls_key_file)");
     }
     return nullptr;
   }
+  // Named as flags first: most people meet this from batchexec_server.
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
     return absl::InvalidArgumentError(
-        "TLS needs both tls_cert_file and tls_key_file");
+        "TLS needs both --tls_cert and --tls_key (tls_cert_file, "
+        "tls_key_file)");
   }
   auto cert = ReadFile(options.tls_cert_file);
   if (!cert.ok()) return cert.status();
@@ -49,6 +58,43 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// Why `address` cannot be listened on, as the kernel says it, or "" if a
+// trial bind works. gRPC's builder only reports that it failed (the reason
+// goes to its log), and "address in use" is the one people need to see.
+std::string WhyCannotListen(const std::string& address, int* error) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return "";
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                           address.substr(colon + 1).c_str(), &hints, &found);
+      rc != 0) {
+    return gai_strerror(rc);
+  }
+  std::string why;
+  for (addrinfo* a = found; a != nullptr && why.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    // As gRPC binds: a port in TIME_WAIT is not "in use".
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      *error = errno;
+      why = std::strerror(errno);
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return why;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
@@ -56,11 +102,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
   if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
   auto tls = TlsCredentials(options);
   if (!tls.ok()) return tls.status();
+  if (!options.auth_token.empty() && !options.auth_tokens.empty()) {
+    return absl::InvalidArgumentError(
+        "auth_token and auth_tokens exclude each other");
+  }
   std::unique_ptr<Server> server(new Server());
   server->registry_ = std::move(registry);
   server->executor_ =
       std::make_unique<Executor>(options.executor, *server->registry_);
-  server->auth_ = std::make_unique<TokenAuthenticator>(options.auth_token);
+  server->auth_ = options.auth_tokens.empty()
+                      ? std::make_unique<TokenAuthenticator>(options.auth_token)
+                      : std::make_unique<TokenAuthenticator>(
+                            std::move(options.auth_tokens));
   server->service_ = std::make_unique<BatchExecutorService>(*server->executor_,
                                                             *server->auth_);
   // The token is checked on each call's headers, before gRPC reads (and
@@ -89,6 +142,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
   }
   // Results can be large; the client's receive limit is what bounds them.
   builder.SetMaxSendMessageSize(-1);
+  // gRPC sets SO_REUSEPORT by default, so a second server on a busy port
+  // would start and take part of the calls; it must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT,
+                             options.reuse_port ? 1 : 0);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_concurrent_streams);
@@ -102,15 +159,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
       absl::ToInt64Milliseconds(options.min_client_ping_interval));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("could not listen on ", options.address));
+    int error = 0;
+    std::string message = absl::StrCat("could not listen on ", options.address);
+    if (std::string why = WhyCannotListen(options.address, &error);
+        !why.empty()) {
+      absl::StrAppend(&message, ": ", why);
+    }
+    if (error == EADDRINUSE) {
+      absl::StrAppend(&message,
+                      " (another process listens there; reuse_port, "
+                      "--reuse_port in batchexec_server, shares the port)");
+    }
+    return absl::UnavailableError(message);
   }
   server->host_ = options.address.substr(0, options.address.rfind(':'));
   SetServing(*server->server_, true);
   return server;
 }
 
-Server::~Server() { Shutdown(absl::ZeroDuration()); }
+Server::~Server() {
+  // A server that could not listen (e.g. a busy port) never started.
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
 
 std::string Server::target() const {
   std::string host = host_;

@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -18,12 +20,17 @@
 #include "server/reflection_service.h"
 #include "server/service.h"
 #include "server/task_registry.h"
+#include "server/tokens_file.h"
 
 namespace batchexec {
 
 struct ServerOptions {
   // host:port to listen on; port 0 picks a free one (see Server::port()).
   std::string address = "127.0.0.1:0";
+  // Let other processes listen on the same port (SO_REUSEPORT; the kernel
+  // then splits connections between them). Off, a second server on a busy
+  // port fails to start instead of silently taking part of the calls.
+  bool reuse_port = false;
   ExecutorOptions executor;
   // Serve grpc.reflection so grpcurl needs no .proto files. It stays open
   // when auth_token is set (it shows the schema, never data).
@@ -38,6 +45,9 @@ struct ServerOptions {
   // Bearer token every BatchExecutor call must carry (`authorization:
   // Bearer <token>`); empty means no authentication. Health stays open.
   std::string auth_token;
+  // Named callers instead (--auth_tokens_file): any of these tokens passes,
+  // and its name is the caller's identity. Not with auth_token.
+  std::vector<NamedToken> auth_tokens;
 
   // Transport limits against oversized or abusive clients.
   int max_receive_message_bytes = kDefaultMaxReceiveMessageBytes;
@@ -79,6 +89,14 @@ class Server {
 
   // Blocks until Shutdown has completed.
   void Wait();
+
+  // Swaps in a new set of named tokens (e.g. the tokens file re-read on
+  // SIGHUP): running batches go on, calls from now on are checked against
+  // `tokens`. FAILED_PRECONDITION if started without auth_tokens.
+  // Thread-safe.
+  absl::Status ReplaceAuthTokens(std::vector<NamedToken> tokens) {
+    return auth_->ReplaceTokens(std::move(tokens));
+  }
 
  private:
   Server() = default;

@@ -46,6 +46,10 @@ absl::Status ServerOptions::Validate() const {
            AtLeast("max_inflight_tasks", executor.max_inflight_tasks, 1),
            AtLeast("max_queued_tasks", executor.max_queued_tasks, 1),
            AtLeast("max_open_batches", executor.max_open_batches, 1),
+           AtLeast("max_open_batches_per_caller",
+                   executor.max_open_batches_per_caller, 1),
+           AtLeast("max_queued_tasks_per_caller",
+                   executor.max_queued_tasks_per_caller, 1),
            AtLeast("max_batch_size", executor.max_batch_size, 1),
            AtLeast("max_request_memory", executor.max_request_memory, 1),
            AtLeast("cpu_workers", executor.cpu_workers, 0),  // 0: one per core

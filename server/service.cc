@@ -29,7 +29,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* BatchExecutorService::Execute(
   if (absl::Status s = auth_.Check(*context); !s.ok()) {
     return new RejectedWriteReactor(ToGrpcStatus(s));
   }
-  return ExecuteReactor::Start(executor_, context, request);
+  return ExecuteReactor::Start(executor_, context, request,
+                               auth_.IdentifyCaller(*context));
 }
 
 grpc::ServerUnaryReactor* BatchExecutorService::Gather(
@@ -37,7 +38,8 @@ grpc::ServerUnaryReactor* BatchExecutorService::Gather(
     grpc::ByteBuffer* response) {
   if (absl::Status s = auth_.Check(*context); !s.ok())
     return Reject(context, s);
-  return GatherReactor::Start(executor_, context, request, response);
+  return GatherReactor::Start(executor_, context, request, response,
+                              auth_.IdentifyCaller(*context));
 }
 
 grpc::ServerUnaryReactor* BatchExecutorService::ListTaskKinds(

@@ -55,6 +55,8 @@ class TaskContext {
     virtual ~Owner() = default;
     virtual void OnTaskEnded(TaskContext& task,
                              absl::StatusOr<HandlerOutput> result) = 0;
+    // Names the caller whose turn CPU work takes (PostCpu).
+    virtual const void* caller_key() const { return this; }
   };
 
   TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
@@ -78,10 +80,11 @@ class TaskContext {
   absl::Time deadline() const { return deadline_; }
   absl::Time started_at() const { return started_at_; }
   TaskEnvironment& env() const { return env_; }
-  // Runs `fn` on the CPU pool in the turn of this task's batch, so CPU work
-  // of batches is shared round-robin. Thread-safe.
+  // Runs `fn` on the CPU pool in the turn of this task's caller and batch,
+  // so CPU work is shared round-robin between callers, then batches.
+  // Thread-safe.
   void PostCpu(absl::AnyInvocable<void()> fn) const {
-    env_.cpu_pool.Post(owner_.get(), std::move(fn));
+    env_.cpu_pool.Post(owner_->caller_key(), owner_.get(), std::move(fn));
   }
 
   // True once the task has ended (Finish or Cancel); a handler doing long

@@ -20,16 +20,21 @@ WorkerPool::~WorkerPool() {
   for (auto& t : threads_) t.join();
 }
 
-void WorkerPool::Post(const void* lane, absl::AnyInvocable<void()> fn) {
+void WorkerPool::Post(const void* caller, const void* lane,
+                      absl::AnyInvocable<void()> fn) {
   MutexLock lock(&mu_);
   auto& jobs = lanes_[lane];
-  if (jobs.empty()) ring_.push_back(lane);
+  if (jobs.empty()) {
+    auto& lanes = callers_[caller];
+    if (lanes.empty()) ring_.push_back(caller);
+    lanes.push_back(lane);
+  }
   jobs.push_back(std::move(fn));
 }
 
 size_t WorkerPool::waiting_lanes() const {
   MutexLock lock(&mu_);
-  return ring_.size();
+  return lanes_.size();
 }
 
 void WorkerPool::RunBoth(absl::FunctionRef<void()> first,
@@ -65,19 +70,30 @@ void WorkerPool::Work() {
     absl::AnyInvocable<void()> fn;
     {
       MutexLock lock(&mu_);
-      auto ready = [this] { return stopping_ || !ring_.empty(); };
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !ring_.empty();
+      };
       mu_.Await(absl::Condition(&ready));
       if (ring_.empty()) return;  // stopping and drained
-      // One job from the lane whose turn it is; the lane goes to the back.
-      const void* lane = ring_.front();
+      // One job of the caller whose turn it is, from its lane whose turn
+      // it is; both go to the back of their rings if they have more.
+      const void* caller = ring_.front();
       ring_.pop_front();
-      auto it = lanes_.find(lane);
-      fn = std::move(it->second.front());
-      it->second.pop_front();
-      if (it->second.empty()) {
-        lanes_.erase(it);
+      auto lanes = callers_.find(caller);
+      const void* lane = lanes->second.front();
+      lanes->second.pop_front();
+      auto jobs = lanes_.find(lane);
+      fn = std::move(jobs->second.front());
+      jobs->second.pop_front();
+      if (jobs->second.empty()) {
+        lanes_.erase(jobs);
       } else {
-        ring_.push_back(lane);
+        lanes->second.push_back(lane);
+      }
+      if (lanes->second.empty()) {
+        callers_.erase(lanes);
+      } else {
+        ring_.push_back(caller);
       }
     }
     fn();

@@ -1,9 +1,12 @@
 // A fixed set of threads for work that needs a CPU: CPU-bound task kinds,
 // halves of big parses and serializations. Never grows; extra work queues.
 //
-// Work is queued per lane (one lane per batch) and workers take jobs from
-// the lanes round-robin: a 3-job batch posted behind a 5000-job batch waits
-// for at most one job of each other lane, not for all 5000.
+// Work is queued per lane (one lane per batch), lanes are grouped by caller,
+// and workers take jobs in two rounds, as the FairSemaphore hands out slots:
+// round-robin between callers with work, then between that caller's lanes.
+// A 3-job batch posted behind a 5000-job batch waits for one job of each
+// other caller, not for all 5000; a caller with 50 batches gets no more
+// turns than one with a single batch.
 #ifndef BATCHEXEC_SERVER_WORKER_POOL_H_
 #define BATCHEXEC_SERVER_WORKER_POOL_H_
 
@@ -30,11 +33,19 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues `fn` to run on a worker thread, in `lane`'s turn (any stable
-  // address naming the owner, e.g. its batch; nullptr is the shared lane).
-  // Thread-safe.
-  void Post(const void* lane, absl::AnyInvocable<void()> fn);
-  void Post(absl::AnyInvocable<void()> fn) { Post(nullptr, std::move(fn)); }
+  // Queues `fn` to run on a worker thread, in the turn of `lane` of
+  // `caller` (stable addresses naming them, e.g. a batch and its caller; a
+  // lane always belongs to the same caller). Thread-safe.
+  void Post(const void* caller, const void* lane,
+            absl::AnyInvocable<void()> fn);
+  // A lane that is its own caller.
+  void Post(const void* lane, absl::AnyInvocable<void()> fn) {
+    Post(lane, lane, std::move(fn));
+  }
+  // The shared lane.
+  void Post(absl::AnyInvocable<void()> fn) {
+    Post(nullptr, nullptr, std::move(fn));
+  }
 
   // Lanes with queued work (for tests and stats).
   size_t waiting_lanes() const;
@@ -52,9 +63,12 @@ class WorkerPool {
   void Work();
 
   mutable Mutex mu_;
-  // Jobs of each lane with work; ring_ holds each such lane once, in turn.
+  // Jobs of each lane with work; each caller's ring holds its lanes with
+  // work once, and ring_ each caller with work once, in turn.
   absl::flat_hash_map<const void*, std::deque<absl::AnyInvocable<void()>>>
       lanes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<const void*, std::deque<const void*>> callers_
+      ABSL_GUARDED_BY(mu_);
   std::deque<const void*> ring_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

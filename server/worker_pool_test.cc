@@ -37,8 +37,12 @@ TEST(WorkerPool, RunBothDoesNotWaitForABusyPool) {
 
 TEST(WorkerPool, LanesTakeTurnsSoASmallLaneIsNotStuckBehindABigOne) {
   WorkerPool pool(1);
-  absl::Notification release;
-  pool.Post([&release] { release.WaitForNotification(); });
+  absl::Notification started, release;
+  pool.Post([&] {
+    started.Notify();
+    release.WaitForNotification();
+  });
+  started.WaitForNotification();
   int big_lane = 0, small_lane = 0;
   Mutex mu;
   std::vector<char> order;
@@ -67,6 +71,36 @@ TEST(WorkerPool, LanesTakeTurnsSoASmallLaneIsNotStuckBehindABigOne) {
   const std::string head(order.begin(), order.begin() + 6);
   EXPECT_EQ(head, "BsBsBs");
   EXPECT_EQ(pool.waiting_lanes(), 0u);
+}
+
+TEST(WorkerPool, CallersTakeTurnsWhateverTheirNumberOfLanes) {
+  WorkerPool pool(1);
+  absl::Notification release;
+  pool.Post([&release] { release.WaitForNotification(); });
+  int caller_a = 0, caller_b = 0;
+  int lanes[4];
+  Mutex mu;
+  std::string order;
+  auto log = [&](char c) {
+    return [&, c] {
+      MutexLock lock(&mu);
+      order.push_back(c);
+    };
+  };
+  for (int i = 0; i < 3; ++i) {  // caller A: three lanes, three jobs each
+    for (int j = 0; j < 3; ++j) pool.Post(&caller_a, &lanes[i], log('a' + i));
+  }
+  for (int j = 0; j < 3; ++j) pool.Post(&caller_b, &lanes[3], log('B'));
+  release.Notify();
+  for (;;) {
+    {
+      MutexLock lock(&mu);
+      if (order.size() == 12) break;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  // Callers alternate; A's lanes take turns within A's turns.
+  EXPECT_EQ(order, "aBbBcBabcabc");
 }
 
 }  // namespace

@@ -223,6 +223,99 @@ TEST_F(CliTest, ListsKinds) {
   EXPECT_EQ(Cli({"kinds", "--target=127.0.0.1:1"}).code, kExitFailed);
 }
 
+TEST_F(CliTest, ABatchTheServerRejectsIsAnInputErrorSaidOnce) {
+  for (const char* task : {"sleeep:{\"seconds\":1}", "sleep:-1"}) {
+    CliRun run = Cli({"gather", task, "echo:"});
+    EXPECT_EQ(run.code, kExitUsage) << task << "\n" << run.err;
+    EXPECT_EQ(run.out, "") << task;
+    const std::string message = absl::StrContains(task, "sleeep")
+                                    ? "unknown kind 'sleeep'"
+                                    : "args.seconds must be between";
+    const std::vector<std::string> mentions = absl::StrSplit(run.err, message);
+    EXPECT_EQ(mentions.size(), 2u) << run.err;  // said exactly once
+  }
+}
+
+TEST_F(CliTest, ATaskFailingInvalidArgumentIsNotARejectedBatch) {
+  CliRun run = Cli({"gather", "fail:{\"code\":3,\"message\":\"bad\"}"});
+  EXPECT_EQ(run.code, kExitFailed) << run.err;
+  ASSERT_EQ(ParseLines(run.out).size(), 1u);
+}
+
+TEST_F(CliTest, FailedCancelledAndTimedOutTasksKeepTheirTiming) {
+  CliRun run =
+      Cli({"gather", "--max_concurrency=2", "sleep:20",
+           "fail:{\"code\":5,\"message\":\"boom\"}", "--progress=none"});
+  EXPECT_EQ(run.code, kExitFailed);
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u) << run.out;
+  EXPECT_EQ(results[0].status().code(), 1);  // CANCELLED while running
+  EXPECT_EQ(results[1].status().code(), 5);
+  for (const v1::TaskResult& r : results) {
+    EXPECT_TRUE(r.has_started_after()) << r.ShortDebugString();
+    EXPECT_TRUE(r.has_finished_after()) << r.ShortDebugString();
+  }
+  EXPECT_GE(results[0].finished_after().nanos() +
+                results[0].finished_after().seconds() * 1'000'000'000,
+            results[0].started_after().nanos() +
+                results[0].started_after().seconds() * 1'000'000'000);
+
+  run = Cli({"gather", "--return_exceptions", "--timeout=0.1", "sleep:20",
+             "--progress=none"});
+  results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status().code(), 4);  // DEADLINE_EXCEEDED
+  EXPECT_TRUE(results[0].has_started_after());
+  EXPECT_GE(results[0].finished_after().nanos() +
+                results[0].finished_after().seconds() * 1'000'000'000,
+            100'000'000);
+}
+
+TEST_F(CliTest, MessagesKeepAngleBracketsUnescaped) {
+  CliRun run = Cli({"gather", "--progress=none",
+                    "fail:{\"code\":5,\"message\":\"x <y> \\\\u003c\"}"});
+  EXPECT_EQ(run.code, kExitFailed);
+  EXPECT_THAT(run.out, HasSubstr("x <y> "));
+  EXPECT_THAT(run.out, Not(HasSubstr("\\u003cy")));
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 1u);
+  // A literal backslash-u003c in the message survives as such.
+  EXPECT_EQ(results[0].status().message(), "x <y> \\u003c");
+}
+
+TEST_F(CliTest, JsonErrorsEndWithoutABlankLineAndALoneCaret) {
+  const std::string file = TempFile("cut.jsonl", "{\"kind\":\"echo\",\n");
+  CliRun run = Cli({"gather", file});
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, HasSubstr(": line 1: not a valid task: "));
+  EXPECT_THAT(run.err, Not(HasSubstr("\n\n")));
+  EXPECT_THAT(run.err, Not(HasSubstr("\n^")));
+
+  run = Cli({"gather", "echo:{\"x\":"});
+  EXPECT_EQ(run.code, kExitUsage);
+  EXPECT_THAT(run.err, Not(HasSubstr("\n\n")));
+  EXPECT_THAT(run.err, Not(HasSubstr("\n^")));
+}
+
+TEST_F(CliTest, FailFastCancellationsNameTheFailedTasksId) {
+  CliRun run = Cli({"gather", "--max_concurrency=1", "--progress=none", "-"},
+                   "{\"kind\":\"fail\",\"args\":{\"message\":\"boom\"},"
+                   "\"id\":\"db\"}\n"
+                   "{\"kind\":\"sleep\",\"args\":{\"seconds\":20}}\n");
+  EXPECT_EQ(run.code, kExitFailed);
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].status().code(), 1);  // CANCELLED, not started
+  EXPECT_THAT(results[1].status().message(),
+              HasSubstr("task 0 (id \"db\") failed: boom"));
+}
+
+TEST_F(CliTest, OneTaskIsCountedInTheSingular) {
+  CliRun run = Cli({"gather", "echo:"});
+  EXPECT_EQ(run.code, kExitOk);
+  EXPECT_THAT(run.err, HasSubstr("\n1 task: 1 ok, 0 failed in "));
+}
+
 TEST_F(CliTest, TheBinaryWiresStdioAndTheExitCode) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   ASSERT_NE(srcdir, nullptr);

@@ -53,6 +53,7 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
   constexpr int kTasks = 100'000;
   ExecutorOptions limits;
   limits.max_queued_tasks = kStreams * kTasks + 1000;  // admit them all
+  limits.max_queued_tasks_per_caller = limits.max_queued_tasks;  // one host
   auto server = StartServer(limits);
   const int64_t rss_before = TrimmedRss();
   const v1::ExecuteRequest request = Echoes(kTasks);

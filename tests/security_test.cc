@@ -24,6 +24,7 @@
 #include "server/builtin_server.h"
 #include "src/proto/grpc/reflection/v1/reflection.grpc.pb.h"
 #include "tests/test_util/health_check.h"
+#include "tests/test_util/identity_server.h"
 
 namespace batchexec {
 namespace {
@@ -403,6 +404,93 @@ TEST(Tls, SdkAndCliUseTlsAndTheToken) {
       cli({"--auth_token_file=/nonexistent/token"});
   EXPECT_EQ(missing_code, 2);
   EXPECT_NE(missing_text.find("/nonexistent/token"), std::string::npos);
+}
+
+// --- Caller identity under TLS (issue 18; plaintext in caller_identity_test)
+
+std::shared_ptr<grpc::ServerCredentials> ServerTlsCredentials(const Pki& pki,
+                                                              bool mutual) {
+  grpc::SslServerCredentialsOptions ssl(
+      mutual ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back(
+      {pki.pem("server.key"), pki.pem("server.pem")});
+  if (mutual) ssl.pem_root_certs = pki.pem("ca.pem");
+  return grpc::SslServerCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> TlsChannel(const Pki& pki,
+                                          const std::string& target,
+                                          bool client_cert) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pki.pem("ca.pem");
+  if (client_cert) {
+    ssl.pem_cert_chain = pki.pem("client.pem");
+    ssl.pem_private_key = pki.pem("client.key");
+  }
+  return grpc::CreateChannel(target, grpc::SslCredentials(ssl));
+}
+
+// gRPC 1.51 fills GRPC_X509_SUBJECT_PROPERTY_NAME from the verified client
+// certificate; without named tokens that subject is the caller.
+TEST(CallerIdentity, UnderMutualTlsTheCallerIsTheCertificateSubject) {
+  Pki pki;
+  for (const char* token : {"", "single-token"}) {
+    testing::IdentityServer server(TokenAuthenticator(token),
+                                   ServerTlsCredentials(pki, /*mutual=*/true));
+    ASSERT_NE(server.port(), 0);
+    auto identity = testing::WhoAmI(
+        TlsChannel(pki, server.target(), /*client_cert=*/true), token);
+    ASSERT_TRUE(identity.status.ok()) << identity.status.error_message();
+    EXPECT_EQ(identity.caller, "CN=client") << token;
+    EXPECT_EQ(identity.weight, 1);
+  }
+}
+
+TEST(CallerIdentity, ANamedTokenWinsOverTheCertificateSubject) {
+  Pki pki;
+  testing::IdentityServer server(
+      TokenAuthenticator({{"team-a", "tok-A", 3}, {"team-b", "tok-B", 1}}),
+      ServerTlsCredentials(pki, /*mutual=*/true));
+  auto channel = TlsChannel(pki, server.target(), /*client_cert=*/true);
+  auto identity = testing::WhoAmI(channel, "tok-A");
+  ASSERT_TRUE(identity.status.ok()) << identity.status.error_message();
+  EXPECT_EQ(identity.caller, "team-a");
+  EXPECT_EQ(identity.weight, 3);
+  // The certificate alone does not pass the token check.
+  EXPECT_EQ(testing::WhoAmI(channel).status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(CallerIdentity, TlsWithoutAClientCertificateFallsBackToTheIp) {
+  Pki pki;
+  testing::IdentityServer server(TokenAuthenticator(""),
+                                 ServerTlsCredentials(pki, /*mutual=*/false));
+  auto identity =
+      testing::WhoAmI(TlsChannel(pki, server.target(), /*client_cert=*/false));
+  ASSERT_TRUE(identity.status.ok()) << identity.status.error_message();
+  EXPECT_EQ(identity.caller, "ipv4:127.0.0.1");
+}
+
+// The TLS auth filter (a C++ AuthMetadataProcessor) holds a copy of the
+// authenticator: replaced tokens must reach it too.
+TEST(CallerIdentity, ARevokedTokenIsRefusedByTheTlsAuthFilter) {
+  Pki pki;
+  testing::IdentityServer server(
+      TokenAuthenticator({{"team-a", "tok-A", 1}, {"team-b", "tok-B", 1}}),
+      ServerTlsCredentials(pki, /*mutual=*/false));
+  auto channel = TlsChannel(pki, server.target(), /*client_cert=*/false);
+  ASSERT_TRUE(testing::WhoAmI(channel, "tok-B").status.ok());
+  ASSERT_TRUE(server.auth().ReplaceTokens({{"team-a", "tok-A", 1}}).ok());
+  // Sent without the request, only the filter can answer before the
+  // deadline.
+  EXPECT_EQ(CallWithoutSendingTheRequest(channel, "/batchexec.test.X/Y",
+                                         "Bearer tok-B", absl::Seconds(2))
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(testing::WhoAmI(channel, "tok-B").status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(testing::WhoAmI(channel, "tok-A").caller, "team-a");
 }
 
 }  // namespace

@@ -35,7 +35,9 @@ class RecordingSink : public BatchSink {
   // Waits for OnDone; false on timeout.
   bool WaitDone(absl::Duration timeout = absl::Seconds(30)) {
     MutexLock lock(&mu_);
-    auto done = [this] { return done_calls_ > 0; };
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return done_calls_ > 0;
+    };
     return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
   }
   // Results ordered by index (the sink sees them in completion order).

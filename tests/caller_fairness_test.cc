@@ -1,0 +1,212 @@
+// Fair share between callers, not batches: a caller with many open batches
+// gets no more of the server than a caller with one, and per-caller quotas
+// keep one caller from taking every place. The two callers here are the same
+// host over IPv4 and IPv6 (the server tells callers apart by address when it
+// has no named tokens).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/builtin_server.h"
+#include "server/limits.h"
+#include "tests/wait_until.h"
+
+namespace batchexec {
+namespace {
+
+v1::ExecuteRequest Sleeps(int n, double seconds) {
+  v1::ExecuteRequest r;
+  for (int i = 0; i < n; ++i) {
+    v1::Task* t = r.add_tasks();
+    t->set_kind("sleep");
+    (*t->mutable_args()->mutable_fields())["seconds"].set_number_value(seconds);
+  }
+  return r;
+}
+
+class CallerFairnessTest : public ::testing::Test {
+ protected:
+  void Start(ExecutorOptions executor) {
+    ServerOptions options;
+    options.address = "[::]:0";  // both IPv4 and IPv6
+    options.executor = executor;
+    options.executor.cpu_workers = 1;
+    auto server = StartBuiltinServer(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+
+  // Caller A reaches the server over IPv4, caller B over IPv6.
+  std::unique_ptr<v1::BatchExecutor::Stub> Stub(bool ipv6, int connection = 0) {
+    grpc::ChannelArguments args;
+    args.SetInt("batchexec.test.connection", connection);  // no sharing
+    const std::string target =
+        (ipv6 ? "[::1]:" : "127.0.0.1:") + std::to_string(server_->port());
+    return v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
+        target, grpc::InsecureChannelCredentials(), args));
+  }
+
+  // An Execute stream left open (its events are not read).
+  struct OpenBatch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::ExecuteEvent>> reader;
+  };
+  std::unique_ptr<OpenBatch> Open(v1::BatchExecutor::Stub& stub,
+                                  const v1::ExecuteRequest& request) {
+    auto open = std::make_unique<OpenBatch>();
+    open->reader = stub.Execute(&open->context, request);
+    return open;
+  }
+
+  absl::Duration TimeGather(v1::BatchExecutor::Stub& stub,
+                            const v1::ExecuteRequest& request) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    v1::GatherResponse response;
+    const absl::Time start = absl::Now();
+    grpc::Status status = stub.Gather(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.summary().succeeded(),
+              static_cast<uint32_t>(request.tasks_size()));
+    return absl::Now() - start;
+  }
+
+  void CancelAll(std::vector<std::unique_ptr<OpenBatch>>& open) {
+    for (auto& o : open) o->context.TryCancel();
+    for (auto& o : open) o->reader->Finish();
+    EXPECT_TRUE(server_->executor().WaitIdle(absl::Now() + absl::Seconds(30)));
+  }
+
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(CallerFairnessTest, OneBatchIsNotOutvotedByACallerWithFifty) {
+  ExecutorOptions limits;
+  limits.max_inflight_tasks = 100;
+  Start(limits);
+  auto b = Stub(/*ipv6=*/true);
+  const v1::ExecuteRequest small = Sleeps(100, 0.2);
+  const absl::Duration alone = TimeGather(*b, small);
+
+  auto a = Stub(/*ipv6=*/false);
+  std::vector<std::unique_ptr<OpenBatch>> open;
+  for (int i = 0; i < 50; ++i) open.push_back(Open(*a, Sleeps(1000, 0.2)));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->executor().Stats().open_batches() == 50; },
+      absl::Seconds(30)));
+  const v1::ServerStats stats = server_->executor().Stats();
+  ASSERT_EQ(stats.callers_size(), 1);
+  EXPECT_EQ(stats.callers(0).open_batches(), 50u);
+
+  const absl::Duration beside = TimeGather(*b, small);
+  std::cerr << "CALLERS B's 100 x 0.2 s alone " << absl::FormatDuration(alone)
+            << ", beside A's 50 x 1000: " << absl::FormatDuration(beside)
+            << "\n";
+  // Per-batch round-robin gave it one turn in 51 (~10 s).
+  // B cannot take slots from running tasks: it waits one wave for A's to
+  // end, then has half the slots, so 3x is the floor here; the slack is for
+  // a loaded machine.
+  EXPECT_LT(beside, 3 * alone + absl::Milliseconds(150));
+  CancelAll(open);
+}
+
+TEST_F(CallerFairnessTest, CallersUnderEqualLoadGetEqualThroughput) {
+  ExecutorOptions limits;
+  limits.max_inflight_tasks = 100;
+  Start(limits);
+  auto a = Stub(false);
+  auto b = Stub(true);
+  std::vector<std::unique_ptr<OpenBatch>> open;
+  // A spreads its work over 10 batches, B puts it in one.
+  for (int i = 0; i < 10; ++i) open.push_back(Open(*a, Sleeps(2000, 0.05)));
+  open.push_back(Open(*b, Sleeps(20000, 0.05)));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->executor().Stats().open_batches() == 11; },
+      absl::Seconds(30)));
+  auto started = [&](const std::string& ipv) {
+    const v1::ServerStats stats = server_->executor().Stats();
+    for (const auto& c : stats.callers()) {
+      if (c.caller().rfind(ipv, 0) == 0)
+        return 20000 - int64_t(c.queued_tasks());
+    }
+    return int64_t{-1};
+  };
+  absl::SleepFor(absl::Milliseconds(300));
+  const int64_t a0 = started("ipv4"), b0 = started("ipv6");
+  absl::SleepFor(absl::Seconds(2));
+  const int64_t a1 = started("ipv4"), b1 = started("ipv6");
+  const double ta = a1 - a0, tb = b1 - b0;
+  std::cerr << "CALLERS tasks started in 2 s: A (10 batches) " << ta
+            << ", B (1 batch) " << tb << "\n";
+  ASSERT_GT(ta, 0);
+  ASSERT_GT(tb, 0);
+  EXPECT_LT(std::abs(ta - tb) / std::max(ta, tb), 0.10);
+  CancelAll(open);
+}
+
+TEST_F(CallerFairnessTest, PerCallerQuotasRefuseOneCallerNotTheOther) {
+  ExecutorOptions limits;
+  limits.max_open_batches_per_caller = 20;
+  limits.max_queued_tasks_per_caller = 5000;
+  Start(limits);
+  auto a = Stub(false);
+  std::vector<std::unique_ptr<OpenBatch>> open;
+  for (int i = 0; i < 20; ++i) open.push_back(Open(*a, Sleeps(1, 60)));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->executor().Stats().open_batches() == 20; },
+      absl::Seconds(30)));
+  // A's 21st batch: refused, naming A's limit.
+  {
+    auto extra = Open(*a, Sleeps(1, 60));
+    v1::ExecuteEvent event;
+    EXPECT_FALSE(extra->reader->Read(&event));
+    grpc::Status status = extra->reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(status.error_message().find("--max_open_batches_per_caller"),
+              std::string::npos)
+        << status.error_message();
+  }
+  // B still gets in, and sees who the server took it for.
+  auto b = Stub(true);
+  {
+    auto mine = Open(*b, Sleeps(1, 0));
+    v1::ExecuteEvent event;
+    ASSERT_TRUE(mine->reader->Read(&event));
+    ASSERT_TRUE(event.has_accepted());
+    EXPECT_EQ(event.accepted().caller().rfind("ipv6:", 0), 0u)
+        << event.accepted().caller();
+    while (mine->reader->Read(&event)) {
+    }
+    EXPECT_TRUE(mine->reader->Finish().ok());
+  }
+  // A caller's queued tasks are bounded too.
+  {
+    auto big = Open(*b, Sleeps(5001, 60));
+    v1::ExecuteEvent event;
+    EXPECT_FALSE(big->reader->Read(&event));
+    grpc::Status status = big->reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(status.error_message().find("--max_queued_tasks_per_caller"),
+              std::string::npos)
+        << status.error_message();
+  }
+  CancelAll(open);
+}
+
+TEST(CallerQuotaDefaults, NoCallerCanTakeEveryPlace) {
+  EXPECT_LT(kDefaultMaxOpenBatchesPerCaller, kDefaultMaxOpenBatches);
+  EXPECT_LT(kDefaultMaxQueuedTasksPerCaller, kDefaultMaxQueuedTasks);
+}
+
+}  // namespace
+}  // namespace batchexec
