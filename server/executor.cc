@@ -14,6 +14,10 @@ absl::Status TaskError(int index, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat("tasks[", index, "]: ", rule));
 }
 
+std::string Batches(int64_t n) {
+  return absl::StrCat(n, n == 1 ? " batch" : " batches");
+}
+
 bool IsNegative(const google::protobuf::Duration& d) {
   return d.seconds() < 0 || d.nanos() < 0;
 }
@@ -109,9 +113,9 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
     MutexLock lock(&mu_);
     if (!accepting_) return absl::UnavailableError("server is shutting down");
     if (static_cast<int64_t>(open_.size()) >= options_.max_open_batches) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "server already runs ", open_.size(),
-          " batches, the limit (--max_open_batches); retry later"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("server already runs ", Batches(open_.size()),
+                       ", the limit (--max_open_batches); retry later"));
     }
     if (open_tasks_ + size > options_.max_queued_tasks) {
       return absl::ResourceExhaustedError(
@@ -122,8 +126,9 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
     CallerRecord& record = callers_[caller.name];
     if (record.open_batches >= options_.max_open_batches_per_caller) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "caller '", caller.name, "' already runs ", record.open_batches,
-          " batches, its limit (--max_open_batches_per_caller); retry later"));
+          "caller '", caller.name, "' already runs ",
+          Batches(record.open_batches),
+          ", its limit (--max_open_batches_per_caller); retry later"));
     }
     if (record.open_tasks + size > options_.max_queued_tasks_per_caller) {
       return absl::ResourceExhaustedError(

@@ -1,8 +1,7 @@
 // Fair share between callers, not batches: a caller with many open batches
 // gets no more of the server than a caller with one, and per-caller quotas
-// keep one caller from taking every place. The two callers here are the same
-// host over IPv4 and IPv6 (the server tells callers apart by address when it
-// has no named tokens).
+// keep one caller from taking every place. The two callers are named by their
+// tokens (--auth_tokens_file), from the same host.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,22 +36,30 @@ class CallerFairnessTest : public ::testing::Test {
  protected:
   void Start(ExecutorOptions executor) {
     ServerOptions options;
-    options.address = "[::]:0";  // both IPv4 and IPv6
     options.executor = executor;
+    options.auth_tokens = {{"team-a", "token-of-a", 1},
+                           {"team-b", "token-of-b", 1}};
     options.executor.cpu_workers = 1;
     auto server = StartBuiltinServer(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
 
-  // Caller A reaches the server over IPv4, caller B over IPv6.
-  std::unique_ptr<v1::BatchExecutor::Stub> Stub(bool ipv6, int connection = 0) {
+  // A caller: its token on every call, on a connection of its own.
+  struct CallerStub {
+    std::string token;
+    std::unique_ptr<v1::BatchExecutor::Stub> stub;
+  };
+  CallerStub Stub(bool b) {
     grpc::ChannelArguments args;
-    args.SetInt("batchexec.test.connection", connection);  // no sharing
-    const std::string target =
-        (ipv6 ? "[::1]:" : "127.0.0.1:") + std::to_string(server_->port());
-    return v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
-        target, grpc::InsecureChannelCredentials(), args));
+    args.SetInt("batchexec.test.connection", b);  // no sharing
+    return {b ? "token-of-b" : "token-of-a",
+            v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
+                server_->target(), grpc::InsecureChannelCredentials(), args))};
+  }
+  static void Authorize(const CallerStub& caller,
+                        grpc::ClientContext& context) {
+    context.AddMetadata("authorization", "Bearer " + caller.token);
   }
 
   // An Execute stream left open (its events are not read).
@@ -60,21 +67,23 @@ class CallerFairnessTest : public ::testing::Test {
     grpc::ClientContext context;
     std::unique_ptr<grpc::ClientReader<v1::ExecuteEvent>> reader;
   };
-  std::unique_ptr<OpenBatch> Open(v1::BatchExecutor::Stub& stub,
+  std::unique_ptr<OpenBatch> Open(CallerStub& caller,
                                   const v1::ExecuteRequest& request) {
     auto open = std::make_unique<OpenBatch>();
-    open->reader = stub.Execute(&open->context, request);
+    Authorize(caller, open->context);
+    open->reader = caller.stub->Execute(&open->context, request);
     return open;
   }
 
-  absl::Duration TimeGather(v1::BatchExecutor::Stub& stub,
+  absl::Duration TimeGather(CallerStub& caller,
                             const v1::ExecuteRequest& request) {
     grpc::ClientContext context;
+    Authorize(caller, context);
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(60));
     v1::GatherResponse response;
     const absl::Time start = absl::Now();
-    grpc::Status status = stub.Gather(&context, request, &response);
+    grpc::Status status = caller.stub->Gather(&context, request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.summary().succeeded(),
               static_cast<uint32_t>(request.tasks_size()));
@@ -94,21 +103,22 @@ TEST_F(CallerFairnessTest, OneBatchIsNotOutvotedByACallerWithFifty) {
   ExecutorOptions limits;
   limits.max_inflight_tasks = 100;
   Start(limits);
-  auto b = Stub(/*ipv6=*/true);
+  auto b = Stub(/*b=*/true);  // team-b
   const v1::ExecuteRequest small = Sleeps(100, 0.2);
-  const absl::Duration alone = TimeGather(*b, small);
+  const absl::Duration alone = TimeGather(b, small);
 
-  auto a = Stub(/*ipv6=*/false);
+  auto a = Stub(/*b=*/false);  // team-a
   std::vector<std::unique_ptr<OpenBatch>> open;
-  for (int i = 0; i < 50; ++i) open.push_back(Open(*a, Sleeps(1000, 0.2)));
+  for (int i = 0; i < 50; ++i) open.push_back(Open(a, Sleeps(1000, 0.2)));
   ASSERT_TRUE(WaitUntil(
       [&] { return server_->executor().Stats().open_batches() == 50; },
       absl::Seconds(30)));
   const v1::ServerStats stats = server_->executor().Stats();
   ASSERT_EQ(stats.callers_size(), 1);
+  EXPECT_EQ(stats.callers(0).caller(), "team-a");
   EXPECT_EQ(stats.callers(0).open_batches(), 50u);
 
-  const absl::Duration beside = TimeGather(*b, small);
+  const absl::Duration beside = TimeGather(b, small);
   std::cerr << "CALLERS B's 100 x 0.2 s alone " << absl::FormatDuration(alone)
             << ", beside A's 50 x 1000: " << absl::FormatDuration(beside)
             << "\n";
@@ -128,23 +138,22 @@ TEST_F(CallerFairnessTest, CallersUnderEqualLoadGetEqualThroughput) {
   auto b = Stub(true);
   std::vector<std::unique_ptr<OpenBatch>> open;
   // A spreads its work over 10 batches, B puts it in one.
-  for (int i = 0; i < 10; ++i) open.push_back(Open(*a, Sleeps(2000, 0.05)));
-  open.push_back(Open(*b, Sleeps(20000, 0.05)));
+  for (int i = 0; i < 10; ++i) open.push_back(Open(a, Sleeps(2000, 0.05)));
+  open.push_back(Open(b, Sleeps(20000, 0.05)));
   ASSERT_TRUE(WaitUntil(
       [&] { return server_->executor().Stats().open_batches() == 11; },
       absl::Seconds(30)));
-  auto started = [&](const std::string& ipv) {
+  auto started = [&](const std::string& name) {
     const v1::ServerStats stats = server_->executor().Stats();
     for (const auto& c : stats.callers()) {
-      if (c.caller().rfind(ipv, 0) == 0)
-        return 20000 - int64_t(c.queued_tasks());
+      if (c.caller() == name) return 20000 - int64_t(c.queued_tasks());
     }
     return int64_t{-1};
   };
   absl::SleepFor(absl::Milliseconds(300));
-  const int64_t a0 = started("ipv4"), b0 = started("ipv6");
+  const int64_t a0 = started("team-a"), b0 = started("team-b");
   absl::SleepFor(absl::Seconds(2));
-  const int64_t a1 = started("ipv4"), b1 = started("ipv6");
+  const int64_t a1 = started("team-a"), b1 = started("team-b");
   const double ta = a1 - a0, tb = b1 - b0;
   std::cerr << "CALLERS tasks started in 2 s: A (10 batches) " << ta
             << ", B (1 batch) " << tb << "\n";
@@ -161,13 +170,13 @@ TEST_F(CallerFairnessTest, PerCallerQuotasRefuseOneCallerNotTheOther) {
   Start(limits);
   auto a = Stub(false);
   std::vector<std::unique_ptr<OpenBatch>> open;
-  for (int i = 0; i < 20; ++i) open.push_back(Open(*a, Sleeps(1, 60)));
+  for (int i = 0; i < 20; ++i) open.push_back(Open(a, Sleeps(1, 60)));
   ASSERT_TRUE(WaitUntil(
       [&] { return server_->executor().Stats().open_batches() == 20; },
       absl::Seconds(30)));
   // A's 21st batch: refused, naming A's limit.
   {
-    auto extra = Open(*a, Sleeps(1, 60));
+    auto extra = Open(a, Sleeps(1, 60));
     v1::ExecuteEvent event;
     EXPECT_FALSE(extra->reader->Read(&event));
     grpc::Status status = extra->reader->Finish();
@@ -179,19 +188,18 @@ TEST_F(CallerFairnessTest, PerCallerQuotasRefuseOneCallerNotTheOther) {
   // B still gets in, and sees who the server took it for.
   auto b = Stub(true);
   {
-    auto mine = Open(*b, Sleeps(1, 0));
+    auto mine = Open(b, Sleeps(1, 0));
     v1::ExecuteEvent event;
     ASSERT_TRUE(mine->reader->Read(&event));
     ASSERT_TRUE(event.has_accepted());
-    EXPECT_EQ(event.accepted().caller().rfind("ipv6:", 0), 0u)
-        << event.accepted().caller();
+    EXPECT_EQ(event.accepted().caller(), "team-b");
     while (mine->reader->Read(&event)) {
     }
     EXPECT_TRUE(mine->reader->Finish().ok());
   }
   // A caller's queued tasks are bounded too.
   {
-    auto big = Open(*b, Sleeps(5001, 60));
+    auto big = Open(b, Sleeps(5001, 60));
     v1::ExecuteEvent event;
     EXPECT_FALSE(big->reader->Read(&event));
     grpc::Status status = big->reader->Finish();
