@@ -145,7 +145,10 @@ void TimerQueue::Run() {
     if (heap_.empty() || heap_.top().when == SteadyTime::max()) {
       wake_.wait(lockable);
     } else {
-      wake_.wait_until(lockable, heap_.top().when);
+      // A copy: wait_until reads its deadline after unlocking, when another
+      // thread's Schedule may have moved the heap's storage.
+      const SteadyTime first = heap_.top().when;
+      wake_.wait_until(lockable, first);
     }
   }
 }
