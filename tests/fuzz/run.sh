@@ -20,7 +20,7 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -I"$root" -I"$gen_root")
 libs=$(pkg-config --libs protobuf $absl_modules)
 
-executor_srcs=(server/{batch,executor,fair_semaphore,request_parser,task_context,task_registry,timer_queue,worker_pool}.cc
+executor_srcs=(server/{batch,executor,fair_semaphore,memory_budget,request_parser,result_size,task_context,task_registry,timer_queue,value_depth,worker_pool}.cc
                server/tasks/{builtin_kinds,echo,fail,primes,sleep,tcp_probe,probe_allowlist,io_poller}.cc)
 declare -A sources=(
   [execute_request]="tests/fuzz/execute_request_fuzzer.cc ${executor_srcs[*]} $gen"
