@@ -13,6 +13,7 @@ load(
     "system_absl_repository",
     "system_grpc_repository",
     "system_library_repository",
+    "system_pkg_config_library",
     "system_protobuf_repository",
 )
 
@@ -100,4 +101,14 @@ def batchexec_dependencies():
             "libbenchmark.so": "libbenchmark-dev",
             "libbenchmark_main.a": "libbenchmark-dev",
         },
+    )
+
+    # GNU libmicrohttpd: the HTTP server behind GET /metrics.
+    _maybe(
+        system_pkg_config_library,
+        name = "org_gnu_libmicrohttpd",
+        module = "libmicrohttpd",
+        package = "libmicrohttpd-dev",
+        target = "libmicrohttpd",
+        required_files = {"/usr/include/microhttpd.h": "libmicrohttpd-dev"},
     )

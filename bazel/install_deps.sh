@@ -17,6 +17,9 @@ packages=(
   openssl                    # test certificates are made at test time
   nodejs npm                 # interop test with @grpc/grpc-js
   python3                    # asyncio baseline in the benchmark
+  libmicrohttpd-dev          # GET /metrics (--metrics_port)
+  prometheus                 # CI scrapes /metrics with a real Prometheus
+  curl                       # CI queries Prometheus's HTTP API
 )
 
 missing=()

@@ -1,5 +1,10 @@
 #include "bench/scenarios.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -28,6 +33,7 @@
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
 #include "server/request_parser.h"
+#include "server/tasks/kinds.h"
 
 namespace batchexec::bench {
 namespace {
@@ -759,6 +765,70 @@ void ExecuteStream(BenchEnv& env) {
   env.report->AddFigure("stream_tasks_per_s", kTasks / wall);
 }
 
+// A loopback port free now (--metrics_port 0 means off).
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok =
+      bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  close(fd);
+  return ok ? ntohs(addr.sin_port) : 0;
+}
+
+// The 100k echo Gather on a second in-process server with --metrics_port on
+// against the bench's own (metrics off), runs interleaved so that drift
+// hits both alike: what counting every task costs.
+void MetricsOverhead(BenchEnv& env) {
+  const std::string scenario = "100k echo tasks, metrics on";
+  if (env.server == nullptr) {
+    env.report->AddRow({scenario, "n/a with --target", "", "",
+                        "≥ 0.97× metrics off", Met::kNotApplicable});
+    return;
+  }
+  auto registry = std::make_unique<TaskRegistry>();
+  absl::Status registered = RegisterBuiltinKinds(*registry);
+  ServerOptions options;
+  options.metrics_port = FreeLoopbackPort();
+  auto on = registered.ok()
+                ? Server::BuildAndStart(options, std::move(registry))
+                : absl::StatusOr<std::unique_ptr<Server>>(registered);
+  if (!on.ok()) {
+    return Failed(env, scenario, "echo100k_metrics_ratio", on.status());
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  auto on_stub = v1::BatchExecutor::NewStub(grpc::CreateCustomChannel(
+      (*on)->target(), grpc::InsecureChannelCredentials(), args));
+  constexpr int kTasks = 100'000;
+  const int runs = env.quick ? 5 : 9;
+  const ExecuteRequest request = MakeBatch(kTasks, EchoTask);
+  std::vector<double> off_rates, on_rates;
+  for (int i = 0; i < runs; ++i) {
+    for (bool metrics : {false, true}) {
+      GatherReply reply;
+      auto wall = TimedGather(metrics ? *on_stub : *env.batch, request, &reply);
+      if (!wall.ok()) {
+        return Failed(env, scenario, "echo100k_metrics_ratio", wall.status());
+      }
+      (metrics ? on_rates : off_rates)
+          .push_back(kTasks / absl::ToDoubleSeconds(*wall));
+    }
+  }
+  const double off = Median(off_rates), with = Median(on_rates);
+  const double ratio = with / off;
+  env.report->AddFigure("echo100k_metrics_on_tasks_per_s", with);
+  env.report->AddFigure("echo100k_metrics_off_tasks_per_s", off);
+  env.report->AddFigure("echo100k_metrics_ratio", ratio);
+  env.report->AddRow(
+      {scenario, absl::StrCat(Human(with), " tasks/s (median of ", runs, ")"),
+       absl::StrCat("metrics off: ", Human(off), " tasks/s"), Times(ratio),
+       "≥ 0.97× metrics off", Check(ratio, 0.97, /*at_least=*/true)});
+}
+
 }  // namespace
 
 const std::vector<Scenario>& AllScenarios() {
@@ -772,6 +842,7 @@ const std::vector<Scenario>& AllScenarios() {
       {"small_under_load", SmallBatchUnderLoad},
       {"memory", MemoryPerTask},
       {"stream", ExecuteStream},
+      {"metrics", MetricsOverhead},
   };
   return *scenarios;
 }

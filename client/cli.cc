@@ -1,5 +1,7 @@
 #include "client/cli.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -10,9 +12,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "client/client.h"
 #include "client/credentials.h"
@@ -58,6 +62,14 @@ Flags:
                            it the first failure cancels the rest (FAIL_FAST)
   --timeout=DURATION       time limit of each task, e.g. 1.5s, 500ms, 2
   --deadline=DURATION      time limit of the whole call
+  --retry_attempts=N       run a failed task up to N times in all (the server
+                           caps it, by default at 5); 1 = no retry (default)
+  --retry_codes=CODE,...   failures retried (default UNAVAILABLE), e.g.
+                           UNAVAILABLE,DEADLINE_EXCEEDED
+  --retry_backoff=DURATION longest wait before the first retry (default
+                           100ms; doubles each retry, up to 10s; jittered)
+  --rate=N                 start at most N tasks per second, evenly spaced
+                           (retries included; default: no limit)
   --progress=auto|bar|lines|none
                            progress on stderr (auto: a bar on a terminal,
                            periodic lines otherwise)
@@ -82,6 +94,10 @@ struct Flags {
   bool return_exceptions = false;
   absl::Duration timeout = absl::InfiniteDuration();
   absl::Duration deadline = absl::InfiniteDuration();
+  uint32_t retry_attempts = 1;
+  std::vector<absl::StatusCode> retry_codes = {absl::StatusCode::kUnavailable};
+  absl::Duration retry_backoff = absl::Milliseconds(100);
+  double rate = 0;
   std::string progress = "auto";
   TlsFiles tls;
   std::string auth_token_file;
@@ -109,6 +125,16 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view name,
         absl::StrCat("--", name, " must be positive, got ", value));
   }
   return d;
+}
+
+// The status code named `name` ("UNAVAILABLE", any case), if any.
+std::optional<absl::StatusCode> StatusCodeNamed(absl::string_view name) {
+  const std::string upper = absl::AsciiStrToUpper(name);
+  for (int c = 0; c <= 16; ++c) {
+    const auto code = static_cast<absl::StatusCode>(c);
+    if (absl::StatusCodeToString(code) == upper) return code;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<bool> ParseBool(absl::string_view name,
@@ -164,6 +190,44 @@ absl::StatusOr<Command> ParseArgs(const std::vector<std::string>& args) {
       if (!absl::SimpleAtoi(*v, &f.max_concurrency)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "--max_concurrency=", *v, ": expected a non-negative integer"));
+      }
+    } else if (name == "retry_attempts") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      if (!absl::SimpleAtoi(*v, &f.retry_attempts) || f.retry_attempts < 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--retry_attempts=", *v, ": expected a positive integer"));
+      }
+    } else if (name == "retry_codes") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      f.retry_codes.clear();
+      for (absl::string_view part :
+           absl::StrSplit(*v, ',', absl::SkipEmpty())) {
+        std::optional<absl::StatusCode> code = StatusCodeNamed(part);
+        if (!code.has_value() || *code == absl::StatusCode::kOk) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--retry_codes: '", part,
+                           "' is not a failure code name (e.g. UNAVAILABLE)"));
+        }
+        f.retry_codes.push_back(*code);
+      }
+      if (f.retry_codes.empty()) {
+        return absl::InvalidArgumentError("--retry_codes needs a code name");
+      }
+    } else if (name == "retry_backoff") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, *v);
+      if (!d.ok()) return d.status();
+      f.retry_backoff = *d;
+    } else if (name == "rate") {
+      absl::StatusOr<std::string> v = take_value();
+      if (!v.ok()) return v.status();
+      if (!absl::SimpleAtod(*v, &f.rate) || !(f.rate >= 0) ||
+          !std::isfinite(f.rate)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--rate=", *v, ": expected starts per second, e.g. 100 or 0.5"));
       }
     } else if (name == "timeout" || name == "deadline") {
       absl::StatusOr<std::string> v = take_value();
@@ -248,7 +312,7 @@ class SentTimes {
     MutexLock lock(&mu_);
     for (const v1::TaskResult& r : event.results().results()) {
       if (!r.has_started_after() && !r.has_finished_after()) continue;
-      times_[r.index()] = {r.started_after(), r.finished_after()};
+      times_[r.index()] = {r.started_after(), r.finished_after(), r.attempts()};
     }
   }
 
@@ -390,6 +454,15 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
                                                    : FailurePolicy::kFailFast;
   options.task_timeout = flags.timeout;
   options.timeout = flags.deadline;
+  if (flags.retry_attempts > 1) {
+    RetryPolicy retry;
+    retry.max_attempts = flags.retry_attempts;
+    retry.retryable_codes = flags.retry_codes;
+    retry.initial_backoff = flags.retry_backoff;
+    retry.max_backoff = std::max(flags.retry_backoff, absl::Seconds(10));
+    options.retry = retry;
+  }
+  options.max_starts_per_second = flags.rate;
   options.on_progress = [&printer](const Progress& p) { printer.Update(p); };
   GatherResult result = (*client)
                             ->StartGather(std::move(tasks), std::move(options))

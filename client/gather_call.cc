@@ -115,6 +115,10 @@ void GatherCall::State::Begin(std::vector<Part> parts) {
         *request.mutable_task_timeout() =
             ToProtoDuration(options_.task_timeout);
       }
+      if (options_.retry.has_value()) {
+        *request.mutable_retry_policy() = options_.retry->ToProto();
+      }
+      request.set_max_starts_per_second(options_.max_starts_per_second);
       if (parts[i].stub == nullptr) {
         streams_.push_back(nullptr);
         continue;

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/progress.h"
+#include "client/retry_policy.h"
 #include "client/task_output.h"
 
 namespace batchexec {
@@ -41,6 +42,16 @@ struct GatherOptions {
   // Default time limit of each task (Task::WithTimeout overrides it); a task
   // past it ends DEADLINE_EXCEEDED. Infinite: no per-task limit.
   absl::Duration task_timeout = absl::InfiniteDuration();
+
+  // How the server retries failed tasks (Task::WithRetry overrides it);
+  // unset: each task runs once. Task::WithTimeout bounds each attempt, the
+  // call's timeout all of them.
+  std::optional<RetryPolicy> retry;
+
+  // Most task starts per second on a server, retries included, evenly
+  // spaced; 0 means no limit. A batch split across servers gets this rate
+  // on each.
+  double max_starts_per_second = 0;
 
   // Limits on the whole call, measured from its start and absolute; the
   // earlier applies. Past it the call ends, the server cancels what still

@@ -19,9 +19,11 @@ v1::TaskResult ToTaskResult(size_t index, absl::string_view id,
     out.set_payload(result->payload);
     *out.mutable_started_after() = ToProtoDuration(result->started_after);
     *out.mutable_finished_after() = ToProtoDuration(result->finished_after);
+    out.set_attempts(static_cast<uint32_t>(result->attempts));
   } else if (times != nullptr) {
     *out.mutable_started_after() = times->started_after;
     *out.mutable_finished_after() = times->finished_after;
+    out.set_attempts(times->attempts);
   }
   return out;
 }

@@ -23,6 +23,7 @@ inline namespace sdk {
 struct TaskTimes {
   google::protobuf::Duration started_after;
   google::protobuf::Duration finished_after;
+  uint32_t attempts = 0;  // TaskResult.attempts
 };
 
 // The wire form of task `index`'s result. `id` is the task's id from the

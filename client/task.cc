@@ -61,6 +61,14 @@ Task Task::WithTimeout(absl::Duration timeout) && {
   return std::move(WithTimeout(timeout));
 }
 
+Task& Task::WithRetry(const RetryPolicy& retry) & {
+  *proto_.mutable_retry_policy() = retry.ToProto();
+  return *this;
+}
+Task Task::WithRetry(const RetryPolicy& retry) && {
+  return std::move(WithRetry(retry));
+}
+
 Task& Task::WithPayload(std::string bytes) & {
   proto_.set_payload(std::move(bytes));
   return *this;

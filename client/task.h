@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
+#include "client/retry_policy.h"
 #include "google/protobuf/struct.pb.h"
 
 namespace batchexec {
@@ -97,6 +98,10 @@ class Task {
   // Binary input for kinds that take one.
   Task& WithPayload(std::string bytes) &;
   Task WithPayload(std::string bytes) &&;
+  // How the server retries this task when it fails; overrides
+  // GatherOptions::retry.
+  Task& WithRetry(const RetryPolicy& retry) &;
+  Task WithRetry(const RetryPolicy& retry) &&;
 
   const std::string& kind() const { return proto_.kind(); }
   const std::string& id() const { return proto_.id(); }

@@ -17,6 +17,7 @@ absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index) {
   out.output = std::move(*result.mutable_output());
   out.payload = std::move(*result.mutable_payload());
   out.started_after = FromProtoDuration(result.started_after());
+  out.attempts = static_cast<int>(result.attempts());
   out.finished_after = FromProtoDuration(result.finished_after());
   return out;
 }

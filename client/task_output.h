@@ -30,6 +30,9 @@ struct TaskOutput {
   // server that ran it.
   absl::Duration started_after = absl::ZeroDuration();
   absl::Duration finished_after = absl::ZeroDuration();
+  // Runs the task took, retries included (a failed task's status message
+  // says "after N attempts: " when it took more than one).
+  int attempts = 0;
 
   absl::Duration run_time() const { return finished_after - started_after; }
 };

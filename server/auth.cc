@@ -22,7 +22,9 @@ absl::Status CheckCall(const TokenAuthenticator& auth,
   if (!auth.enabled()) return absl::OkStatus();
   // Without a :path the call matches no method; checking it costs nothing.
   if (path.has_value() && !MethodNeedsToken(*path)) return absl::OkStatus();
-  return auth.CheckAuthorization(authorization);
+  absl::Status s = auth.CheckAuthorization(authorization);
+  if (!s.ok()) auth.CountRejected();
+  return s;
 }
 
 absl::string_view View(const grpc_slice& slice) {

@@ -12,6 +12,8 @@
 #ifndef BATCHEXEC_SERVER_AUTH_H_
 #define BATCHEXEC_SERVER_AUTH_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +67,14 @@ class TokenAuthenticator {
   absl::Status Check(const grpc::CallbackServerContext& context) const;
 
   bool enabled() const { return enabled_; }
+  // Calls the auth filter refused (UNAUTHENTICATED), for the metrics;
+  // shared by copies.
+  uint64_t rejected() const {
+    return shared_->rejected.load(std::memory_order_relaxed);
+  }
+  void CountRejected() const {
+    shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+  }
   bool has_named_tokens() const { return named_; }
 
   // Who made a call (caller.h): the name and weight of its token when the
@@ -80,6 +90,7 @@ class TokenAuthenticator {
   struct Shared {
     mutable Mutex mu;
     std::shared_ptr<const Table> table ABSL_GUARDED_BY(mu);
+    std::atomic<uint64_t> rejected{0};
   };
 
   std::shared_ptr<const Table> Snapshot() const;

@@ -1,6 +1,7 @@
 #include "server/batch.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <utility>
 
@@ -13,6 +14,11 @@
 
 namespace batchexec {
 namespace {
+
+// The steady clock, for the rate limit: a wall-clock step moves no start.
+absl::Duration SteadyNow() {
+  return absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
 
 absl::Duration TaskTimeout(const v1::Task& task, absl::Duration fallback) {
   return task.has_timeout() ? FromProtoDuration(task.timeout()) : fallback;
@@ -62,6 +68,9 @@ Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
       env_(env),
       semaphore_(semaphore),
       start_time_(absl::Now()),
+      start_interval_(options_.max_starts_per_second > 0
+                          ? absl::Seconds(1 / options_.max_starts_per_second)
+                          : absl::ZeroDuration()),
       sink_(std::move(sink)),
       on_done_(std::move(on_done)) {
   SetCaller(caller_.get(), caller_->weight);
@@ -91,7 +100,7 @@ v1::Progress Batch::progress() const {
 
 int64_t Batch::queued() const {
   MutexLock lock(&mu_);
-  return size_ - next_;
+  return size_ - next_ + waiting_retries_;
 }
 
 int64_t Batch::running() const {
@@ -105,14 +114,39 @@ v1::Progress Batch::ProgressLocked() const {
   p.set_completed(static_cast<uint32_t>(completed_));
   p.set_failed(static_cast<uint32_t>(failed_));
   p.set_running(static_cast<uint32_t>(running_count_));
-  p.set_queued(static_cast<uint32_t>(size_ - next_));
+  // A task waiting to retry counts as queued: it holds no slot.
+  p.set_queued(static_cast<uint32_t>(size_ - next_ + waiting_retries_));
   return p;
 }
 
-bool Batch::WantsSlotLocked() const {
-  return !cancelled_ && next_ < size_ &&
+bool Batch::WantsSlotLocked() {
+  return !cancelled_ && (next_ < size_ || !ready_.empty()) &&
          running_count_ < options_.max_concurrency &&
-         !(sink_ != nullptr && sink_->Backlogged());
+         !(sink_ != nullptr && sink_->Backlogged()) && HasPermitLocked();
+}
+
+bool Batch::HasPermitLocked() {
+  if (start_interval_ == absl::ZeroDuration()) return true;
+  const absl::Duration now = SteadyNow();
+  if (now >= next_permit_) return true;
+  // One timer for the batch: slots are asked for again when it fires.
+  // It holds the batch: while waiting for a permit nothing else may.
+  if (permit_timer_ == 0) {
+    permit_timer_ = env_.timers.ScheduleAfter(
+        next_permit_ - now,
+        [batch = shared_from_this()] { batch->OnPermit(); });
+  }
+  return false;
+}
+
+void Batch::OnPermit() {
+  bool more;
+  {
+    MutexLock lock(&mu_);
+    permit_timer_ = 0;
+    more = WantsSlotLocked();
+  }
+  if (more) semaphore_.Request(shared_from_this());
 }
 
 int64_t Batch::OnSlots(int64_t offered) {
@@ -126,8 +160,9 @@ int64_t Batch::OnSlots(int64_t offered) {
     MutexLock lock(&mu_);
     while (static_cast<int64_t>(started.size()) < offered &&
            WantsSlotLocked()) {
-      const TaskKind* kind = kinds_[next_];
-      started.push_back({StartNextLocked(), kind});
+      std::shared_ptr<TaskContext> task = StartNextLocked();
+      const TaskKind* kind = kinds_[task->index()];
+      started.push_back({std::move(task), kind});
     }
     if (started.empty()) return 0;
     if (sink_ != nullptr) sink_->OnProgress(ProgressLocked());
@@ -138,7 +173,24 @@ int64_t Batch::OnSlots(int64_t offered) {
 }
 
 std::shared_ptr<TaskContext> Batch::StartNextLocked() {
-  const uint32_t index = static_cast<uint32_t>(next_++);
+  uint32_t index;
+  if (!ready_.empty()) {  // retries first: their tasks began long ago
+    index = ready_.front();
+    ready_.pop_front();
+    retries_[index].waiting = false;
+    --waiting_retries_;
+  } else {
+    index = static_cast<uint32_t>(next_++);
+  }
+  if (start_interval_ != absl::ZeroDuration()) {
+    // Late by less than an interval (a timer's wake-up): keep the schedule,
+    // so starts stay evenly spaced; later than that, start afresh from now
+    // (no burst after an idle spell).
+    const absl::Duration steady = SteadyNow();
+    next_permit_ =
+        (steady - next_permit_ < start_interval_ ? next_permit_ : steady) +
+        start_interval_;
+  }
   const v1::Task& spec = request_->tasks(index);
   const absl::Duration timeout = TaskTimeout(spec, options_.task_timeout);
   const absl::Time now = absl::Now();
@@ -148,6 +200,9 @@ std::shared_ptr<TaskContext> Batch::StartNextLocked() {
                                       : now + timeout);
   auto task = std::make_shared<TaskContext>(shared_from_this(), index, spec,
                                             task_deadline, env_);
+  if (auto it = retries_.find(index); it != retries_.end()) {
+    task->attempt_ = it->second.attempts + 1;
+  }
   task->self_ = task;
   task->next_ = running_;
   if (running_ != nullptr) running_->prev_ = task.get();
@@ -190,6 +245,7 @@ void Batch::OnTaskEnded(TaskContext& task,
       if (absl::Status s = CheckOutputDepth(out); !s.ok()) result = s;
     }
   }
+  if (!result.ok() && RetryIfAllowed(task, result.status())) return;
   const absl::Time now = absl::Now();
   const uint32_t index = task.index();
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
@@ -200,17 +256,23 @@ void Batch::OnTaskEnded(TaskContext& task,
   bool last = false;
   {
     MutexLock lock(&mu_);
-    // Unlink: a task ends once (TaskContext::Claim), and only after it was
-    // linked by StartNextLocked.
-    if (task.prev_ != nullptr) task.prev_->next_ = task.next_;
-    if (task.next_ != nullptr) task.next_->prev_ = task.prev_;
-    if (running_ == &task) running_ = task.next_;
-    task.prev_ = task.next_ = nullptr;
-    --running_count_;
+    UnlinkLocked(task);
     keep_alive = std::move(task.self_);
     timer = task.timeout_timer_;
+    int64_t attempts = 1;  // only a task that retried has an entry
+    if (auto it = retries_.find(index); it != retries_.end()) {
+      attempts = it->second.attempts + 1;
+      retries_.erase(it);
+      ++retried_count_;
+      if (!result.ok()) {
+        result = absl::Status(result.status().code(),
+                              absl::StrCat("after ", attempts, " attempts: ",
+                                           result.status().message()));
+      }
+    }
 
     v1::TaskResult* r = NewResultLocked(index);
+    r->set_attempts(static_cast<uint32_t>(attempts));
     if (!task.task().id().empty()) r->set_id(task.task().id());
     SetProtoDuration(task.started_at() - start_time_,
                      r->mutable_started_after());
@@ -227,16 +289,22 @@ void Batch::OnTaskEnded(TaskContext& task,
     } else {
       ToProtoStatus(result.status(), r->mutable_status());
     }
+    if (options_.observer != nullptr) {
+      options_.observer->TaskEnded(*kinds_[index], r->status().code(),
+                                   now - task.started_at());
+    }
     EmitLocked(r, ok);
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
       // Named as the SDK and CLI name it: task 2 (id "b") failed: ...
       const std::string& id = task.task().id();
-      to_cancel = CancelLocked(absl::Status(
-          result.status().code(),
-          absl::StrCat("task ", index,
-                       id.empty() ? "" : absl::StrCat(" (id \"", id, "\")"),
-                       " failed: ", result.status().message())));
+      to_cancel = CancelLocked(
+          absl::Status(
+              result.status().code(),
+              absl::StrCat("task ", index,
+                           id.empty() ? "" : absl::StrCat(" (id \"", id, "\")"),
+                           " failed: ", result.status().message())),
+          absl::CancelledError("cancelled: another task of the batch failed"));
     }
     more = WantsSlotLocked();
     last = completed_ == size_;
@@ -253,6 +321,120 @@ void Batch::OnTaskEnded(TaskContext& task,
   if (last) FinishIfDone();
 }
 
+void Batch::UnlinkLocked(TaskContext& task) {
+  // A task ends once (TaskContext::Claim), and only after it was linked by
+  // StartNextLocked.
+  if (task.prev_ != nullptr) task.prev_->next_ = task.next_;
+  if (task.next_ != nullptr) task.next_->prev_ = task.prev_;
+  if (running_ == &task) running_ = task.next_;
+  task.prev_ = task.next_ = nullptr;
+  --running_count_;
+}
+
+bool Batch::RetryIfAllowed(TaskContext& task, const absl::Status& status) {
+  TimerQueue::TimerId timer;
+  std::shared_ptr<TaskContext> keep_alive;  // released outside the lock
+  bool more;
+  {
+    MutexLock lock(&mu_);
+    if (cancelled_) return false;  // fail-fast, cancel, deadline: final
+    int64_t attempts = 1;
+    if (auto it = retries_.find(task.index()); it != retries_.end()) {
+      attempts = it->second.attempts + 1;
+    }
+    const v1::Task& spec = task.task();
+    const RetryPlan own =
+        spec.has_retry_policy()
+            ? MakeRetryPlan(spec.retry_policy(), options_.max_attempts)
+            : RetryPlan();
+    const RetryPlan& plan = spec.has_retry_policy() ? own : options_.retry;
+    if (attempts >= plan.max_attempts || !plan.Retries(status.code())) {
+      return false;
+    }
+    if (bitgen_ == nullptr) bitgen_ = std::make_unique<absl::BitGen>();
+    const double u = absl::Uniform(*bitgen_, 0.0, 1.0);
+    const absl::Duration delay = Backoff(plan, attempts, [u] { return u; });
+
+    UnlinkLocked(task);
+    keep_alive = std::move(task.self_);
+    timer = task.timeout_timer_;
+    // Not a result: the task waits for its retry, holding no slot.
+    RetryState& state = retries_[task.index()];
+    state.attempts = attempts;
+    state.last_start = task.started_at();
+    state.waiting = true;
+    ++waiting_retries_;
+    // The timer holds the batch: while every task backs off nothing else
+    // may. A cancel removes it.
+    state.backoff_timer = env_.timers.ScheduleAfter(
+        delay, [batch = shared_from_this(), index = task.index()] {
+          batch->OnBackoffEnded(index);
+        });
+    if (sink_ != nullptr) sink_->OnProgress(ProgressLocked());
+    more = WantsSlotLocked();
+  }
+  if (timer != 0) env_.timers.Cancel(timer);
+  Flush();
+  semaphore_.Release();
+  if (more) semaphore_.Request(shared_from_this());
+  return true;
+}
+
+void Batch::OnBackoffEnded(uint32_t index) {
+  bool more;
+  {
+    MutexLock lock(&mu_);
+    auto it = retries_.find(index);
+    // Gone or not backing off: a cancel ended the task meanwhile.
+    if (it == retries_.end() || it->second.backoff_timer == 0) return;
+    it->second.backoff_timer = 0;
+    ready_.push_back(index);
+    more = WantsSlotLocked();
+  }
+  if (more) semaphore_.Request(shared_from_this());
+}
+
+void Batch::EndWaitingRetriesLocked(const absl::Status& why) {
+  if (waiting_retries_ == 0) return;
+  const absl::StatusCode code =
+      why.code() == absl::StatusCode::kDeadlineExceeded
+          ? absl::StatusCode::kDeadlineExceeded
+          : absl::StatusCode::kCancelled;
+  const absl::Duration elapsed = absl::Now() - start_time_;
+  for (auto it = retries_.begin(); it != retries_.end();) {
+    const uint32_t index = it->first;
+    const RetryState& state = it->second;
+    if (!state.waiting) {
+      ++it;
+      continue;
+    }
+    if (state.backoff_timer != 0) env_.timers.Cancel(state.backoff_timer);
+    v1::TaskResult* r = NewResultLocked(index);
+    if (!request_->tasks(index).id().empty())
+      r->set_id(request_->tasks(index).id());
+    ToProtoStatus(
+        absl::Status(
+            code,
+            absl::StrCat(why.message(), " (while waiting to retry, after ",
+                         state.attempts,
+                         state.attempts == 1 ? " attempt)" : " attempts)")),
+        r->mutable_status());
+    SetProtoDuration(state.last_start - start_time_,
+                     r->mutable_started_after());
+    SetProtoDuration(elapsed, r->mutable_finished_after());
+    r->set_attempts(static_cast<uint32_t>(state.attempts));
+    if (state.attempts > 1) ++retried_count_;
+    if (options_.observer != nullptr) {
+      options_.observer->TaskEnded(*kinds_[index], r->status().code(),
+                                   absl::InfiniteDuration());
+    }
+    retries_.erase(it++);
+    EmitLocked(r, false);
+  }
+  ready_.clear();
+  waiting_retries_ = 0;
+}
+
 void Batch::Cancel(absl::Status why) {
   std::vector<std::shared_ptr<TaskContext>> to_cancel;
   {
@@ -262,7 +444,7 @@ void Batch::Cancel(absl::Status why) {
       // Already ending: the sink may take more now (its reader left).
       EmitNotStartedLocked();
     } else {
-      to_cancel = CancelLocked(why);
+      to_cancel = CancelLocked(why, why);
     }
   }
   Flush();
@@ -271,7 +453,7 @@ void Batch::Cancel(absl::Status why) {
 }
 
 std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(
-    absl::Status why) {
+    absl::Status why, const absl::Status& waiting_end) {
   cancelled_ = true;
   outcome_ = why;
   not_started_ = absl::Status(why.code() == absl::StatusCode::kDeadlineExceeded
@@ -279,6 +461,8 @@ std::vector<std::shared_ptr<TaskContext>> Batch::CancelLocked(
                                   : absl::StatusCode::kCancelled,
                               absl::StrCat("not started: ", why.message()));
   EmitNotStartedLocked();
+  // Backing off is not running: such a task ends here, at once.
+  EndWaitingRetriesLocked(waiting_end);
   std::vector<std::shared_ptr<TaskContext>> running;
   running.reserve(running_count_);
   for (TaskContext* t = running_; t != nullptr; t = t->next_) {
@@ -298,6 +482,10 @@ void Batch::EmitNotStartedLocked() {
       r->set_id(request_->tasks(next_).id());
     ToProtoStatus(not_started_, r->mutable_status());
     SetProtoDuration(elapsed, r->mutable_finished_after());
+    if (options_.observer != nullptr) {
+      options_.observer->TaskEnded(*kinds_[next_], r->status().code(),
+                                   absl::InfiniteDuration());
+    }
     ++next_;
     EmitLocked(r, false);
   }
@@ -355,6 +543,7 @@ void Batch::Flush() {
 void Batch::FinishIfDone() {
   absl::AnyInvocable<void()> on_done;
   TimerQueue::TimerId timer = 0;
+  TimerQueue::TimerId permit_timer = 0;
   std::shared_ptr<BatchSink> sink;
   {
     MutexLock lock(&mu_);
@@ -364,6 +553,7 @@ void Batch::FinishIfDone() {
     *summary.mutable_progress() = ProgressLocked();
     summary.set_succeeded(static_cast<uint32_t>(completed_ - failed_));
     summary.set_cancelled(static_cast<uint32_t>(cancelled_count_));
+    summary.set_retried(static_cast<uint32_t>(retried_count_));
     *summary.mutable_wall_time() = ToProtoDuration(absl::Now() - start_time_);
     absl::Status outcome = outcome_;
     if (outcome.ok() && failed_ > 0) {
@@ -375,8 +565,10 @@ void Batch::FinishIfDone() {
     if (sink != nullptr) sink->OnDone(summary, call_status_);
     on_done = std::move(on_done_);
     timer = deadline_timer_;
+    permit_timer = permit_timer_;
   }
   if (timer != 0) env_.timers.Cancel(timer);
+  if (permit_timer != 0) env_.timers.Cancel(permit_timer);
   semaphore_.Withdraw(*this);
   if (sink != nullptr) sink->Flush();
   if (on_done) on_done();

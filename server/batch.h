@@ -5,19 +5,24 @@
 #define BATCHEXEC_SERVER_BATCH_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
 #include "server/caller.h"
 #include "server/fair_semaphore.h"
+#include "server/retry_policy.h"
 #include "server/task_context.h"
+#include "server/task_observer.h"
 #include "server/task_registry.h"
 
 namespace batchexec {
@@ -56,6 +61,11 @@ struct BatchOptions {
   bool fail_fast = true;
   absl::Duration task_timeout = absl::InfiniteDuration();  // per task
   absl::Time deadline = absl::InfiniteFuture();            // whole call
+  RetryPlan retry;           // tasks without a retry_policy of their own
+  int64_t max_attempts = 1;  // cap on a task's own policy (--max_attempts)
+  double max_starts_per_second = 0;  // 0: no limit
+  // Told of each task's end (the server's metrics); may be null.
+  TaskObserver* observer = nullptr;
 };
 
 class Batch final : public TaskContext::Owner,
@@ -90,8 +100,11 @@ class Batch final : public TaskContext::Owner,
   const Caller& caller() const { return *caller_; }
   const void* caller_key() const override { return caller_.get(); }
   int64_t max_concurrency() const { return options_.max_concurrency; }
+  double max_starts_per_second() const {
+    return options_.max_starts_per_second;
+  }
   v1::Progress progress() const;
-  // Tasks not yet started (for the server's counters).
+  // Tasks not yet started, or waiting to retry (for the server's counters).
   int64_t queued() const;
   // Tasks running now.
   int64_t running() const;
@@ -101,13 +114,34 @@ class Batch final : public TaskContext::Owner,
   void OnTaskEnded(TaskContext& task,
                    absl::StatusOr<HandlerOutput> result) override;
 
-  // Creates task `next_`'s context and links it as running.
+  // Creates the context of the next task to run (a retry whose backoff
+  // ended, else task `next_`), links it as running and takes a start
+  // permit.
   std::shared_ptr<TaskContext> StartNextLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unlinks an ended task from the running list.
+  void UnlinkLocked(TaskContext& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // If `task`, which failed with `status`, is to run again under its retry
+  // policy: schedules the retry after its backoff, frees its slot and
+  // returns true (its result is not emitted).
+  bool RetryIfAllowed(TaskContext& task, const absl::Status& status);
+  // Task `index`'s backoff ended: it waits for a slot, before next_.
+  void OnBackoffEnded(uint32_t index);
+  // Ends the tasks waiting to retry (backing off or waiting for a slot)
+  // with `why`'s code (DEADLINE_EXCEEDED, else CANCELLED).
+  void EndWaitingRetriesLocked(const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if the rate limit lets a task start now; else arms the batch's one
+  // permit timer for when it will.
+  bool HasPermitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The permit timer fired.
+  void OnPermit();
   void RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind);
-  // Marks the batch cancelled and ends its queued tasks; returns the running
-  // ones for the caller to cancel outside the lock.
-  std::vector<std::shared_ptr<TaskContext>> CancelLocked(absl::Status why)
+  // Marks the batch cancelled and ends its queued tasks, and those waiting
+  // to retry with `waiting_end`; returns the running ones for the caller to
+  // cancel outside the lock.
+  std::vector<std::shared_ptr<TaskContext>> CancelLocked(
+      absl::Status why, const absl::Status& waiting_end)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends queued tasks of a cancelled batch with not_started_ while the sink
   // takes results; Resume() continues once it drained.
@@ -119,7 +153,8 @@ class Batch final : public TaskContext::Owner,
   void EmitLocked(v1::TaskResult* result, bool ok)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool WantsSlotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if the batch can start a task now (may arm the permit timer).
+  bool WantsSlotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After the last result: sends OnDone, flushes, runs on_done_. Once.
   void FinishIfDone();
   // Delivers what the sink buffered; call outside the lock.
@@ -134,6 +169,7 @@ class Batch final : public TaskContext::Owner,
   TaskEnvironment& env_;
   FairSemaphore& semaphore_;
   const absl::Time start_time_;
+  const absl::Duration start_interval_;  // 1 / max_starts_per_second, or 0
 
   mutable Mutex mu_;
   std::shared_ptr<BatchSink> sink_ ABSL_GUARDED_BY(mu_);  // null after OnDone
@@ -153,6 +189,27 @@ class Batch final : public TaskContext::Owner,
   bool done_reported_ ABSL_GUARDED_BY(mu_) = false;
   absl::AnyInvocable<void()> on_done_ ABSL_GUARDED_BY(mu_);
   TimerQueue::TimerId deadline_timer_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Retries. Only tasks that failed and run again have an entry, so a batch
+  // that never retries pays nothing per task.
+  struct RetryState {
+    int64_t attempts = 0;  // attempts that ended
+    absl::Time last_start;
+    bool waiting = false;                   // backing off, or in ready_
+    TimerQueue::TimerId backoff_timer = 0;  // set while backing off
+  };
+  absl::flat_hash_map<uint32_t, RetryState> retries_ ABSL_GUARDED_BY(mu_);
+  // Retries whose backoff ended, started before next_ when slots come.
+  std::deque<uint32_t> ready_ ABSL_GUARDED_BY(mu_);
+  // Tasks waiting to retry (backing off or in ready_): counted as queued.
+  int64_t waiting_retries_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t retried_count_ ABSL_GUARDED_BY(mu_) = 0;  // ended after > 1 attempt
+  std::unique_ptr<absl::BitGen> bitgen_ ABSL_GUARDED_BY(mu_);  // on first use
+
+  // Rate limit: when the next start is allowed (steady clock), and the
+  // batch's one timer waiting for it.
+  absl::Duration next_permit_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  TimerQueue::TimerId permit_timer_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace batchexec

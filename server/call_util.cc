@@ -60,14 +60,22 @@ grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
 absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
     const grpc::ByteBuffer& wire, Executor& executor) {
   grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&wire));
+  Metrics* metrics = executor.metrics();
   absl::StatusOr<int64_t> tasks = CountTasks(reader);
-  if (!tasks.ok()) return tasks.status();
-  if (absl::Status s = executor.CheckBatchSize(*tasks); !s.ok()) return s;
+  if (!tasks.ok()) {
+    if (metrics != nullptr) metrics->Rejected(RejectReason::kInvalidArgument);
+    return tasks.status();
+  }
+  if (absl::Status s = executor.CheckBatchSize(*tasks); !s.ok()) {
+    if (metrics != nullptr) metrics->Rejected(RejectReason::kMaxBatchSize);
+    return s;
+  }
   MemoryBudget& budget = executor.request_memory();
   const int64_t need =
       2 * static_cast<int64_t>(wire.Length()) + *tasks * kReservedBytesPerTask;
   std::optional<MemoryBudget::Reservation> reserved = budget.TryReserve(need);
   if (!reserved) {
+    if (metrics != nullptr) metrics->Rejected(RejectReason::kMaxRequestMemory);
     return absl::ResourceExhaustedError(absl::StrCat(
         "request: needs ~", need >> 20, " MiB of the server's ",
         budget.limit() >> 20, " MiB for requests, of which ",

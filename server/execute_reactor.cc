@@ -51,6 +51,14 @@ void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
                            const grpc::ByteBuffer& wire, const Caller& caller) {
   timers_ = &executor.environment().timers;
+  access_log_ = executor.access_log();
+  if (access_log_ != nullptr) {
+    MutexLock lock(&mu_);
+    access_.method = "Execute";
+    access_.caller = caller.name;
+    access_.peer = context->peer();
+    access_.bytes_in = static_cast<int64_t>(wire.Length());
+  }
   absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> admitted =
       AdmitRequest(wire, executor);
   std::shared_ptr<google::protobuf::Arena> arena =
@@ -78,6 +86,10 @@ void ExecuteReactor::Begin(Executor& executor,
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
+    if (access_log_ != nullptr) {
+      access_.batch_id = (*batch)->id();
+      access_.SetRequest(**request);
+    }
   }
   v1::Accepted accepted;
   accepted.set_batch_id((*batch)->id());
@@ -85,6 +97,7 @@ void ExecuteReactor::Begin(Executor& executor,
   accepted.set_max_concurrency(static_cast<uint32_t>(
       std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
   accepted.set_note(note);
+  accepted.set_max_starts_per_second((*batch)->max_starts_per_second());
   accepted.set_caller(caller.name);
   // The batch may have queued results already; they follow Accepted.
   events_.Accept(std::move(accepted));
@@ -95,6 +108,7 @@ void ExecuteReactor::OnBatchDone(const v1::Summary& summary,
                                  const absl::Status& status) {
   MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(status);
+  if (access_log_ != nullptr) access_.SetSummary(summary);
   events_.OnDone(summary);
 }
 
@@ -144,6 +158,8 @@ void ExecuteReactor::Pump() {
       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
       return;
     }
+    bytes_out_.fetch_add(static_cast<int64_t>(wire_event_.Length()),
+                         std::memory_order_relaxed);
     StartWrite(&wire_event_);
   }
   if (finish) Finish(*finish);
@@ -180,6 +196,11 @@ void ExecuteReactor::OnDone() {
   std::shared_ptr<ExecuteReactor> self = std::move(self_);
   MutexLock lock(&mu_);
   batch_.reset();  // the batch ended; break the batch <-> sink cycle
+  if (access_log_ != nullptr && !access_.batch_id.empty()) {
+    access_.bytes_out = bytes_out_.load(std::memory_order_relaxed);
+    access_.time = absl::Now();
+    access_log_->Write(access_);
+  }
   // `self` goes last, after the lock: the batch may still hold us until its
   // final Flush.
 }

@@ -1,11 +1,13 @@
 #include "server/executor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
+#include "server/retry_policy.h"
 
 namespace batchexec {
 namespace {
@@ -62,6 +64,16 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "failure_policy: unknown value ", request.failure_policy()));
   }
+  const double rate = request.max_starts_per_second();
+  if (rate != 0 && !(rate >= kMinStartsPerSecond && std::isfinite(rate))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_starts_per_second must be 0 (no limit) or a finite rate of at "
+        "least ",
+        kMinStartsPerSecond, " (got ", rate, ")"));
+  }
+  if (absl::Status s = ValidateRetryPolicy(request.retry_policy()); !s.ok()) {
+    return s;
+  }
   for (int i = 0; i < request.tasks_size(); ++i) {
     const v1::Task& task = request.tasks(i);
     if (task.kind().empty()) return TaskError(i, "kind must not be empty");
@@ -73,6 +85,10 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
     if (task.has_timeout() && IsNegative(task.timeout())) {
       return TaskError(i, "timeout must not be negative");
     }
+    if (task.has_retry_policy()) {
+      absl::Status s = ValidateRetryPolicy(task.retry_policy());
+      if (!s.ok()) return TaskError(i, s.message());
+    }
     absl::Status args = TaskRegistry::ValidateArgs(*kind, task.args());
     if (!args.ok()) return TaskError(i, args.message());
   }
@@ -82,11 +98,14 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
 absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
     std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
     std::shared_ptr<BatchSink> sink, std::string* note, const Caller& caller) {
-  if (absl::Status s = Validate(*request); !s.ok()) return s;
+  if (absl::Status s = Validate(*request); !s.ok()) {
+    return Rejected(RejectReason::kInvalidArgument, s);
+  }
   const int64_t size = request->tasks_size();
 
   BatchOptions options;
   options.fail_fast = request->failure_policy() != v1::COLLECT_ALL;
+  options.observer = options_.metrics;
   options.deadline = deadline;
   if (request->has_task_timeout()) {
     options.task_timeout = FromProtoDuration(request->task_timeout());
@@ -100,6 +119,23 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
                          options_.max_task_concurrency,
                          " (--max_task_concurrency)");
   }
+  options.retry = MakeRetryPlan(request->retry_policy(), options_.max_attempts);
+  options.max_attempts = options_.max_attempts;
+  options.max_starts_per_second = request->max_starts_per_second();
+  if (note != nullptr) {
+    // The largest max_attempts asked for, batch or task, said once.
+    uint32_t most = request->retry_policy().max_attempts();
+    for (const v1::Task& task : request->tasks()) {
+      if (task.has_retry_policy()) {
+        most = std::max(most, task.retry_policy().max_attempts());
+      }
+    }
+    if (most > options_.max_attempts) {
+      absl::StrAppend(note, note->empty() ? "" : "; ", "retry max_attempts ",
+                      most, " lowered to the cap of ", options_.max_attempts,
+                      " (--max_attempts)");
+    }
+  }
 
   std::vector<const TaskKind*> kinds;
   kinds.reserve(size);
@@ -111,31 +147,39 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
   std::shared_ptr<const Caller> shared_caller;
   {
     MutexLock lock(&mu_);
-    if (!accepting_) return absl::UnavailableError("server is shutting down");
+    if (!accepting_) {
+      return Rejected(RejectReason::kShuttingDown,
+                      absl::UnavailableError("server is shutting down"));
+    }
     if (static_cast<int64_t>(open_.size()) >= options_.max_open_batches) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("server already runs ", Batches(open_.size()),
-                       ", the limit (--max_open_batches); retry later"));
+      return Rejected(RejectReason::kMaxOpenBatches,
+                      absl::ResourceExhaustedError(absl::StrCat(
+                          "server already runs ", Batches(open_.size()),
+                          ", the limit (--max_open_batches); retry later")));
     }
     if (open_tasks_ + size > options_.max_queued_tasks) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("server queue full: ", open_tasks_, " tasks open + ",
-                       size, " would exceed ", options_.max_queued_tasks,
-                       " (--max_queued_tasks); retry later"));
+      return Rejected(RejectReason::kMaxQueuedTasks,
+                      absl::ResourceExhaustedError(absl::StrCat(
+                          "server queue full: ", open_tasks_, " tasks open + ",
+                          size, " would exceed ", options_.max_queued_tasks,
+                          " (--max_queued_tasks); retry later")));
     }
     CallerRecord& record = callers_[caller.name];
     if (record.open_batches >= options_.max_open_batches_per_caller) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "caller '", caller.name, "' already runs ",
-          Batches(record.open_batches),
-          ", its limit (--max_open_batches_per_caller); retry later"));
+      return Rejected(
+          RejectReason::kMaxOpenBatchesPerCaller,
+          absl::ResourceExhaustedError(absl::StrCat(
+              "caller '", caller.name, "' already runs ",
+              Batches(record.open_batches),
+              ", its limit (--max_open_batches_per_caller); retry later")));
     }
     if (record.open_tasks + size > options_.max_queued_tasks_per_caller) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("caller '", caller.name, "' has ", record.open_tasks,
-                       " tasks open + ", size, " would exceed its limit of ",
-                       options_.max_queued_tasks_per_caller,
-                       " (--max_queued_tasks_per_caller); retry later"));
+      return Rejected(RejectReason::kMaxQueuedTasksPerCaller,
+                      absl::ResourceExhaustedError(absl::StrCat(
+                          "caller '", caller.name, "' has ", record.open_tasks,
+                          " tasks open + ", size, " would exceed its limit of ",
+                          options_.max_queued_tasks_per_caller,
+                          " (--max_queued_tasks_per_caller); retry later")));
     }
     // A caller's batches share one Caller: its address is the caller's key
     // in the fair shares. A new weight (tokens reloaded) applies once the
@@ -155,7 +199,11 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
 
   auto batch = std::make_shared<Batch>(
       id, shared_caller, std::move(request), std::move(kinds), options, env_,
-      semaphore_, std::move(sink), [this, id, size, name = caller.name] {
+      semaphore_, std::move(sink),
+      [this, id, size, name = caller.name, started = absl::Now()] {
+        if (options_.metrics != nullptr) {
+          options_.metrics->BatchEnded(absl::Now() - started);
+        }
         MutexLock lock(&mu_);
         open_.erase(id);
         open_tasks_ -= size;
@@ -170,6 +218,12 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
   }
   batch->Start();
   return batch;
+}
+
+absl::Status Executor::Rejected(RejectReason reason,
+                                absl::Status status) const {
+  if (options_.metrics != nullptr) options_.metrics->Rejected(reason);
+  return status;
 }
 
 void Executor::StopAccepting() {

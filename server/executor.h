@@ -16,11 +16,13 @@
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
+#include "server/access_log.h"
 #include "server/batch.h"
 #include "server/caller.h"
 #include "server/fair_semaphore.h"
 #include "server/limits.h"
 #include "server/memory_budget.h"
+#include "server/metrics.h"
 #include "server/task_registry.h"
 #include "server/timer_queue.h"
 #include "server/worker_pool.h"
@@ -37,6 +39,12 @@ struct ExecutorOptions {
   int64_t max_queued_tasks_per_caller = kDefaultMaxQueuedTasksPerCaller;
   int64_t max_request_memory = kDefaultMaxRequestMemory;
   int cpu_workers = kDefaultCpuWorkers;
+  // Cap on RetryPolicy.max_attempts, the first attempt included.
+  int64_t max_attempts = kDefaultMaxAttempts;
+  // Where batches, tasks and rejections are counted, and where finished
+  // calls are logged; null for none. Must outlive the executor.
+  Metrics* metrics = nullptr;
+  AccessLog* access_log = nullptr;
 };
 
 class Executor {
@@ -74,6 +82,8 @@ class Executor {
   v1::ServerStats Stats() const;
   const TaskRegistry& registry() const { return registry_; }
   const ExecutorOptions& options() const { return options_; }
+  Metrics* metrics() const { return options_.metrics; }
+  AccessLog* access_log() const { return options_.access_log; }
   TaskEnvironment& environment() { return env_; }
   // Parsed requests reserve their memory here before they are built.
   MemoryBudget& request_memory() { return request_memory_; }
@@ -93,6 +103,9 @@ class Executor {
   WorkerPool dispatcher_;
   WorkerPool cpu_pool_;
   TaskEnvironment env_;
+
+  // Counts the refusal (if metrics are on) and returns `status`.
+  absl::Status Rejected(RejectReason reason, absl::Status status) const;
 
   mutable Mutex mu_;
   absl::flat_hash_map<std::string, std::weak_ptr<Batch>> open_

@@ -1,12 +1,15 @@
 #include "server/executor.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
@@ -500,6 +503,258 @@ TEST_F(ExecutorTest, ResultTooLargeForAMessageFailsItsTaskAndCounts) {
   // The summary agrees with the results: one failed, one succeeded.
   EXPECT_EQ(sink->summary().succeeded(), 1u);
   EXPECT_EQ(sink->summary().progress().failed(), 1u);
+}
+
+// A retry policy for UNAVAILABLE (or `codes`) with backoff ceilings of
+// `initial` doubling up to `max`.
+v1::RetryPolicy Retry(uint32_t attempts, absl::Duration initial,
+                      absl::Duration max,
+                      std::vector<std::string> codes = {"UNAVAILABLE"}) {
+  v1::RetryPolicy p;
+  p.set_max_attempts(attempts);
+  *p.mutable_initial_backoff() = ToProtoDuration(initial);
+  *p.mutable_max_backoff() = ToProtoDuration(max);
+  p.set_backoff_multiplier(2);
+  for (auto& c : codes) p.add_retryable_status_codes(c);
+  return p;
+}
+
+constexpr int kNotFound = static_cast<int>(absl::StatusCode::kNotFound);
+constexpr int kUnavailable = static_cast<int>(absl::StatusCode::kUnavailable);
+
+// fail with `code`; with `times` > 0, only its first `times` attempts fail.
+v1::Task Fail(absl::StatusCode code, double times = 0) {
+  v1::Task t = MakeTask("fail", "code", static_cast<int>(code));
+  if (times > 0)
+    (*t.mutable_args()->mutable_fields())["times"].set_number_value(times);
+  return t;
+}
+
+TEST_F(ExecutorTest, RetryableFailureRunsMaxAttemptsAndSaysSo) {
+  auto ex = MakeExecutor();
+  v1::Task t = Fail(absl::StatusCode::kUnavailable);
+  *t.mutable_retry_policy() =
+      Retry(4, absl::Milliseconds(1), absl::Milliseconds(5));
+  auto sink = Run(*ex, Request({t}));
+  auto r = sink->ByIndex();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status().code(), kUnavailable);
+  EXPECT_EQ(r[0].attempts(), 4u);
+  EXPECT_EQ(r[0].status().message().rfind("after 4 attempts: ", 0), 0u)
+      << r[0].status().message();
+  EXPECT_EQ(sink->summary().retried(), 1u);
+  EXPECT_EQ(sink->summary().outcome().code(), kUnavailable);
+}
+
+TEST_F(ExecutorTest, FailureWithACodeNotListedIsNotRetried) {
+  auto ex = MakeExecutor();
+  v1::Task t = Fail(absl::StatusCode::kNotFound);
+  *t.mutable_retry_policy() =
+      Retry(4, absl::Milliseconds(1), absl::Milliseconds(5));
+  auto r = Run(*ex, Request({t}))->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kNotFound);
+  EXPECT_EQ(r[0].attempts(), 1u);
+  EXPECT_EQ(r[0].status().message(), "task failed as asked");
+}
+
+TEST_F(ExecutorTest, TaskFailingTwiceThenSucceedingEndsOkOnItsThirdAttempt) {
+  auto ex = MakeExecutor();
+  v1::Task t = Fail(absl::StatusCode::kUnavailable, /*times=*/2);
+  *t.mutable_retry_policy() =
+      Retry(3, absl::Milliseconds(1), absl::Milliseconds(5));
+  auto sink = Run(*ex, Request({t, MakeTask("echo")}));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kOk) << r[0].status().message();
+  EXPECT_EQ(r[0].attempts(), 3u);
+  EXPECT_EQ(r[0].output().struct_value().fields().at("attempt").number_value(),
+            3);
+  EXPECT_EQ(r[1].attempts(), 1u);
+  EXPECT_EQ(sink->summary().retried(), 1u);
+  EXPECT_EQ(sink->summary().succeeded(), 2u);
+}
+
+TEST_F(ExecutorTest, BatchPolicyAppliesToTasksWithoutTheirOwn) {
+  auto ex = MakeExecutor();
+  v1::Task own = Fail(absl::StatusCode::kUnavailable, /*times=*/2);
+  own.mutable_retry_policy()->set_max_attempts(1);  // its own: no retries
+  auto req = Request({Fail(absl::StatusCode::kUnavailable, 2), own}, 0,
+                     /*collect_all=*/true);
+  *req->mutable_retry_policy() =
+      Retry(3, absl::Milliseconds(1), absl::Milliseconds(5));
+  auto r = Run(*ex, std::move(req))->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kOk);
+  EXPECT_EQ(r[0].attempts(), 3u);
+  EXPECT_EQ(r[1].status().code(), kUnavailable);
+  EXPECT_EQ(r[1].attempts(), 1u);
+}
+
+TEST_F(ExecutorTest, FailFastActsOnTheFinalOutcomeOnly) {
+  auto ex = MakeExecutor();
+  auto req = Request({Fail(absl::StatusCode::kUnavailable, 1), Sleep(0.2)});
+  *req->mutable_retry_policy() =
+      Retry(2, absl::Milliseconds(1), absl::Milliseconds(5));
+  auto sink = Run(*ex, std::move(req));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kOk);  // its first failure cancelled nothing
+  EXPECT_EQ(r[1].status().code(), kOk);
+  EXPECT_EQ(sink->summary().outcome().code(), kOk);
+}
+
+TEST_F(ExecutorTest, CancelDuringBackoffEndsTheTaskAtOnce) {
+  auto ex = MakeExecutor();
+  v1::Task t = Fail(absl::StatusCode::kUnavailable);
+  // Backoff up to 1000 s: the task waits to retry when cancelled.
+  *t.mutable_retry_policy() =
+      Retry(5, absl::Seconds(1000), absl::Seconds(1000));
+  auto sink = std::make_shared<RecordingSink>();
+  auto batch = ex->Start(Request({t}), absl::InfiniteFuture(), sink);
+  ASSERT_TRUE(batch.ok());
+  // The first attempt ran inline; the task is backing off, holding no slot.
+  EXPECT_EQ((*batch)->running(), 0);
+  EXPECT_EQ((*batch)->queued(), 1);
+  EXPECT_EQ((*batch)->progress().queued(), 1u);
+  EXPECT_EQ(ex->Stats().inflight_tasks(), 0u);
+  const absl::Time start = absl::Now();
+  (*batch)->Cancel(absl::CancelledError("client went away"));
+  ASSERT_TRUE(sink->WaitDone(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kCancelled);
+  EXPECT_EQ(r[0].attempts(), 1u);
+  EXPECT_TRUE(r[0].has_started_after());
+  EXPECT_NE(r[0].status().message().find("while waiting to retry"),
+            std::string::npos)
+      << r[0].status().message();
+}
+
+TEST_F(ExecutorTest, CallDeadlineDuringBackoffEndsTheTask) {
+  auto ex = MakeExecutor();
+  v1::Task t = Fail(absl::StatusCode::kUnavailable);
+  *t.mutable_retry_policy() =
+      Retry(5, absl::Seconds(1000), absl::Seconds(1000));
+  const absl::Time start = absl::Now();
+  auto sink = Run(*ex, Request({t}), absl::Now() + absl::Milliseconds(200));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  auto r = sink->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kDeadline);
+  EXPECT_GE(r[0].attempts(), 1u);
+}
+
+TEST_F(ExecutorTest, TaskTimeoutBoundsEachAttempt) {
+  auto ex = MakeExecutor();
+  v1::Task t = Sleep(5);
+  t.mutable_timeout()->set_nanos(50'000'000);  // 50 ms an attempt
+  *t.mutable_retry_policy() = Retry(
+      3, absl::Milliseconds(1), absl::Milliseconds(5), {"DEADLINE_EXCEEDED"});
+  auto r = Run(*ex, Request({t}))->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kDeadline);
+  EXPECT_EQ(r[0].attempts(), 3u);
+}
+
+TEST_F(ExecutorTest, BackingOffTaskHoldsNoSlot) {
+  ExecutorOptions options;
+  options.max_inflight_tasks = 1;
+  auto ex = MakeExecutor(options);
+  v1::Task t = Fail(absl::StatusCode::kUnavailable);
+  *t.mutable_retry_policy() =
+      Retry(5, absl::Seconds(1000), absl::Seconds(1000));
+  auto retrying = std::make_shared<RecordingSink>();
+  auto batch = ex->Start(Request({t}), absl::InfiniteFuture(), retrying);
+  ASSERT_TRUE(batch.ok());
+  // Another batch runs in the only slot while the first one backs off.
+  auto other = Run(*ex, Request({Sleep(0.05), MakeTask("echo")}));
+  EXPECT_EQ(other->summary().succeeded(), 2u);
+  EXPECT_FALSE(retrying->WaitDone(absl::ZeroDuration()));
+  (*batch)->Cancel(absl::CancelledError("done"));
+  ASSERT_TRUE(retrying->WaitDone(absl::Seconds(5)));
+}
+
+TEST_F(ExecutorTest, StartRateSpacesStartsEvenly) {
+  auto ex = MakeExecutor();
+  auto req = Request(std::vector<v1::Task>(50, MakeTask("echo")));
+  req->set_max_starts_per_second(100);  // one start every 10 ms
+  const absl::Time start = absl::Now();
+  auto sink = Run(*ex, std::move(req));
+  const absl::Duration wall = absl::Now() - start;
+  std::vector<absl::Duration> starts;
+  for (const auto& r : sink->ByIndex()) {
+    ASSERT_EQ(r.status().code(), kOk);
+    starts.push_back(FromProtoDuration(r.started_after()));
+  }
+  std::sort(starts.begin(), starts.end());
+  // 49 intervals of 10 ms: never faster, however late a timer fires.
+  const absl::Duration span = starts.back() - starts.front();
+  EXPECT_GE(span, absl::Milliseconds(480));
+  EXPECT_LE(span, absl::Milliseconds(1500));
+  for (size_t i = 0; i + 2 < starts.size(); ++i) {
+    EXPECT_GE(starts[i + 2] - starts[i], absl::Milliseconds(9)) << i;
+  }
+  EXPECT_GE(wall, absl::Milliseconds(480));
+  EXPECT_LE(wall, absl::Seconds(2));
+}
+
+TEST_F(ExecutorTest, StartRateCountsRetries) {
+  auto ex = MakeExecutor();
+  auto req = Request({Fail(absl::StatusCode::kUnavailable, 4)});
+  *req->mutable_retry_policy() =
+      Retry(5, absl::ZeroDuration(), absl::ZeroDuration());
+  req->set_max_starts_per_second(20);  // 50 ms apart
+  const absl::Time start = absl::Now();
+  auto r = Run(*ex, std::move(req))->ByIndex();
+  EXPECT_EQ(r[0].status().code(), kOk);
+  EXPECT_EQ(r[0].attempts(), 5u);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));  // 4 x 50 ms
+}
+
+TEST_F(ExecutorTest, MaxAttemptsOverTheCapIsLoweredAndSaid) {
+  ExecutorOptions options;
+  options.max_attempts = 2;
+  auto ex = MakeExecutor(options);
+  auto req = Request({Fail(absl::StatusCode::kUnavailable)});
+  *req->mutable_retry_policy() =
+      Retry(9, absl::Milliseconds(1), absl::Milliseconds(1));
+  auto sink = std::make_shared<RecordingSink>();
+  std::string note;
+  ASSERT_TRUE(
+      ex->Start(std::move(req), absl::InfiniteFuture(), sink, &note).ok());
+  ASSERT_TRUE(sink->WaitDone());
+  EXPECT_EQ(sink->ByIndex()[0].attempts(), 2u);
+  EXPECT_NE(
+      note.find("max_attempts 9 lowered to the cap of 2 (--max_attempts)"),
+      std::string::npos)
+      << note;
+}
+
+TEST_F(ExecutorTest, BadRetryPolicyOrRateNamesTheTaskAndTheField) {
+  auto ex = MakeExecutor();
+  auto check = [&](std::unique_ptr<v1::ExecuteRequest> req,
+                   const std::string& expected) {
+    absl::Status s = ex->Validate(*req);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << expected;
+    EXPECT_NE(std::string(s.message()).find(expected), std::string::npos)
+        << s.message();
+  };
+  v1::Task t = MakeTask("echo");
+  *t.mutable_retry_policy() = Retry(3, absl::Seconds(1), absl::Seconds(1));
+  t.mutable_retry_policy()->set_backoff_multiplier(0.5);
+  check(Request({MakeTask("echo"), t}),
+        "tasks[1]: retry_policy.backoff_multiplier");
+  t.mutable_retry_policy()->set_backoff_multiplier(2);
+  t.mutable_retry_policy()->add_retryable_status_codes("OK");
+  check(Request({t}), "tasks[0]: retry_policy.retryable_status_codes");
+  *t.mutable_retry_policy() =
+      Retry(3, absl::Seconds(1), absl::Seconds(1), {"FLAKY"});
+  check(Request({t}), "unknown code name 'FLAKY'");
+  *t.mutable_retry_policy() = Retry(3, absl::Seconds(-1), absl::Seconds(1));
+  check(Request({t}), "tasks[0]: retry_policy.initial_backoff");
+  auto req = Request({MakeTask("echo")});
+  req->mutable_retry_policy()->set_backoff_multiplier(std::nan(""));
+  check(std::move(req), "retry_policy.backoff_multiplier");
+  for (double rate : {-1.0, std::nan(""), HUGE_VAL, 1e-9}) {
+    req = Request({MakeTask("echo")});
+    req->set_max_starts_per_second(rate);
+    check(std::move(req), "max_starts_per_second");
+  }
 }
 
 }  // namespace

@@ -21,6 +21,14 @@ void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const grpc::ByteBuffer& wire, const Caller& caller) {
   helpers_ = &executor.environment().cpu_pool;
+  access_log_ = executor.access_log();
+  if (access_log_ != nullptr) {
+    MutexLock lock(&mu_);
+    access_.method = "Gather";
+    access_.caller = caller.name;
+    access_.peer = context->peer();
+    access_.bytes_in = static_cast<int64_t>(wire.Length());
+  }
   absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
       AdmitRequest(wire, executor);
   if (!arena.ok()) return FinishWith(arena.status());
@@ -46,6 +54,10 @@ void GatherReactor::Begin(Executor& executor,
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
+    if (access_log_ != nullptr) {
+      access_.batch_id = (*batch)->id();
+      access_.SetRequest(**request);
+    }
   }
   Flush();  // a batch of instant tasks may be done already
 }
@@ -61,6 +73,7 @@ void GatherReactor::OnDone(const v1::Summary& summary,
   MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(call_status);
   *response_->mutable_summary() = summary;
+  if (access_log_ != nullptr) access_.SetSummary(summary);
   batch_done_ = true;
 }
 
@@ -89,6 +102,8 @@ void GatherReactor::SerializeAndFinish() {
     return Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "response: larger than 2 GiB, use Execute"));
   }
+  bytes_out_.store(static_cast<int64_t>(wire_response_->Length()),
+                   std::memory_order_relaxed);
   Finish(grpc::Status::OK);
 }
 
@@ -115,6 +130,11 @@ void GatherReactor::OnDone() {
   std::shared_ptr<GatherReactor> self = std::move(self_);
   MutexLock lock(&mu_);
   batch_.reset();
+  if (access_log_ != nullptr && !access_.batch_id.empty()) {
+    access_.bytes_out = bytes_out_.load(std::memory_order_relaxed);
+    access_.time = absl::Now();
+    access_log_->Write(access_);
+  }
 }
 
 }  // namespace batchexec

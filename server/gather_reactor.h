@@ -4,6 +4,7 @@
 #ifndef BATCHEXEC_SERVER_GATHER_REACTOR_H_
 #define BATCHEXEC_SERVER_GATHER_REACTOR_H_
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "server/access_log.h"
 #include "server/batch.h"
 #include "server/call_util.h"
 #include "server/executor.h"
@@ -63,6 +65,10 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // The access log's line, written in OnDone (null log: none).
+  AccessLog* access_log_ = nullptr;
+  AccessRecord access_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> bytes_out_{0};
 };
 
 }  // namespace batchexec

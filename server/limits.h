@@ -100,6 +100,21 @@ inline constexpr int64_t kMaxStreamedResultBytes = kMaxExecuteEventBytes - 64;
 // the dispatcher thread, so no gRPC or timer thread is held for long.
 inline constexpr int kInlineStartBudget = 4096;
 
+// Retries (RetryPolicy): the cap on max_attempts, first attempt included
+// (flag --max_attempts; gRPC's own cap is 5); the defaults of fields a
+// policy leaves unset; and the largest values a policy may ask for.
+inline constexpr int64_t kDefaultMaxAttempts = 5;
+inline constexpr absl::Duration kDefaultInitialBackoff =
+    absl::Milliseconds(100);
+inline constexpr absl::Duration kDefaultMaxBackoff = absl::Seconds(10);
+inline constexpr double kDefaultBackoffMultiplier = 2;
+inline constexpr absl::Duration kMaxRetryBackoff = absl::Hours(24);
+inline constexpr double kMaxBackoffMultiplier = 1000;
+
+// Slowest start rate a batch may ask for (max_starts_per_second): one start
+// per 1000 s. Slower would only stall a batch.
+inline constexpr double kMinStartsPerSecond = 0.001;
+
 // Longest sleep the `sleep` kind accepts.
 inline constexpr absl::Duration kMaxSleep = absl::Hours(24);
 

@@ -1,6 +1,8 @@
 // batchexec_server: runs batches of tasks concurrently over gRPC.
 //   batchexec_server --port=50051
-// SIGTERM/SIGINT drain running batches for --shutdown_grace, then cancel.
+// SIGTERM/SIGINT: health goes NOT_SERVING and new batches are refused for
+// --drain_delay while connections are still accepted, then running batches
+// get --shutdown_grace to finish before they are cancelled.
 // SIGHUP re-reads --auth_tokens_file (revoking or adding callers).
 #include <signal.h>
 
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
+#include "server/access_log.h"
 #include "server/builtin_server.h"
 #include "server/limits.h"
 #include "server/tasks/kinds.h"
@@ -50,6 +53,9 @@ ABSL_FLAG(int64_t, max_batch_size, batchexec::kDefaultMaxBatchSize,
           "Most tasks in one request; more is INVALID_ARGUMENT.");
 ABSL_FLAG(int, cpu_workers, batchexec::kDefaultCpuWorkers,
           "Threads for CPU-bound kinds (primes); 0 = one per core.");
+ABSL_FLAG(int64_t, max_attempts, batchexec::kDefaultMaxAttempts,
+          "Cap on a retry policy's max_attempts (first attempt included); "
+          "larger requests are lowered to it and Accepted.note says so.");
 ABSL_FLAG(std::string, probe_allowlist, "",
           "What tcp_probe may reach: comma-separated CIDRs (any port) or "
           "addr:port ([v6]:port). Empty: 127.0.0.0/8,::1/128 when --host is "
@@ -59,6 +65,23 @@ ABSL_FLAG(std::string, probe_allowlist, "",
 ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
           "On SIGTERM/SIGINT, how long running batches may finish before "
           "they are cancelled.");
+ABSL_FLAG(absl::Duration, drain_delay, absl::Seconds(5),
+          "On SIGTERM/SIGINT, how long health reports NOT_SERVING (and new "
+          "batches get UNAVAILABLE) while connections are still accepted, so "
+          "load balancers and probes see the drain, before --shutdown_grace "
+          "starts. 0 = stop listening at once. A second signal skips the "
+          "rest of it.");
+ABSL_FLAG(int, metrics_port, 0,
+          "Serve GET /metrics (Prometheus text format) on this port; 0 = "
+          "off.");
+ABSL_FLAG(std::string, metrics_host, "",
+          "Address for --metrics_port; empty = the same as --host.");
+ABSL_FLAG(std::string, access_log, "stderr",
+          "One line per batch when its call ends (id, caller, peer, tasks, "
+          "policy, outcome, failed, wall time, bytes): stderr, none, or a "
+          "file to append to. Never task arguments, payloads or tokens.");
+ABSL_FLAG(std::string, access_log_format, "plain",
+          "plain (key=value) or json (one object a line).");
 ABSL_FLAG(bool, reflection, true,
           "Serve gRPC server reflection (grpcurl list/describe). It stays "
           "open with --auth_token_file: it shows the schema, never data.");
@@ -132,6 +155,20 @@ int main(int argc, char** argv) {
                  absl::FormatDuration(grace).c_str());
     return 2;
   }
+  const absl::Duration drain_delay = absl::GetFlag(FLAGS_drain_delay);
+  if (drain_delay < absl::ZeroDuration() ||
+      drain_delay == absl::InfiniteDuration()) {
+    std::fprintf(stderr, "--drain_delay must be 0 or more (got %s)\n",
+                 absl::FormatDuration(drain_delay).c_str());
+    return 2;
+  }
+  auto access_log_format =
+      batchexec::AccessLog::ParseFormat(absl::GetFlag(FLAGS_access_log_format));
+  if (!access_log_format.ok()) {
+    std::fprintf(stderr, "--access_log_format %s\n",
+                 std::string(access_log_format.status().message()).c_str());
+    return 2;
+  }
 
   // TLS flags are checked here, as usage errors naming the flags, before
   // anything starts.
@@ -176,6 +213,7 @@ int main(int argc, char** argv) {
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.executor.max_request_memory = absl::GetFlag(FLAGS_max_request_memory);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
+  options.executor.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.tls_cert_file = tls_cert;
   options.tls_key_file = tls_key;
   options.tls_client_ca_file = tls_client_ca;
@@ -183,6 +221,13 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  options.access_log = absl::GetFlag(FLAGS_access_log);
+  if (options.access_log != "stderr" && options.access_log != "none") {
+    options.access_log = batchexec::ResolveUserPath(options.access_log);
+  }
+  options.access_log_format = *access_log_format;
   options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.min_client_ping_interval =
       absl::GetFlag(FLAGS_min_client_ping_interval);
@@ -228,6 +273,13 @@ int main(int argc, char** argv) {
   }
   std::printf("batchexec server listening on %s:%d\n", host.c_str(),
               (*server)->port());
+  if ((*server)->metrics_port() != 0) {
+    // After the first line, which scripts and tests read for the port.
+    std::printf("batchexec server metrics on http://%s:%d/metrics\n",
+                options.metrics_host.empty() ? host.c_str()
+                                             : options.metrics_host.c_str(),
+                (*server)->metrics_port());
+  }
   std::fflush(stdout);
 
   int sig = 0;
@@ -254,9 +306,21 @@ int main(int argc, char** argv) {
     }
   }
   std::fprintf(
-      stderr, "batchexec server: %s, draining (grace %s)\n",
+      stderr, "batchexec server: %s, draining (delay %s, grace %s)\n",
       sig == SIGTERM ? "SIGTERM" : "SIGINT",
+      absl::FormatDuration(drain_delay).c_str(),
       absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)).c_str());
+  if (drain_delay > absl::ZeroDuration()) {
+    // Still listening: probes on new connections see NOT_SERVING and new
+    // batches get UNAVAILABLE, so balancers move traffic away first.
+    (*server)->StartDraining();
+    const absl::Time until = absl::Now() + drain_delay;
+    for (absl::Time now = absl::Now(); now < until; now = absl::Now()) {
+      const timespec wait = absl::ToTimespec(until - now);
+      const int got = sigtimedwait(&stop_signals, nullptr, &wait);
+      if (got == SIGTERM || got == SIGINT) break;  // asked twice: go on
+    }
+  }
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   std::fprintf(stderr, "batchexec server: stopped\n");
   return 0;

@@ -108,6 +108,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
   }
   std::unique_ptr<Server> server(new Server());
   server->registry_ = std::move(registry);
+  auto access_log =
+      AccessLog::Open(options.access_log, options.access_log_format);
+  if (!access_log.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("access_log: ", access_log.status().message()));
+  }
+  server->access_log_ = *std::move(access_log);
+  options.executor.access_log = server->access_log_.get();
+  if (options.metrics_port != 0) {
+    server->metrics_ = std::make_unique<Metrics>(*server->registry_);
+    options.executor.metrics = server->metrics_.get();
+  }
   server->executor_ =
       std::make_unique<Executor>(options.executor, *server->registry_);
   server->auth_ = options.auth_tokens.empty()
@@ -173,6 +185,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
     return absl::UnavailableError(message);
   }
   server->host_ = options.address.substr(0, options.address.rfind(':'));
+  if (server->metrics_ != nullptr) {
+    Server* s = server.get();
+    auto http = MetricsHttpServer::Start(
+        options.metrics_host.empty() ? server->host_ : options.metrics_host,
+        options.metrics_port, [s] { return s->RenderMetrics(); });
+    if (!http.ok()) return http.status();
+    server->metrics_http_ = *std::move(http);
+    server->metrics_port_ = server->metrics_http_->port();
+  }
   SetServing(*server->server_, true);
   return server;
 }
@@ -186,6 +207,22 @@ std::string Server::target() const {
   std::string host = host_;
   if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
   return absl::StrCat(host, ":", port_);
+}
+
+std::string Server::RenderMetrics() const {
+  const v1::ServerStats stats = executor_->Stats();
+  Metrics::External external;
+  external.batches_started = stats.batches_started();
+  external.batches_open = stats.open_batches();
+  external.tasks_inflight = stats.inflight_tasks();
+  external.tasks_queued = stats.queued_tasks();
+  external.unauthenticated = auth_->rejected();
+  return metrics_->Render(external);
+}
+
+void Server::StartDraining() {
+  SetServing(*server_, false);
+  executor_->StopAccepting();
 }
 
 void Server::Shutdown(absl::Duration grace) {
@@ -208,6 +245,7 @@ void Server::Shutdown(absl::Duration grace) {
   // is still open (e.g. a reader that never reads) after this deadline.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   executor_->WaitIdle(absl::InfiniteFuture());
+  metrics_http_.reset();  // scrapes go on while draining, not after
   MutexLock lock(&mu_);
   shutdown_done_ = true;
 }

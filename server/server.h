@@ -14,9 +14,12 @@
 #include "absl/time/time.h"
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "server/access_log.h"
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/limits.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/reflection_service.h"
 #include "server/service.h"
 #include "server/task_registry.h"
@@ -60,6 +63,16 @@ struct ServerOptions {
   absl::Duration keepalive_timeout = kKeepaliveTimeout;
   absl::Duration min_client_ping_interval = kMinClientPingInterval;
 
+  // GET /metrics in the Prometheus text format (DESIGN.md section 6) on
+  // this port, 0 for none; on metrics_host, or on the address's host when
+  // that is empty.
+  int metrics_port = 0;
+  std::string metrics_host;
+  // One line per batch when its call ends (access_log.h): "none", "stderr"
+  // or a file path (appended to).
+  std::string access_log = "none";
+  AccessLog::Format access_log_format = AccessLog::Format::kPlain;
+
   // INVALID_ARGUMENT naming the first field (spelled like its flag in
   // main.cc) whose value cannot work, e.g. a limit of 0 on which every batch
   // would wait forever. BuildAndStart calls it; main.cc too, before anything
@@ -81,6 +94,14 @@ class Server {
   // "127.0.0.1:PORT" form, ready for grpc::CreateChannel.
   std::string target() const;
   Executor& executor() { return *executor_; }
+  // The port GET /metrics is served on; 0 if metrics_port was 0.
+  int metrics_port() const { return metrics_port_; }
+
+  // The first step of a drain: health goes NOT_SERVING and new batches are
+  // refused with UNAVAILABLE, while the server keeps accepting connections
+  // (so probes on new ones see NOT_SERVING) and running batches go on.
+  // Shutdown follows. Idempotent; thread-safe.
+  void StartDraining();
 
   // Health goes NOT_SERVING and new batches are refused; running batches get
   // up to `grace` to finish, then are cancelled; every open call ends with
@@ -100,11 +121,18 @@ class Server {
 
  private:
   Server() = default;
+  std::string RenderMetrics() const;
 
   std::string host_;
   int port_ = 0;
   std::unique_ptr<TaskRegistry> registry_;
+  // Outlive the executor, which counts and logs into them.
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<Executor> executor_;
+  // Renders from the executor: goes first.
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  int metrics_port_ = 0;
   std::unique_ptr<TokenAuthenticator> auth_;
   std::unique_ptr<BatchExecutorService> service_;
   std::unique_ptr<ReflectionDescriptors> reflection_descriptors_;

@@ -53,6 +53,7 @@ absl::Status ServerOptions::Validate() const {
            AtLeast("max_batch_size", executor.max_batch_size, 1),
            AtLeast("max_request_memory", executor.max_request_memory, 1),
            AtLeast("cpu_workers", executor.cpu_workers, 0),  // 0: one per core
+           AtLeast("max_attempts", executor.max_attempts, 1),  // 1: no retry
            AtLeast("max_receive_message_bytes", max_receive_message_bytes, 1),
            AtLeast("max_concurrent_streams", max_concurrent_streams, 1),
            InRange("keepalive_time", keepalive_time, /*zero_ok=*/false),
@@ -61,6 +62,10 @@ absl::Status ServerOptions::Validate() const {
                    /*zero_ok=*/true),
        }) {
     if (!s.ok()) return s;
+  }
+  if (metrics_port < 0 || metrics_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_port must be 0..65535 (got ", metrics_port, ")"));
   }
   return absl::OkStatus();
 }

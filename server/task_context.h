@@ -79,6 +79,9 @@ class TaskContext {
   // When the task will be ended with DEADLINE_EXCEEDED if still running.
   absl::Time deadline() const { return deadline_; }
   absl::Time started_at() const { return started_at_; }
+  // Which run of the task this is: 1, then 2 for its first retry (its
+  // RetryPolicy), and so on.
+  int64_t attempt() const { return attempt_; }
   TaskEnvironment& env() const { return env_; }
   // Runs `fn` on the CPU pool in the turn of this task's caller and batch,
   // so CPU work is shared round-robin between callers, then batches.
@@ -133,6 +136,7 @@ class TaskContext {
   TaskContext* next_ = nullptr;
   std::shared_ptr<TaskContext> self_;
   TimerQueue::TimerId timeout_timer_ = 0;  // 0: no per-task timeout
+  int64_t attempt_ = 1;                    // set by the batch before running
 };
 
 // A task kind's implementation. Called on the thread that admits the task;

@@ -270,5 +270,36 @@ TEST_F(ClientGatherTest, ListsTheServersKinds) {
   EXPECT_THAT(names, ::testing::IsSupersetOf({"echo", "fail", "sleep"}));
 }
 
+TEST_F(ClientGatherTest, WithRetryRunsAFlakyTaskUntilItSucceeds) {
+  RetryPolicy retry;
+  retry.max_attempts = 3;
+  retry.initial_backoff = absl::Milliseconds(1);
+  retry.max_backoff = absl::Milliseconds(5);
+  absl::StatusOr<std::vector<TaskOutput>> outputs = client_->Gather({
+      Task::Of("fail", {{"code", 14}, {"times", 2}}).WithRetry(retry),
+      Task::Echo({{"x", 1}}),
+  });
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  EXPECT_EQ((*outputs)[0].attempts, 3);
+  EXPECT_EQ((*outputs)[1].attempts, 1);
+}
+
+TEST_F(ClientGatherTest, RetryOptionAppliesToEveryTaskAndFailuresSayAttempts) {
+  GatherOptions options;
+  options.retry.emplace();
+  options.retry->max_attempts = 2;
+  options.retry->initial_backoff = absl::Milliseconds(1);
+  options.max_starts_per_second = 1000;
+  std::vector<absl::StatusOr<TaskOutput>> results =
+      client_->GatherAll({Task::Fail(absl::StatusCode::kUnavailable, "flaky"),
+                          Task::Fail(absl::StatusCode::kNotFound, "gone")},
+                         options);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(results[0].status().message(), HasSubstr("after 2 attempts: "));
+  EXPECT_EQ(results[1].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(results[1].status().message(), "gone");  // not retryable
+}
+
 }  // namespace
 }  // namespace batchexec

@@ -10,6 +10,7 @@
 #include "client/client.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/health_check.h"
 #include "tests/test_util/server_process.h"
 
 namespace batchexec {
@@ -83,7 +84,9 @@ TEST(ProcessFaults, KilledServerEndsTheSdkCallPromptlyAndARestartServes) {
 }
 
 TEST(ProcessFaults, SigtermDrainsWithinTheGraceAndExitsZero) {
-  testing::ServerProcess server(kServer, {"--port=0", "--shutdown_grace=1s"});
+  // No drain delay: the grace alone, as before --drain_delay.
+  testing::ServerProcess server(
+      kServer, {"--port=0", "--shutdown_grace=1s", "--drain_delay=0"});
   ASSERT_NE(server.port(), 0);
   auto stub = v1::BatchExecutor::NewStub(
       grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
@@ -106,6 +109,48 @@ TEST(ProcessFaults, SigtermDrainsWithinTheGraceAndExitsZero) {
       << long_call.status.error_message();
   EXPECT_TRUE(long_call.got_summary);
   EXPECT_EQ(long_call.results, 5);
+}
+
+TEST(ProcessFaults, DuringTheDrainDelayNewConnectionsSeeNotServingAndBatches) {
+  testing::ServerProcess server(
+      kServer, {"--port=0", "--drain_delay=2s", "--shutdown_grace=3s"});
+  ASSERT_NE(server.port(), 0);
+  auto stub = v1::BatchExecutor::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  CallOutcome running;
+  std::thread a([&] { running = RunExecute(*stub, Sleeps(3, 1.0)); });
+  absl::SleepFor(absl::Milliseconds(200));  // the batch is running
+  const absl::Time start = absl::Now();
+  server.Signal(SIGTERM);
+  absl::SleepFor(absl::Milliseconds(300));
+
+  // A connection made after SIGTERM (a fresh channel: a new TCP connection)
+  // is accepted and told NOT_SERVING, not refused.
+  grpc::ChannelArguments fresh;
+  fresh.SetInt("batchexec.test.unique", 1);  // no subchannel sharing
+  auto probe = grpc::CreateCustomChannel(
+      server.target(), grpc::InsecureChannelCredentials(), fresh);
+  absl::StatusOr<int> health = testing::CheckHealth(probe);
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, testing::kNotServing);
+  EXPECT_EQ(*testing::CheckHealth(probe, "batchexec.v1.BatchExecutor"),
+            testing::kNotServing);
+  // New batches are refused with UNAVAILABLE, which clients retry elsewhere.
+  auto probe_stub = v1::BatchExecutor::NewStub(probe);
+  CallOutcome refused = RunExecute(*probe_stub, Sleeps(1, 0.01));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << refused.status.error_message();
+
+  // The running batch finishes whole; the process exits 0 within
+  // delay + grace (plus slack for the last steps).
+  a.join();
+  EXPECT_TRUE(running.status.ok()) << running.status.error_message();
+  EXPECT_TRUE(running.got_summary);
+  EXPECT_EQ(running.results, 3);
+  EXPECT_EQ(server.Wait(), 0);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(1900));  // the delay was kept
+  EXPECT_LT(took, absl::Seconds(2 + 3 + 2));
 }
 
 }  // namespace

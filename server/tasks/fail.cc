@@ -15,6 +15,9 @@ TaskKind FailKind() {
        "gRPC status code to fail with, 1..16 (default 2, UNKNOWN)"},
       {"message", ArgType::kString, false,
        "status message (default \"task failed as asked\")"},
+      {"times", ArgType::kNumber, false,
+       "fail only the first this many attempts, then succeed with "
+       "{\"attempt\": n} (for retries; default 0: every attempt fails)"},
   };
   kind.validate = [](const google::protobuf::Struct& args) {
     double code = NumberArg(args, "code", 2);
@@ -22,9 +25,23 @@ TaskKind FailKind() {
       return absl::InvalidArgumentError(
           absl::StrCat("args.code must be an integer 1..16, got ", code));
     }
+    double times = NumberArg(args, "times", 0);
+    if (!(times >= 0 && times <= 1e9) || times != static_cast<int64_t>(times)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "args.times must be a non-negative integer, got ", times));
+    }
     return absl::OkStatus();
   };
   kind.handler = [](std::shared_ptr<TaskContext> task) {
+    const auto times =
+        static_cast<int64_t>(NumberArg(task->args(), "times", 0));
+    if (times > 0 && task->attempt() > times) {
+      HandlerOutput out;
+      (*out.output.mutable_struct_value()->mutable_fields())["attempt"]
+          .set_number_value(static_cast<double>(task->attempt()));
+      task->Finish(std::move(out));
+      return;
+    }
     auto code = static_cast<absl::StatusCode>(
         static_cast<int>(NumberArg(task->args(), "code", 2)));
     task->Finish(absl::Status(

@@ -20,11 +20,15 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -I"$root" -I"$gen_root")
 libs=$(pkg-config --libs protobuf $absl_modules)
 
-executor_srcs=(server/{batch,executor,fair_semaphore,memory_budget,request_parser,result_size,task_context,task_registry,timer_queue,value_depth,worker_pool}.cc
-               server/tasks/{builtin_kinds,echo,fail,primes,sleep,tcp_probe,probe_allowlist,io_poller}.cc)
+# The first-party sources each corpus test links, asked of Bazel so that this
+# compile line follows the BUILD files instead of a hand-kept list.
+first_party_srcs() {
+  bazel query "kind('source file', deps(//tests/fuzz:$1_corpus_test)) except kind('source file', deps(//proto:batch_cc_proto))" 2>/dev/null |
+    grep -v '^@' | grep '\.cc$' | grep -v corpus_replay_test | sed 's#^//##; s#:#/#' | tr '\n' ' '
+}
 declare -A sources=(
-  [execute_request]="tests/fuzz/execute_request_fuzzer.cc ${executor_srcs[*]} $gen"
-  [task_reader]="tests/fuzz/task_reader_fuzzer.cc client/task_reader.cc client/task_args.cc $gen"
+  [execute_request]="$(first_party_srcs execute_request) $gen"
+  [task_reader]="$(first_party_srcs task_reader) $gen"
 )
 
 passed=0
