@@ -28,6 +28,7 @@
 #include "bench/stats.h"
 #include "client/client.h"
 #include "common/arena_blocks.h"
+#include "common/grpc_status.h"
 #include "common/process_memory.h"
 #include "common/proto_time.h"
 #include "google/protobuf/arena.h"
@@ -47,11 +48,6 @@ constexpr absl::Duration kCallDeadline = absl::Minutes(10);
 
 void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
-}
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      s.error_message());
 }
 
 // Echo tasks carry a small argument so that the output is not empty.
@@ -83,7 +79,7 @@ ExecuteRequest MakeBatch(int n, const std::function<v1::Task(int)>& make,
 absl::Status CheckGather(const grpc::Status& status,
                          const ExecuteRequest& request,
                          const GatherResponse& response) {
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   const int n = request.tasks_size();
   if (response.results_size() != n ||
       response.summary().succeeded() != static_cast<uint32_t>(n)) {
@@ -158,7 +154,7 @@ absl::StatusOr<absl::Duration> TimedEcho(BareEcho::Stub& stub,
   const absl::Time start = absl::Now();
   grpc::Status status = stub.Echo(&context, request, &response);
   const absl::Duration wall = absl::Now() - start;
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   return wall;
 }
 
@@ -686,7 +682,7 @@ void MemoryPerTask(BenchEnv& env) {
   poller.join();
   const int64_t peak = ProcStatusBytes("VmHWM");
   if (!status.ok()) {
-    return Failed(env, scenario, "rss_bytes_per_task", FromGrpc(status));
+    return Failed(env, scenario, "rss_bytes_per_task", FromGrpcStatus(status));
   }
   if (summary.succeeded() != static_cast<uint32_t>(tasks)) {
     return Failed(env, scenario, "rss_bytes_per_task",
@@ -742,7 +738,7 @@ void ExecuteStream(BenchEnv& env) {
   grpc::Status status = reader->Finish();
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
   if (!status.ok()) {
-    return Failed(env, scenario, "stream_messages", FromGrpc(status));
+    return Failed(env, scenario, "stream_messages", FromGrpcStatus(status));
   }
   if (results != kTasks) {
     return Failed(env, scenario, "stream_messages",

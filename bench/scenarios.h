@@ -1,5 +1,5 @@
-// The scenarios of gather_bench. Each measures one figure of the issue's
-// table together with its baseline, in the same run and process, and adds
+// The scenarios of gather_bench. Each measures one figure of
+// bench/README.md's table together with its baseline, in the same run and process, and adds
 // its rows and BENCH figures to the report.
 #ifndef BATCHEXEC_BENCH_SCENARIOS_H_
 #define BATCHEXEC_BENCH_SCENARIOS_H_
@@ -35,7 +35,7 @@ struct Scenario {
   void (*run)(BenchEnv& env);
 };
 
-// In the order of the table.
+// In the order of bench/README.md's table.
 const std::vector<Scenario>& AllScenarios();
 
 }  // namespace batchexec::bench

@@ -25,6 +25,7 @@
 #include "client/task_args.h"
 #include "client/task_reader.h"
 #include "common/file_util.h"
+#include "common/status_code_name.h"
 #include "common/mutex.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
@@ -127,16 +128,6 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view name,
   return d;
 }
 
-// The status code named `name` ("UNAVAILABLE", any case), if any.
-std::optional<absl::StatusCode> StatusCodeNamed(absl::string_view name) {
-  const std::string upper = absl::AsciiStrToUpper(name);
-  for (int c = 0; c <= 16; ++c) {
-    const auto code = static_cast<absl::StatusCode>(c);
-    if (absl::StatusCodeToString(code) == upper) return code;
-  }
-  return std::nullopt;
-}
-
 absl::StatusOr<bool> ParseBool(absl::string_view name,
                                std::optional<std::string> value) {
   if (!value.has_value() || *value == "true" || *value == "1") return true;
@@ -204,7 +195,7 @@ absl::StatusOr<Command> ParseArgs(const std::vector<std::string>& args) {
       f.retry_codes.clear();
       for (absl::string_view part :
            absl::StrSplit(*v, ',', absl::SkipEmpty())) {
-        std::optional<absl::StatusCode> code = StatusCodeNamed(part);
+        std::optional<absl::StatusCode> code = ParseStatusCodeName(part);
         if (!code.has_value() || *code == absl::StatusCode::kOk) {
           return absl::InvalidArgumentError(
               absl::StrCat("--retry_codes: '", part,

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/batch_split.h"
+#include "client/credentials.h"
 #include "common/grpc_status.h"
 
 namespace batchexec {
@@ -48,9 +49,7 @@ Client Client::ForTargets(
 }
 
 void Client::Authorize(grpc::ClientContext& context) const {
-  if (!auth_token_.empty()) {
-    context.AddMetadata("authorization", "Bearer " + auth_token_);
-  }
+  AddBearerToken(context, auth_token_);
 }
 
 std::unique_ptr<GatherCall> Client::StartGather(std::vector<Task> tasks,

@@ -33,5 +33,9 @@ MakeChannelCredentials(const TlsFiles& files) {
   return grpc::SslCredentials(ssl);
 }
 
+void AddBearerToken(grpc::ClientContext& context, const std::string& token) {
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+}
+
 }  // namespace sdk
 }  // namespace batchexec

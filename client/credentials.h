@@ -24,6 +24,10 @@ struct TlsFiles {
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const TlsFiles& files);
 
+// Adds `authorization: Bearer <token>` to the call's metadata, as servers
+// started with --auth_token_file expect; nothing for an empty token.
+void AddBearerToken(grpc::ClientContext& context, const std::string& token);
+
 }  // namespace sdk
 }  // namespace batchexec
 

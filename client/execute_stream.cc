@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "client/credentials.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 
@@ -39,9 +40,7 @@ ExecuteStream::ExecuteStream(std::shared_ptr<v1::BatchExecutor::Stub> stub,
     context_.set_deadline(absl::ToChronoTime(deadline));
   }
   context_.set_wait_for_ready(wait_for_ready);
-  if (!auth_token.empty()) {
-    context_.AddMetadata("authorization", "Bearer " + auth_token);
-  }
+  AddBearerToken(context_, auth_token);
 }
 
 void ExecuteStream::Start() {

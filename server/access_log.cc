@@ -5,36 +5,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_code_name.h"
 
 namespace batchexec {
 namespace {
-
-constexpr absl::string_view kCodeNames[] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
 
 std::string Timestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-// A plain value: bare when it is a simple word, else quoted with " and \
-// escaped, so a caller name with spaces cannot fake another field.
+// A plain value: bare when it is a simple word, else quoted, with quotes and
+// backslashes escaped, so a caller name with spaces cannot fake another field.
 std::string PlainValue(absl::string_view v) {
   bool bare = !v.empty();
   for (char c : v) {
@@ -103,8 +84,7 @@ void AccessRecord::SetRequest(const v1::ExecuteRequest& request) {
 }
 
 void AccessRecord::SetSummary(const v1::Summary& summary) {
-  const int code = summary.outcome().code();
-  outcome = std::string(code >= 0 && code < 17 ? kCodeNames[code] : "UNKNOWN");
+  outcome = StatusCodeName(summary.outcome().code());
   failed = summary.progress().failed();
   wall = absl::Seconds(summary.wall_time().seconds()) +
          absl::Nanoseconds(summary.wall_time().nanos());

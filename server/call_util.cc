@@ -91,6 +91,20 @@ absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
   return std::shared_ptr<google::protobuf::Arena>(holder, &holder->arena);
 }
 
+absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
+                                              Executor& executor) {
+  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
+      AdmitRequest(wire, executor);
+  if (!arena.ok()) return arena.status();
+  AdmittedRequest admitted;
+  admitted.arena = *std::move(arena);
+  absl::StatusOr<v1::ExecuteRequest*> request = ParseWireRequest(
+      wire, admitted.arena.get(), &executor.environment().cpu_pool);
+  if (!request.ok()) return request.status();
+  admitted.request = *request;
+  return admitted;
+}
+
 absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
     const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
     WorkerPool* helpers) {

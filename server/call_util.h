@@ -33,6 +33,22 @@ absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
     const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
     WorkerPool* helpers);
 
+// A request admitted (AdmitRequest) and parsed (ParseWireRequest), on the
+// call's own arena.
+struct AdmittedRequest {
+  std::shared_ptr<google::protobuf::Arena> arena;
+  v1::ExecuteRequest* request = nullptr;  // on `arena`
+
+  // The request as the executor takes it: it keeps the arena alive.
+  std::shared_ptr<const v1::ExecuteRequest> Shared() const {
+    return std::shared_ptr<const v1::ExecuteRequest>(arena, request);
+  }
+};
+
+// What Execute and Gather do first: admit, then parse on the CPU pool.
+absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
+                                              Executor& executor);
+
 // Serializes `message` into `wire`, replacing what it held (gRPC's own
 // serializer). False only for a
 // message too large to encode (over 2 GiB).

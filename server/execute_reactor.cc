@@ -51,30 +51,15 @@ void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
                            const grpc::ByteBuffer& wire, const Caller& caller) {
   timers_ = &executor.environment().timers;
-  access_log_ = executor.access_log();
-  if (access_log_ != nullptr) {
-    MutexLock lock(&mu_);
-    access_.method = "Execute";
-    access_.caller = caller.name;
-    access_.peer = context->peer();
-    access_.bytes_in = static_cast<int64_t>(wire.Length());
-  }
-  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> admitted =
-      AdmitRequest(wire, executor);
-  std::shared_ptr<google::protobuf::Arena> arena =
-      admitted.ok() ? *std::move(admitted) : nullptr;
-  absl::StatusOr<v1::ExecuteRequest*> request =
-      admitted.ok() ? ParseWireRequest(wire, arena.get(),
-                                       &executor.environment().cpu_pool)
-                    : admitted.status();
+  log_ = std::make_unique<CallLog>(executor.access_log(), "Execute", caller,
+                                   *context, wire);
+  absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
   std::string note;
   absl::StatusOr<std::shared_ptr<Batch>> batch =
-      request.ok()
-          ? executor.Start(
-                std::shared_ptr<const v1::ExecuteRequest>(arena, *request),
-                CallDeadline(*context),
-                std::make_shared<Sink>(shared_from_this()), &note, caller)
-          : request.status();
+      request.ok() ? executor.Start(request->Shared(), CallDeadline(*context),
+                                    std::make_shared<Sink>(shared_from_this()),
+                                    &note, caller)
+                   : request.status();
   if (!batch.ok()) {
     {
       MutexLock lock(&mu_);
@@ -83,17 +68,14 @@ void ExecuteReactor::Begin(Executor& executor,
     Finish(ToGrpcStatus(batch.status()));
     return;
   }
+  log_->BatchStarted((*batch)->id(), *request->request);
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
-    if (access_log_ != nullptr) {
-      access_.batch_id = (*batch)->id();
-      access_.SetRequest(**request);
-    }
   }
   v1::Accepted accepted;
   accepted.set_batch_id((*batch)->id());
-  accepted.set_task_count((*request)->tasks_size());
+  accepted.set_task_count(request->request->tasks_size());
   accepted.set_max_concurrency(static_cast<uint32_t>(
       std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
   accepted.set_note(note);
@@ -108,7 +90,7 @@ void ExecuteReactor::OnBatchDone(const v1::Summary& summary,
                                  const absl::Status& status) {
   MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(status);
-  if (access_log_ != nullptr) access_.SetSummary(summary);
+  log_->BatchDone(summary);
   events_.OnDone(summary);
 }
 
@@ -158,8 +140,7 @@ void ExecuteReactor::Pump() {
       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
       return;
     }
-    bytes_out_.fetch_add(static_cast<int64_t>(wire_event_.Length()),
-                         std::memory_order_relaxed);
+    log_->AddBytesOut(wire_event_.Length());
     StartWrite(&wire_event_);
   }
   if (finish) Finish(*finish);
@@ -196,11 +177,7 @@ void ExecuteReactor::OnDone() {
   std::shared_ptr<ExecuteReactor> self = std::move(self_);
   MutexLock lock(&mu_);
   batch_.reset();  // the batch ended; break the batch <-> sink cycle
-  if (access_log_ != nullptr && !access_.batch_id.empty()) {
-    access_.bytes_out = bytes_out_.load(std::memory_order_relaxed);
-    access_.time = absl::Now();
-    access_log_->Write(access_);
-  }
+  log_->CallDone();
   // `self` goes last, after the lock: the batch may still hold us until its
   // final Flush.
 }

@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
-#include "server/access_log.h"
+#include "server/call_log.h"
 #include "server/batch.h"
 #include "server/event_queue.h"
 #include "server/executor.h"
@@ -60,10 +60,7 @@ class ExecuteReactor final
   bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
   // The write in flight, serialized (only the writer touches it).
   grpc::ByteBuffer wire_event_;
-  // The access log's line, written in OnDone (null log: none).
-  AccessLog* access_log_ = nullptr;
-  AccessRecord access_ ABSL_GUARDED_BY(mu_);
-  std::atomic<int64_t> bytes_out_{0};
+  std::unique_ptr<CallLog> log_;  // set by Begin; written in OnDone
 };
 
 }  // namespace batchexec

@@ -21,24 +21,14 @@ void GatherReactor::Begin(Executor& executor,
                           grpc::CallbackServerContext* context,
                           const grpc::ByteBuffer& wire, const Caller& caller) {
   helpers_ = &executor.environment().cpu_pool;
-  access_log_ = executor.access_log();
-  if (access_log_ != nullptr) {
-    MutexLock lock(&mu_);
-    access_.method = "Gather";
-    access_.caller = caller.name;
-    access_.peer = context->peer();
-    access_.bytes_in = static_cast<int64_t>(wire.Length());
-  }
-  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
-      AdmitRequest(wire, executor);
-  if (!arena.ok()) return FinishWith(arena.status());
-  arena_ = *std::move(arena);
+  log_ = std::make_unique<CallLog>(executor.access_log(), "Gather", caller,
+                                   *context, wire);
+  absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
+  if (!request.ok()) return FinishWith(request.status());
+  arena_ = request->arena;
   response_ =
       google::protobuf::Arena::CreateMessage<v1::GatherResponse>(arena_.get());
-  absl::StatusOr<v1::ExecuteRequest*> request =
-      ParseWireRequest(wire, arena_.get(), helpers_);
-  if (!request.ok()) return FinishWith(request.status());
-  const int size = (*request)->tasks_size();
+  const int size = request->request->tasks_size();
   {
     // One slot per task, filled in place as tasks end: the response is built
     // in request order with no copy at the end.
@@ -47,17 +37,13 @@ void GatherReactor::Begin(Executor& executor,
     results->Reserve(size);
     for (int i = 0; i < size; ++i) results->Add();
   }
-  auto batch = executor.Start(
-      std::shared_ptr<const v1::ExecuteRequest>(arena_, *request),
-      CallDeadline(*context), shared_from_this(), nullptr, caller);
+  auto batch = executor.Start(request->Shared(), CallDeadline(*context),
+                              shared_from_this(), nullptr, caller);
   if (!batch.ok()) return FinishWith(batch.status());
+  log_->BatchStarted((*batch)->id(), *request->request);
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
-    if (access_log_ != nullptr) {
-      access_.batch_id = (*batch)->id();
-      access_.SetRequest(**request);
-    }
   }
   Flush();  // a batch of instant tasks may be done already
 }
@@ -73,7 +59,7 @@ void GatherReactor::OnDone(const v1::Summary& summary,
   MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(call_status);
   *response_->mutable_summary() = summary;
-  if (access_log_ != nullptr) access_.SetSummary(summary);
+  log_->BatchDone(summary);
   batch_done_ = true;
 }
 
@@ -102,8 +88,7 @@ void GatherReactor::SerializeAndFinish() {
     return Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "response: larger than 2 GiB, use Execute"));
   }
-  bytes_out_.store(static_cast<int64_t>(wire_response_->Length()),
-                   std::memory_order_relaxed);
+  log_->SetBytesOut(wire_response_->Length());
   Finish(grpc::Status::OK);
 }
 
@@ -130,11 +115,7 @@ void GatherReactor::OnDone() {
   std::shared_ptr<GatherReactor> self = std::move(self_);
   MutexLock lock(&mu_);
   batch_.reset();
-  if (access_log_ != nullptr && !access_.batch_id.empty()) {
-    access_.bytes_out = bytes_out_.load(std::memory_order_relaxed);
-    access_.time = absl::Now();
-    access_log_->Write(access_);
-  }
+  log_->CallDone();
 }
 
 }  // namespace batchexec

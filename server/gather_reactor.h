@@ -12,7 +12,7 @@
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
-#include "server/access_log.h"
+#include "server/call_log.h"
 #include "server/batch.h"
 #include "server/call_util.h"
 #include "server/executor.h"
@@ -65,10 +65,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  // The access log's line, written in OnDone (null log: none).
-  AccessLog* access_log_ = nullptr;
-  AccessRecord access_ ABSL_GUARDED_BY(mu_);
-  std::atomic<int64_t> bytes_out_{0};
+  std::unique_ptr<CallLog> log_;  // set by Begin; written in OnDone
 };
 
 }  // namespace batchexec

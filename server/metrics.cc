@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_code_name.h"
 #include "server/metrics_exposition.h"
 
 namespace batchexec {
@@ -21,26 +23,6 @@ constexpr absl::string_view kReasonNames[] = {
 };
 static_assert(sizeof(kReasonNames) / sizeof(kReasonNames[0]) ==
               static_cast<size_t>(RejectReason::kCount));
-
-constexpr absl::string_view kCodeNames[] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
 
 // Threads take shards round-robin, so a pool's workers rarely share a
 // cache line.
@@ -75,11 +57,6 @@ const std::vector<int64_t>& BatchBoundsNs() {
 
 absl::string_view RejectReasonName(RejectReason reason) {
   return kReasonNames[static_cast<int>(reason)];
-}
-
-absl::string_view StatusCodeName(int code) {
-  if (code < 0 || code >= 17) return "UNKNOWN";
-  return kCodeNames[code];
 }
 
 // Cache-line aligned so that two shards never share a line.
@@ -183,7 +160,7 @@ std::string Metrics::Render(const External& external) const {
       if (n == 0 && code != 0) continue;
       w.Sample("batchexec_tasks_completed_total",
                {{"kind", kind_list_[k]->name},
-                {"code", std::string(kCodeNames[code])}},
+                {"code", StatusCodeName(code)}},
                static_cast<double>(n));
     }
   }

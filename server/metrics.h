@@ -34,10 +34,6 @@ enum class RejectReason {
 };
 absl::string_view RejectReasonName(RejectReason reason);
 
-// The gRPC name of a status code ("OK", "NOT_FOUND", ...); "UNKNOWN" for a
-// number out of range.
-absl::string_view StatusCodeName(int code);
-
 class Metrics final : public TaskObserver {
  public:
   // Upper bounds (seconds) of the duration histograms' buckets.

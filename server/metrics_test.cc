@@ -311,12 +311,5 @@ TEST(ExpositionWriterTest, SpellsNumbersAsTheFormatDoes) {
   EXPECT_EQ(FormatMetricValue(std::nan("")), "NaN");
 }
 
-TEST(MetricsTest, StatusCodeNamesAreGrpcs) {
-  EXPECT_EQ(StatusCodeName(0), "OK");
-  EXPECT_EQ(StatusCodeName(4), "DEADLINE_EXCEEDED");
-  EXPECT_EQ(StatusCodeName(16), "UNAUTHENTICATED");
-  EXPECT_EQ(StatusCodeName(99), "UNKNOWN");
-}
-
 }  // namespace
 }  // namespace batchexec

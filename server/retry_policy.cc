@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
+#include "common/status_code_name.h"
 #include "server/limits.h"
 
 namespace batchexec {
@@ -31,15 +32,6 @@ absl::Status CheckDuration(absl::string_view field,
 }
 
 }  // namespace
-
-std::optional<absl::StatusCode> ParseStatusCodeName(absl::string_view name) {
-  const std::string upper = absl::AsciiStrToUpper(name);
-  for (int c = 0; c <= 16; ++c) {
-    const auto code = static_cast<absl::StatusCode>(c);
-    if (absl::StatusCodeToString(code) == upper) return code;
-  }
-  return std::nullopt;
-}
 
 absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy) {
   if (absl::Status s =

@@ -31,9 +31,6 @@ struct RetryPlan {
   }
 };
 
-// The status code named `name` ("UNAVAILABLE", any case), if there is one.
-std::optional<absl::StatusCode> ParseStatusCodeName(absl::string_view name);
-
 // INVALID_ARGUMENT naming the field (prefixed with "retry_policy.") and the
 // rule when `policy` asks for something the server cannot do: negative,
 // NaN or huge values, a multiplier below 1, unknown code names, retrying

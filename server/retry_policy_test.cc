@@ -61,13 +61,6 @@ TEST(RetryPolicyTest, UnsetFieldsTakeTheDefaults) {
   EXPECT_FALSE(plan.Retries(absl::StatusCode::kOk));
 }
 
-TEST(RetryPolicyTest, CodeNamesParseAndUnknownOnesDoNot) {
-  EXPECT_EQ(ParseStatusCodeName("DEADLINE_EXCEEDED"),
-            absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(ParseStatusCodeName("OK"), absl::StatusCode::kOk);
-  EXPECT_EQ(ParseStatusCodeName("NOPE"), std::nullopt);
-}
-
 TEST(RetryPolicyTest, ValidationNamesTheFieldAndTheRule) {
   auto message = [](const v1::RetryPolicy& p) {
     return std::string(ValidateRetryPolicy(p).message());

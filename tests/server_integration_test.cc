@@ -291,8 +291,17 @@ TEST_F(ServerTest, ReaderThatNeverReadsPausesItsBatch) {
   // starting tasks once its bounded backlog is full, not buffer them all.
   auto reader = stalled->Execute(
       &ctx, Batch(std::vector<v1::Task>(200'000, Task("echo"))));
-  absl::SleepFor(absl::Seconds(2));
+  // Waits for the batch to start and then to stop starting tasks (on a busy
+  // machine parsing 200k tasks alone can take seconds).
   auto stats = server_->executor().Stats();
+  uint64_t last_queued = ~uint64_t{0};
+  for (const absl::Time until = absl::Now() + absl::Seconds(30);
+       absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(500));
+    stats = server_->executor().Stats();
+    if (stats.open_batches() == 1 && stats.queued_tasks() == last_queued) break;
+    last_queued = stats.queued_tasks();
+  }
   EXPECT_EQ(stats.open_batches(), 1u);
   EXPECT_GT(stats.queued_tasks(), 100'000u) << "the batch kept running";
   // Meanwhile another caller is served promptly.

@@ -74,7 +74,7 @@ TEST(StartupFlags, NonPositiveLimitsStopTheServerWithExitCode2) {
   for (const char* flag :
        {"max_task_concurrency", "max_inflight_tasks", "max_queued_tasks",
         "max_open_batches", "max_batch_size", "max_receive_message_bytes",
-        "max_concurrent_streams"}) {
+        "max_concurrent_streams", "max_attempts"}) {
     for (const char* value : {"0", "-1"}) {
       Exit e = RunToExit({"--port=0", absl::StrCat("--", flag, "=", value)});
       EXPECT_EQ(e.code, 2) << flag << "=" << value;
@@ -88,7 +88,8 @@ TEST(StartupFlags, NegativeWorkersPortsAndDurationsStopTheServer) {
   for (const char* arg :
        {"--cpu_workers=-1", "--port=-1", "--port=65536", "--shutdown_grace=-1s",
         "--keepalive_time=0s", "--keepalive_timeout=-5s",
-        "--min_client_ping_interval=-1s"}) {
+        "--min_client_ping_interval=-1s", "--drain_delay=-1s",
+        "--metrics_port=-1", "--metrics_port=65536"}) {
     Exit e = RunToExit({"--port=0", arg});
     EXPECT_EQ(e.code, 2) << arg;
     std::string flag(arg, std::string(arg).find('='));

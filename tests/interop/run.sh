@@ -9,6 +9,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/start_server.sh
+. "$root/tests/start_server.sh"
 server=${1:-$root/bazel-bin/server/batchexec_server}
 
 work=$(mktemp -d)
@@ -48,22 +50,7 @@ if ! (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts \
   finish
 fi
 
-# Create the output file first: the background shell opens it only later.
-: >"$work/server.out"
-: >"$work/server.err"
-"$server" --port=0 >>"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-
-# The server prints its address once it serves.
-address=""
-for _ in $(seq 100); do
-  address=$(sed -n 's/^batchexec server listening on //p' "$work/server.out")
-  [ -n "$address" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$address" ]; then
-  cat "$work/server.out" "$work/server.err" >&2
+if ! start_server "$work" "$server"; then
   echo "interop: the server did not start" >&2
   failed=1
   finish

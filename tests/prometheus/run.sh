@@ -11,6 +11,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/start_server.sh
+. "$root/tests/start_server.sh"
 server=${1:-$root/bazel-bin/server/batchexec_server}
 cli=${2:-$root/bazel-bin/client/batchexec}
 prometheus=${PROMETHEUS:-/usr/bin/prometheus}
@@ -66,21 +68,8 @@ metrics_port=$(free_port)
 prom_port=$(free_port)
 
 # --- batchexec ---------------------------------------------------------------
-: >"$work/server.out"
-"$server" --port=0 --metrics_port="$metrics_port" --drain_delay=0 \
-  --access_log="$work/access.log" >>"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-address=""
-for _ in $(seq 100); do
-  address=$(sed -n 's/^batchexec server listening on //p' "$work/server.out")
-  [ -n "$address" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$address" ]; then
-  cat "$work/server.out" "$work/server.err" >&2
-  die "the server did not start"
-fi
+start_server "$work" "$server" --metrics_port="$metrics_port" --drain_delay=0 \
+  --access_log="$work/access.log" || die "the server did not start"
 
 scrape_ok() {
   curl -fsS "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" &&

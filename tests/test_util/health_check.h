@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
+#include "common/grpc_status.h"
 
 namespace batchexec::testing {
 
@@ -42,8 +43,7 @@ inline absl::StatusOr<int> CheckHealth(std::shared_ptr<grpc::Channel> channel,
                  });
   done.WaitForNotification();
   if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return FromGrpcStatus(status);
   }
   std::vector<grpc::Slice> slices;
   out.Dump(&slices);
