@@ -51,6 +51,8 @@ INPUT is a file of JSON lines, one Task each, e.g.
     {"kind": "sleep", "args": {"seconds": 1}, "id": "a"}
 or - for stdin (the default), or a task argument:
     sleep:2   primes:100000   echo:'{"x":1}'   fail:'{"code":5}'   echo:
+    http:http://127.0.0.1:8080/health   grpc_health:127.0.0.1:50051
+    dns:localhost
     '{"kind":"echo","args":{"x":1},"id":"a"}'
 Every input is read before anything is sent; a malformed line is an error
 naming its line, and nothing runs. Under `bazel run`, relative FILEs (inputs,

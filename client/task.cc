@@ -47,6 +47,29 @@ Task Task::TcpProbe(absl::string_view host, int port, absl::Duration timeout) {
                           {"timeout", absl::ToDoubleSeconds(timeout)}});
 }
 
+namespace {
+// `kind` with its one required argument plus the caller's others.
+Task WithMainArg(absl::string_view kind, absl::string_view field,
+                 absl::string_view value, ArgList more) {
+  google::protobuf::Struct args = MakeArgs(more);
+  (*args.mutable_fields())[std::string(field)].set_string_value(
+      std::string(value));
+  return Task::Of(kind, std::move(args));
+}
+}  // namespace
+
+Task Task::Http(absl::string_view url, ArgList more) {
+  return WithMainArg("http", "url", url, more);
+}
+
+Task Task::GrpcHealth(absl::string_view target, ArgList more) {
+  return WithMainArg("grpc_health", "target", target, more);
+}
+
+Task Task::Dns(absl::string_view name, ArgList more) {
+  return WithMainArg("dns", "name", name, more);
+}
+
 Task& Task::WithId(absl::string_view id) & {
   proto_.set_id(std::string(id));
   return *this;

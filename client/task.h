@@ -88,6 +88,16 @@ class Task {
   // configured otherwise.
   static Task TcpProbe(absl::string_view host, int port,
                        absl::Duration timeout = absl::Seconds(1));
+  // http: a request to `url` (http or https); `more` adds the other args,
+  // e.g. {{"method", "HEAD"}, {"timeout", 2}}. The body comes back in
+  // TaskResult.payload; statuses map to gRPC codes (DESIGN.md section 6).
+  static Task Http(absl::string_view url, ArgList more = {});
+  // grpc_health: grpc.health.v1.Health/Check on `target` ("host:port"),
+  // e.g. {{"service", "orders"}, {"tls", true}} in `more`.
+  static Task GrpcHealth(absl::string_view target, ArgList more = {});
+  // dns: the addresses of `name` (/etc/hosts first), e.g.
+  // {{"family", "ipv4"}} in `more`.
+  static Task Dns(absl::string_view name, ArgList more = {});
 
   // Caller label echoed back in the result.
   Task& WithId(absl::string_view id) &;

@@ -18,6 +18,15 @@ absl::string_view NumberArgOf(absl::string_view kind) {
   return "";
 }
 
+// The kinds whose one required argument is the text after the colon, as
+// in http:https://example.com or grpc_health:127.0.0.1:50051.
+absl::string_view TextArgOf(absl::string_view kind) {
+  if (kind == "http") return "url";
+  if (kind == "grpc_health") return "target";
+  if (kind == "dns") return "name";
+  return "";
+}
+
 bool IsKindChar(char c) { return absl::ascii_isalnum(c) || c == '_'; }
 
 template <typename Message>
@@ -68,6 +77,11 @@ absl::StatusOr<v1::Task> ParseTaskArg(absl::string_view arg) {
     if (absl::Status s = FromJson(rest, task.mutable_args()); !s.ok()) {
       return error(absl::StrCat("args are not a JSON object: ", s.message()));
     }
+    return task;
+  }
+  if (const absl::string_view field = TextArgOf(kind); !field.empty()) {
+    (*task.mutable_args()->mutable_fields())[std::string(field)]
+        .set_string_value(std::string(rest));
     return task;
   }
   double number;

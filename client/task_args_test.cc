@@ -24,6 +24,25 @@ TEST(ParseTaskArg, NumberSetsSleepSecondsAndPrimesN) {
   EXPECT_DOUBLE_EQ(Number(*primes, "n"), 1000);
 }
 
+TEST(ParseTaskArg, NetworkKindsTakeTheirMainArgAsText) {
+  auto http = ParseTaskArg("http:http://127.0.0.1:8080/a?b=1");
+  ASSERT_TRUE(http.ok()) << http.status();
+  EXPECT_EQ(http->kind(), "http");
+  EXPECT_EQ(http->args().fields().at("url").string_value(),
+            "http://127.0.0.1:8080/a?b=1");
+  auto health = ParseTaskArg("grpc_health:127.0.0.1:50051");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->args().fields().at("target").string_value(),
+            "127.0.0.1:50051");
+  auto dns = ParseTaskArg("dns:localhost");
+  ASSERT_TRUE(dns.ok()) << dns.status();
+  EXPECT_EQ(dns->args().fields().at("name").string_value(), "localhost");
+  // A JSON object still gives every arg.
+  auto full = ParseTaskArg("http:{\"url\":\"http://x/\",\"method\":\"HEAD\"}");
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->args().fields().at("method").string_value(), "HEAD");
+}
+
 TEST(ParseTaskArg, JsonObjectSetsArgs) {
   auto task = ParseTaskArg("fail:{\"code\":5,\"message\":\"x\"}");
   ASSERT_TRUE(task.ok()) << task.status();

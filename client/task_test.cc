@@ -54,6 +54,25 @@ TEST(Task, TcpProbeCarriesTarget) {
   EXPECT_DOUBLE_EQ(Field(task, "timeout").number_value(), 0.25);
 }
 
+TEST(Task, NetworkKindsCarryTheirMainArgAndTheOthers) {
+  Task http = Task::Http("http://127.0.0.1:8080/health",
+                         {{"method", "HEAD"}, {"timeout", 2}});
+  EXPECT_EQ(http.kind(), "http");
+  EXPECT_EQ(Field(http, "url").string_value(), "http://127.0.0.1:8080/health");
+  EXPECT_EQ(Field(http, "method").string_value(), "HEAD");
+  EXPECT_DOUBLE_EQ(Field(http, "timeout").number_value(), 2);
+
+  Task health = Task::GrpcHealth("127.0.0.1:50051", {{"service", "orders"}});
+  EXPECT_EQ(health.kind(), "grpc_health");
+  EXPECT_EQ(Field(health, "target").string_value(), "127.0.0.1:50051");
+  EXPECT_EQ(Field(health, "service").string_value(), "orders");
+
+  Task dns = Task::Dns("localhost");
+  EXPECT_EQ(dns.kind(), "dns");
+  EXPECT_EQ(Field(dns, "name").string_value(), "localhost");
+  EXPECT_EQ(dns.proto().args().fields_size(), 1);
+}
+
 TEST(Task, WithSettersChainOnTemporaries) {
   Task task = Task::Echo({{"x", 1}})
                   .WithId("a")
