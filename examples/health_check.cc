@@ -1,9 +1,13 @@
 #include "examples/health_check.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <memory>
 #include <utility>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -53,6 +57,95 @@ absl::StatusOr<std::vector<Service>> ProbeServices(
   return services;
 }
 
+// "host:port" of a URL (default ports 80 and 443) or of a gRPC target,
+// brackets kept for IPv6 ([::1]:80).
+absl::StatusOr<std::pair<std::string, std::string>> HostAndPort(
+    absl::string_view where, bool url) {
+  absl::string_view rest = where;
+  std::string port = "";
+  if (url) {
+    if (absl::ConsumePrefix(&rest, "http://")) {
+      port = "80";
+    } else if (absl::ConsumePrefix(&rest, "https://")) {
+      port = "443";
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--http ", where, ": expected an http:// or https:// URL"));
+    }
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    if (size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+      rest = rest.substr(at + 1);  // user:password@
+    }
+  }
+  std::string host(rest);
+  const size_t close = rest.rfind(']');
+  const size_t colon = rest.rfind(':');
+  if (colon != absl::string_view::npos &&
+      (close == absl::string_view::npos || colon > close)) {
+    host = std::string(rest.substr(0, colon));
+    port = std::string(rest.substr(colon + 1));
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int number = 0;
+  if (host.empty() || !absl::SimpleAtoi(port, &number) || number < 1 ||
+      number > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        url ? "--http " : "--grpc ", where, ": expected ",
+        url ? "a URL with a host" : "host:port"));
+  }
+  return std::make_pair(host, port);
+}
+
+// Allowlist entries for every address `host` resolves to, on `port`: the
+// in-process server may reach what the user named, and nothing else.
+absl::StatusOr<std::vector<std::string>> AllowedAddresses(
+    const std::string& host, const std::string& port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+      rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve ", host, ": ", gai_strerror(rc)));
+  }
+  std::vector<std::string> entries;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    char name[NI_MAXHOST];
+    if (getnameinfo(a->ai_addr, a->ai_addrlen, name, sizeof name, nullptr, 0,
+                    NI_NUMERICHOST) != 0) {
+      continue;
+    }
+    entries.push_back(a->ai_family == AF_INET6
+                          ? absl::StrCat("[", name, "]:", port)
+                          : absl::StrCat(name, ":", port));
+  }
+  freeaddrinfo(found);
+  return entries;
+}
+
+// Services for --http and --grpc, adding what they reach to `allowlist`.
+absl::StatusOr<std::vector<Service>> NetworkServices(
+    const HealthCheckOptions& options, std::vector<std::string>* allowlist) {
+  std::vector<Service> services;
+  for (bool url : {true, false}) {
+    for (const std::string& where : url ? options.urls : options.grpc_targets) {
+      absl::StatusOr<std::pair<std::string, std::string>> host_port =
+          HostAndPort(where, url);
+      if (!host_port.ok()) return host_port.status();
+      absl::StatusOr<std::vector<std::string>> allowed =
+          AllowedAddresses(host_port->first, host_port->second);
+      if (!allowed.ok()) return allowed.status();
+      allowlist->insert(allowlist->end(), allowed->begin(), allowed->end());
+      Task task = url ? Task::Http(where, {{"timeout", 5}})
+                      : Task::GrpcHealth(where, {{"timeout", 5}});
+      services.push_back({where, std::move(task).WithId(where), 0});
+    }
+  }
+  return services;
+}
+
 // "ok", or why the service is not healthy.
 std::string Verdict(const absl::StatusOr<TaskOutput>& result) {
   if (!result.ok()) return absl::StrCat("FAILED: ", result.status().ToString());
@@ -75,22 +168,25 @@ bool Healthy(const absl::StatusOr<TaskOutput>& result) {
 }  // namespace
 
 int RunHealthCheck(const HealthCheckOptions& options, std::ostream& out) {
+  // Real checks of every kind asked for, or else the simulated services.
   std::vector<Service> services;
-  if (options.probes.empty()) {
-    services = SimulatedServices(options.latency_scale);
-  } else {
-    absl::StatusOr<std::vector<Service>> probes = ProbeServices(options.probes);
-    if (!probes.ok()) {
-      out << probes.status().message() << "\n";
+  std::vector<std::string> allowlist = options.probes;
+  absl::StatusOr<std::vector<Service>> network =
+      NetworkServices(options, &allowlist);
+  absl::StatusOr<std::vector<Service>> probes = ProbeServices(options.probes);
+  for (auto* part : {&network, &probes}) {
+    if (!part->ok()) {
+      out << part->status().message() << "\n";
       return 2;
     }
-    services = *std::move(probes);
+    for (Service& s : **part) services.push_back(std::move(s));
   }
+  if (services.empty()) services = SimulatedServices(options.latency_scale);
 
   // Without --target, a server of our own, allowed to probe what was asked.
   std::unique_ptr<LocalServer> local;
   LocalServerOptions server_options;
-  server_options.probe_allowlist = absl::StrJoin(options.probes, ",");
+  server_options.probe_allowlist = absl::StrJoin(allowlist, ",");
   absl::StatusOr<std::string> target =
       TargetOrLocalServer(options.target, server_options, &local);
   if (!target.ok()) {

@@ -3,7 +3,8 @@
 // 2.0, 3.0 and 1.0 s; checked concurrently, the whole check takes as long as
 // the slowest (about 3 s) instead of the sum (6 s). Each answer is printed
 // as it arrives (C, A, B), then the report in request order (A, B, C).
-// With probes, real tcp_probe checks of host:port pairs replace them.
+// With probes, real tcp_probe checks of host:port pairs replace them; with
+// URLs, real `http` requests; with gRPC targets, real `grpc_health` checks.
 #ifndef BATCHEXEC_EXAMPLES_HEALTH_CHECK_H_
 #define BATCHEXEC_EXAMPLES_HEALTH_CHECK_H_
 
@@ -23,6 +24,11 @@ struct HealthCheckOptions {
   // probe exactly these, whatever they are: the user who names them could
   // connect to them directly. A target server keeps its own allowlist.
   std::vector<std::string> probes;
+  // URLs to GET with the `http` kind (2xx/3xx is healthy) and "host:port"
+  // gRPC servers to ask grpc.health.v1.Health/Check (SERVING is healthy).
+  // The in-process server may reach exactly their hosts' addresses.
+  std::vector<std::string> urls;
+  std::vector<std::string> grpc_targets;
 };
 
 // Runs the check, printing to `out`. Returns 0 if every service is healthy,

@@ -1,5 +1,7 @@
 // bazel run //examples:health_check [-- --latency_scale=0.1]
 // bazel run //examples:health_check -- --probe=127.0.0.1:22,127.0.0.1:80
+// bazel run //examples:health_check -- --http=http://127.0.0.1:8080/health
+// bazel run //examples:health_check -- --grpc=127.0.0.1:50051
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,6 +22,13 @@ ABSL_FLAG(std::string, probe, "",
           "these, so any address given is probed (e.g. 10.1.2.3:80); with "
           "--target, that server's --probe_allowlist decides.");
 
+ABSL_FLAG(std::string, http, "",
+          "comma-separated URLs to GET with the http kind (2xx/3xx is "
+          "healthy)");
+ABSL_FLAG(std::string, grpc, "",
+          "comma-separated host:port gRPC servers to check with grpc_health "
+          "(SERVING is healthy)");
+
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   batchexec::HealthCheckOptions options;
@@ -27,5 +36,9 @@ int main(int argc, char** argv) {
   options.latency_scale = absl::GetFlag(FLAGS_latency_scale);
   options.probes =
       absl::StrSplit(absl::GetFlag(FLAGS_probe), ',', absl::SkipWhitespace());
+  options.urls =
+      absl::StrSplit(absl::GetFlag(FLAGS_http), ',', absl::SkipWhitespace());
+  options.grpc_targets =
+      absl::StrSplit(absl::GetFlag(FLAGS_grpc), ',', absl::SkipWhitespace());
   return batchexec::RunHealthCheck(options, std::cout);
 }
