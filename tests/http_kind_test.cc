@@ -1,7 +1,7 @@
 // The `http` kind's contract (DESIGN §6), outcome by outcome, against a real
 // HTTP server on loopback, through the executor as the service runs it.
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -59,8 +59,8 @@ class HttpKindTest : public ::testing::Test {
   std::shared_ptr<RecordingSink> Start(const std::string& json,
                                        std::shared_ptr<Batch>* out = nullptr) {
     auto sink = std::make_shared<RecordingSink>();
-    auto batch = executor_->Start(Request(json, Base()), absl::InfiniteFuture(),
-                                  sink);
+    auto batch =
+        executor_->Start(Request(json, Base()), absl::InfiniteFuture(), sink);
     EXPECT_TRUE(batch.ok()) << batch.status();
     if (out != nullptr && batch.ok()) *out = *batch;
     return sink;
@@ -131,8 +131,8 @@ TEST_F(HttpKindTest, UnexpectedStatusesFollowGrpcsMapping) {
                     R"({"kind":"http","args":{"url":"$URL/status/)", status,
                     R"("}})");
   }
-  auto results = Run(absl::StrCat(R"({"failure_policy":"COLLECT_ALL","tasks":[)",
-                                  tasks, "]}"));
+  auto results = Run(absl::StrCat(
+      R"({"failure_policy":"COLLECT_ALL","tasks":[)", tasks, "]}"));
   ASSERT_EQ(results.size(), cases.size());
   for (size_t i = 0; i < cases.size(); ++i) {
     EXPECT_EQ(results[i].status().code(), CodeOf(cases[i].second))
@@ -160,7 +160,15 @@ TEST_F(HttpKindTest, ExpectStatusChoosesWhatIsOk) {
   EXPECT_EQ(Number(r, "status"), 404);
   r = RunOne(R"("url":"$URL/ok","expect_status":[201])");
   EXPECT_EQ(r.status().code(), CodeOf(Code::kUnknown));
-  EXPECT_EQ(r.status().message(), "HTTP 200 from GET (expected 201)");
+  EXPECT_EQ(r.status().message(),
+            absl::StrCat("HTTP 200 from GET ", server_->Url("/ok"),
+                         " (expected 201)"));
+  // The message names the URL without its credentials.
+  r = RunOne(absl::StrCat(R"("url":"http://user:secret@127.0.0.1:)",
+                          server_->port(), R"(/status/503")"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kUnavailable));
+  EXPECT_EQ(r.status().message().find("secret"), std::string::npos)
+      << r.status().message();
 }
 
 TEST_F(HttpKindTest, RedirectsAreNotFollowedUnlessAsked) {
@@ -181,9 +189,9 @@ TEST_F(HttpKindTest, RedirectToAnOffListAddressIsPermissionDenied) {
   kinds.probe_allowlist =
       *ProbeAllowlist::Parse(absl::StrCat("127.0.0.1:", server_->port()));
   Restart(kinds);
-  auto r = RunOne(absl::StrCat(R"("url":"$URL/redirect?to=)",
-                               (*other)->Url("/ok"),
-                               R"(","follow_redirects":true)"));
+  auto r =
+      RunOne(absl::StrCat(R"("url":"$URL/redirect?to=)", (*other)->Url("/ok"),
+                          R"(","follow_redirects":true)"));
   EXPECT_EQ(r.status().code(), CodeOf(Code::kPermissionDenied))
       << r.status().message();
   EXPECT_NE(r.status().message().find("not on the probe allowlist"),
@@ -208,14 +216,14 @@ TEST_F(HttpKindTest, OffListHostIsPermissionDenied) {
 }
 
 TEST_F(HttpKindTest, NamesAreCheckedByTheAddressTheyResolveTo) {
-  auto r = RunOne(absl::StrCat(R"("url":"http://localhost:)", server_->port(),
-                               R"(/ok")"));
+  auto r = RunOne(
+      absl::StrCat(R"("url":"http://localhost:)", server_->port(), R"(/ok")"));
   EXPECT_EQ(r.status().code(), 0) << r.status().message();
   BuiltinKindsOptions kinds;
   kinds.probe_allowlist = *ProbeAllowlist::Parse("10.0.0.0/8");
   Restart(kinds);
-  r = RunOne(absl::StrCat(R"("url":"http://localhost:)", server_->port(),
-                          R"(/ok")"));
+  r = RunOne(
+      absl::StrCat(R"("url":"http://localhost:)", server_->port(), R"(/ok")"));
   EXPECT_EQ(r.status().code(), CodeOf(Code::kPermissionDenied))
       << r.status().message();
 }
@@ -274,9 +282,9 @@ TEST_F(HttpKindTest, BodyIsCappedAtMaxBodyBytes) {
 }
 
 TEST_F(HttpKindTest, SendsMethodHeadersAndBody) {
-  auto r = RunOne(
-      R"("url":"$URL/echo","method":"POST","headers":{"X-Test":"v 1"},)"
-      R"("body":"abc")");
+  auto r =
+      RunOne(R"("url":"$URL/echo","method":"POST","headers":{"X-Test":"v 1"},)"
+             R"("body":"abc")");
   ASSERT_EQ(r.status().code(), 0) << r.status().message();
   EXPECT_EQ(r.payload(), "POST\nv 1\nabc");
   // Task.payload is the body when set (bytes; base64 in JSON).
@@ -383,8 +391,8 @@ TEST_F(HttpKindTest, TaskDeadlineStopsTheRequest) {
 }
 
 TEST_F(HttpKindTest, ShutdownStopsRequestsInFlight) {
-  auto sink =
-      Start(R"({"tasks":[{"kind":"http","args":{"url":"$URL/slow?ms=10000"}}]})");
+  auto sink = Start(
+      R"({"tasks":[{"kind":"http","args":{"url":"$URL/slow?ms=10000"}}]})");
   ASSERT_TRUE(WaitInFlight(1));
   executor_.reset();  // cancels every batch and waits for them
   EXPECT_EQ(sink->ByIndex()[0].status().code(), CodeOf(Code::kCancelled));

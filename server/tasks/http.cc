@@ -1,12 +1,12 @@
 // The `http` task kind (DESIGN §6): its argument schema and checks, and how
 // an HTTP exchange becomes a task result. The requests themselves ride the
 // shared HttpClient (http_client.h).
+#include <curl/curl.h>
+
 #include <cmath>
 #include <mutex>
 #include <utility>
 #include <vector>
-
-#include <curl/curl.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -20,8 +20,8 @@
 namespace batchexec {
 namespace {
 
-constexpr const char* kMethods[] = {"GET",    "HEAD",   "POST",   "PUT",
-                                    "PATCH",  "DELETE", "OPTIONS"};
+constexpr const char* kMethods[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                    "PATCH", "DELETE", "OPTIONS"};
 
 bool IsKnownMethod(const std::string& method) {
   for (const char* m : kMethods) {
@@ -57,8 +57,8 @@ absl::Status Invalid(absl::string_view field, absl::string_view rule) {
 
 absl::Status ValidateUrl(const std::string& url) {
   if (url.size() > static_cast<size_t>(kMaxHttpUrlLength)) {
-    return Invalid("url", absl::StrCat("is longer than ", kMaxHttpUrlLength,
-                                       " bytes"));
+    return Invalid(
+        "url", absl::StrCat("is longer than ", kMaxHttpUrlLength, " bytes"));
   }
   for (unsigned char c : url) {
     if (c <= 0x20 || c == 0x7f) {
@@ -77,8 +77,8 @@ absl::Status ValidateUrl(const std::string& url) {
   } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
              (absl::string_view(scheme) != "http" &&
               absl::string_view(scheme) != "https")) {
-    status = Invalid("url", absl::StrCat("must be http:// or https://, got ",
-                                         url));
+    status =
+        Invalid("url", absl::StrCat("must be http:// or https://, got ", url));
   } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
              host[0] == '\0') {
     status = Invalid("url", absl::StrCat("has no host: ", url));
@@ -89,6 +89,23 @@ absl::Status ValidateUrl(const std::string& url) {
   return status;
 }
 
+// `url` without user and password, for messages.
+std::string Redacted(const std::string& url) {
+  CURLU* u = curl_url();
+  char* clean = nullptr;
+  std::string out = url;
+  if (u != nullptr &&
+      curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_USER, nullptr, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_PASSWORD, nullptr, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &clean, 0) == CURLUE_OK) {
+    out = clean;
+  }
+  curl_free(clean);
+  curl_url_cleanup(u);
+  return out;
+}
+
 bool IsInteger(double d) { return std::isfinite(d) && d == std::floor(d); }
 
 absl::Status ValidateHttpArgs(const google::protobuf::Struct& args) {
@@ -96,9 +113,9 @@ absl::Status ValidateHttpArgs(const google::protobuf::Struct& args) {
   if (absl::Status s = ValidateUrl(StringArg(args, "url")); !s.ok()) return s;
   const std::string method = StringArg(args, "method", "GET");
   if (!IsKnownMethod(method)) {
-    return Invalid("method", absl::StrCat("must be one of ",
-                                          absl::StrJoin(kMethods, " "),
-                                          ", got \"", method, "\""));
+    return Invalid("method",
+                   absl::StrCat("must be one of ", absl::StrJoin(kMethods, " "),
+                                ", got \"", method, "\""));
   }
   if (auto it = f.find("headers"); it != f.end()) {
     const auto& headers = it->second.struct_value().fields();
@@ -124,13 +141,13 @@ absl::Status ValidateHttpArgs(const google::protobuf::Struct& args) {
       (method == "GET" || method == "HEAD")) {
     return Invalid("body", absl::StrCat("cannot be sent with ", method));
   }
-  const double timeout = NumberArg(
-      args, "timeout", absl::ToDoubleSeconds(kDefaultHttpTimeout));
+  const double timeout =
+      NumberArg(args, "timeout", absl::ToDoubleSeconds(kDefaultHttpTimeout));
   if (!(timeout > 0 && timeout <= absl::ToDoubleSeconds(kMaxHttpTimeout))) {
-    return Invalid("timeout", absl::StrCat(
-                                  "must be in (0, ",
-                                  absl::ToDoubleSeconds(kMaxHttpTimeout),
-                                  "] seconds, got ", timeout));
+    return Invalid(
+        "timeout",
+        absl::StrCat("must be in (0, ", absl::ToDoubleSeconds(kMaxHttpTimeout),
+                     "] seconds, got ", timeout));
   }
   const double cap = NumberArg(args, "max_body_bytes",
                                static_cast<double>(kDefaultHttpMaxBodyBytes));
@@ -207,8 +224,8 @@ absl::StatusOr<HttpTask> ReadTask(const TaskContext& task) {
       r.headers.emplace_back(name, value.string_value());
     }
   }
-  r.timeout = absl::Seconds(NumberArg(
-      args, "timeout", absl::ToDoubleSeconds(kDefaultHttpTimeout)));
+  r.timeout = absl::Seconds(
+      NumberArg(args, "timeout", absl::ToDoubleSeconds(kDefaultHttpTimeout)));
   if (auto it = args.fields().find("follow_redirects");
       it != args.fields().end()) {
     r.follow_redirects = it->second.bool_value();
@@ -244,22 +261,21 @@ absl::StatusOr<HandlerOutput> ToResult(const HttpTask& task,
     return absl::Status(s.code(), absl::StrCat("http: ", s.message()));
   }
   if (!Expected(task.expect_status, response->status)) {
-    std::string expected =
-        task.expect_status.empty()
-            ? std::string("any 2xx or 3xx")
-            : absl::StrJoin(task.expect_status, ", ");
-    return absl::Status(CodeForHttpStatus(response->status),
-                        absl::StrCat("HTTP ", response->status, " from ",
-                                     task.request.method, " (expected ",
-                                     expected, ")"));
+    std::string expected = task.expect_status.empty()
+                               ? std::string("any 2xx or 3xx")
+                               : absl::StrJoin(task.expect_status, ", ");
+    return absl::Status(
+        CodeForHttpStatus(response->status),
+        absl::StrCat("HTTP ", response->status, " from ", task.request.method,
+                     " ", Redacted(response->url), " (expected ", expected,
+                     ")"));
   }
   HandlerOutput out;
   auto& f = *out.output.mutable_struct_value()->mutable_fields();
   f["status"].set_number_value(response->status);
   f["latency_ms"].set_number_value(
       absl::ToDoubleMilliseconds(response->latency));
-  f["body_bytes"].set_number_value(
-      static_cast<double>(response->body.size()));
+  f["body_bytes"].set_number_value(static_cast<double>(response->body.size()));
   f["truncated"].set_bool_value(response->truncated);
   out.payload = std::move(response->body);
   return out;
@@ -298,15 +314,15 @@ TaskKind HttpKind(ProbeAllowlist allowlist) {
       "429/502/503/504 UNAVAILABLE, else UNKNOWN); refused, reset or "
       "unresolvable: UNAVAILABLE; over timeout: DEADLINE_EXCEEDED. Every "
       "address connected to, redirects included, must be on the allowlist (",
-      allowlist.spec(), "), else PERMISSION_DENIED. TLS peers are verified "
+      allowlist.spec(),
+      "), else PERMISSION_DENIED. TLS peers are verified "
       "against the system CA store; proxies are never used.");
   kind.args = {
       {"url", ArgType::kString, true,
        absl::StrCat("http:// or https:// URL (at most ", kMaxHttpUrlLength,
                     " bytes)")},
       {"method", ArgType::kString, false,
-       absl::StrCat("one of ", absl::StrJoin(kMethods, " "),
-                    " (default GET)")},
+       absl::StrCat("one of ", absl::StrJoin(kMethods, " "), " (default GET)")},
       {"headers", ArgType::kObject, false,
        absl::StrCat("request headers, name -> string value (no CR/LF; at "
                     "most ",
@@ -338,8 +354,7 @@ TaskKind HttpKind(ProbeAllowlist allowlist) {
     if (!t.ok()) return task->Finish(t.status());
     auto shared = std::make_shared<const HttpTask>(*std::move(t));
     absl::StatusOr<HttpClient::TransferId> id = (*http)->Start(
-        shared->request,
-        [task, shared](absl::StatusOr<HttpResponse> response) {
+        shared->request, [task, shared](absl::StatusOr<HttpResponse> response) {
           task->Finish(ToResult(*shared, std::move(response)));
         });
     if (!id.ok()) return task->Finish(id.status());

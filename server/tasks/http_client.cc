@@ -5,8 +5,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -106,9 +106,8 @@ struct HttpClient::Transfer {
     }
     if (!t->allowlist->Allows(ip, port)) {
       t->denied = absl::StrCat(
-          ip.is_v4 ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]"),
-          ":", port, " is not on the probe allowlist (", t->allowlist->spec(),
-          ")");
+          ip.is_v4 ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]"), ":",
+          port, " is not on the probe allowlist (", t->allowlist->spec(), ")");
       return CURL_SOCKET_BAD;
     }
     return socket(address->family, address->socktype | SOCK_CLOEXEC,
@@ -198,13 +197,11 @@ absl::StatusOr<HttpClient::TransferId> HttpClient::Start(HttpRequest request,
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
                        request.follow_redirects ? 1L : 0L));
   set(curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects));
-  set(curl_easy_setopt(
-      e, CURLOPT_TIMEOUT_MS,
-      static_cast<long>(std::max<int64_t>(
-          1, absl::ToInt64Milliseconds(request.timeout)))));
+  set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(std::max<int64_t>(
+                           1, absl::ToInt64Milliseconds(request.timeout)))));
   set(curl_easy_setopt(e, CURLOPT_USERAGENT, "batchexec-http/1"));
-  set(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
-                       &Transfer::OnOpenSocket));
+  set(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Transfer::OnOpenSocket));
   set(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get()));
   set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnBody));
   set(curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get()));
@@ -274,8 +271,8 @@ size_t HttpClient::active() const {
   return transfers_.size();
 }
 
-int HttpClient::SocketCallback(CURL*, curl_socket_t fd, int what,
-                               void* client, void*) {
+int HttpClient::SocketCallback(CURL*, curl_socket_t fd, int what, void* client,
+                               void*) {
   auto* self = static_cast<HttpClient*>(client);
   self->mu_.AssertHeld();
   if (self->closing_) return 0;  // the poller is gone; curl closes the fd
@@ -289,8 +286,7 @@ int HttpClient::SocketCallback(CURL*, curl_socket_t fd, int what,
     }
     return 0;
   }
-  Socket& socket = it != self->sockets_.end() ? it->second
-                                               : self->sockets_[fd];
+  Socket& socket = it != self->sockets_.end() ? it->second : self->sockets_[fd];
   socket.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
                   ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
   self->WatchLocked(fd, socket);
@@ -305,10 +301,10 @@ void HttpClient::WatchLocked(int fd, Socket& socket) {
   socket.watch = 0;
   const uint64_t generation = next_generation_++;
   socket.generation = generation;
-  auto watch = poller_->WatchOnce(
-      fd, socket.events, [this, fd, generation](uint32_t events) {
-        OnSocketReady(fd, generation, events);
-      });
+  auto watch = poller_->WatchOnce(fd, socket.events,
+                                  [this, fd, generation](uint32_t events) {
+                                    OnSocketReady(fd, generation, events);
+                                  });
   // On failure (out of memory in the kernel) the request ends by its timeout.
   if (watch.ok()) socket.watch = *watch;
 }
@@ -321,8 +317,8 @@ int HttpClient::TimerCallback(CURLM*, long timeout_ms, void* client) {
   self->timer_ = 0;
   if (timeout_ms >= 0) {
     // curl may not be re-entered from here; the timer thread calls it.
-    self->timer_ = self->timers_->ScheduleAfter(
-        absl::Milliseconds(timeout_ms), [self] { self->OnTimer(); });
+    self->timer_ = self->timers_->ScheduleAfter(absl::Milliseconds(timeout_ms),
+                                                [self] { self->OnTimer(); });
   }
   return 0;
 }
@@ -387,6 +383,9 @@ void HttpClient::Complete(Finished finished) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->response.status = static_cast<int>(status);
+    char* url = nullptr;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+    if (url != nullptr) t->response.url = url;
     t->response.latency = absl::Now() - t->start;
     if (code == CURLE_OK ||
         (code == CURLE_WRITE_ERROR && t->response.truncated)) {

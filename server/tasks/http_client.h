@@ -14,13 +14,13 @@
 #ifndef BATCHEXEC_SERVER_TASKS_HTTP_CLIENT_H_
 #define BATCHEXEC_SERVER_TASKS_HTTP_CLIENT_H_
 
+#include <curl/curl.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <curl/curl.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -35,10 +35,10 @@
 namespace batchexec {
 
 struct HttpRequest {
-  std::string url;                // http:// or https://
-  std::string method = "GET";     // GET HEAD POST PUT PATCH DELETE OPTIONS
+  std::string url;             // http:// or https://
+  std::string method = "GET";  // GET HEAD POST PUT PATCH DELETE OPTIONS
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;               // sent for every method but GET and HEAD
+  std::string body;  // sent for every method but GET and HEAD
   absl::Duration timeout = absl::Seconds(10);  // the whole exchange
   bool follow_redirects = false;
   int64_t max_body_bytes = 65536;  // more is dropped and `truncated` set
@@ -46,6 +46,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;          // of the last response (after redirects)
+  std::string url;         // of the last response (after redirects)
   std::string body;        // at most max_body_bytes
   bool truncated = false;  // the body went on past max_body_bytes
   absl::Duration latency;  // from Start to the end of the exchange
@@ -84,9 +85,9 @@ class HttpClient {
  private:
   struct Transfer;
   struct Socket {
-    uint32_t events = 0;         // EPOLLIN/EPOLLOUT curl wants
+    uint32_t events = 0;          // EPOLLIN/EPOLLOUT curl wants
     IoPoller::WatchId watch = 0;  // 0 while not watched
-    uint64_t generation = 0;     // tells a stale poller callback
+    uint64_t generation = 0;      // tells a stale poller callback
   };
   using Finished = std::vector<std::pair<std::unique_ptr<Transfer>, int>>;
 

@@ -89,8 +89,8 @@ struct HttpTestServer::Handler {
       return Reply(c, code, absl::StrCat("status ", code, "\n"));
     }
     if (path == "/slow") {
-      auto* stream = new SlowStream{
-          absl::Now() + absl::Milliseconds(IntArg(c, "ms", 1000))};
+      auto* stream = new SlowStream{absl::Now() +
+                                    absl::Milliseconds(IntArg(c, "ms", 1000))};
       MHD_Response* r = MHD_create_response_from_callback(
           MHD_SIZE_UNKNOWN, 1, &ReadSlow, stream, &FreeSlow);
       const MHD_Result queued = MHD_queue_response(c, 200, r);
@@ -114,8 +114,7 @@ struct HttpTestServer::Handler {
                                           : Reply(c, 200, "recovered\n");
     }
     if (path == "/echo") {
-      const char* h =
-          MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Test");
+      const char* h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Test");
       return Reply(c, 200,
                    absl::StrCat(method, "\n", h == nullptr ? "" : h, "\n",
                                 request->body));
@@ -153,12 +152,11 @@ absl::StatusOr<std::unique_ptr<HttpTestServer>> HttpTestServer::Start() {
   server->daemon_ = MHD_start_daemon(
       MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
           MHD_USE_POLL,
-      0, nullptr, nullptr, &Handler::Handle, server.get(),
-      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
-      MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-      1024u, MHD_OPTION_NOTIFY_COMPLETED, &Handler::Completed, server.get(),
-      MHD_OPTION_NOTIFY_CONNECTION, &Handler::Connection, server.get(),
-      MHD_OPTION_END);
+      0, nullptr, nullptr, &Handler::Handle, server.get(), MHD_OPTION_SOCK_ADDR,
+      reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_CONNECTION_LIMIT, 4000u,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
+      &Handler::Completed, server.get(), MHD_OPTION_NOTIFY_CONNECTION,
+      &Handler::Connection, server.get(), MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::UnavailableError("http test server: MHD_start_daemon failed");
   }
