@@ -1,9 +1,12 @@
 #include "server/tasks/http_client.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
 #include "gtest/gtest.h"
@@ -142,6 +145,58 @@ TEST_F(HttpClientTest, DestroyingTheClientDropsRequestsInFlight) {
   client_.reset();
   EXPECT_TRUE(server_->WaitAborted(1, absl::Seconds(3)));
   EXPECT_TRUE(responses.got().empty());
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A CA and a certificate for 127.0.0.1 it signed, made with the openssl CLI.
+TEST(HttpClientTlsTest, VerifiesPeersAgainstTheCaStore) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/http_pki");
+  const std::string key =
+      "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string script = absl::StrCat(
+      "rm -rf ", dir, " && mkdir -p ", dir, " && cd ", dir,
+      " && openssl req -x509 ", key,
+      " -keyout ca.key -out ca.pem -days 1 -subj /CN=http-test-ca",
+      " && printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext",
+      " && openssl req ", key,
+      " -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key",
+      " -CAcreateserial -days 1 -out server.pem -extfile server.ext",
+      " 2>/dev/null");
+  ASSERT_EQ(std::system(script.c_str()), 0) << script;
+  auto server = HttpTestServer::StartTls(Slurp(dir + "/server.pem"),
+                                         Slurp(dir + "/server.key"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  HttpRequest get;
+  get.url = (*server)->Url("/ok");
+  ASSERT_EQ(get.url.rfind("https://", 0), 0u);
+
+  // Trusting the test CA: the exchange goes through.
+  HttpClient::Options trusting;
+  trusting.ca_file = dir + "/ca.pem";
+  auto client = HttpClient::Create(ProbeAllowlist::LoopbackOnly(), trusting);
+  ASSERT_TRUE(client.ok());
+  Responses ok;
+  ASSERT_TRUE((*client)->Start(get, ok.Add()).ok());
+  ASSERT_TRUE(ok.Wait(1));
+  ASSERT_TRUE(ok.got()[0].ok()) << ok.got()[0].status();
+  EXPECT_EQ(ok.got()[0]->body, "hello\n");
+
+  // The system store (what the `http` kind uses) does not know the test CA.
+  auto system = HttpClient::Create(ProbeAllowlist::LoopbackOnly());
+  ASSERT_TRUE(system.ok());
+  Responses refused;
+  ASSERT_TRUE((*system)->Start(get, refused.Add()).ok());
+  ASSERT_TRUE(refused.Wait(1));
+  EXPECT_EQ(refused.got()[0].status().code(), absl::StatusCode::kUnavailable)
+      << refused.got()[0].status();
 }
 
 }  // namespace

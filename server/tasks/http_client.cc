@@ -128,14 +128,14 @@ struct HttpClient::Transfer {
 };
 
 absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(
-    ProbeAllowlist allowlist) {
+    ProbeAllowlist allowlist, Options options) {
   InitCurlOnce();
   auto poller = IoPoller::Create();
   if (!poller.ok()) return poller.status();
   CURLM* multi = curl_multi_init();
   if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
-  auto client = std::unique_ptr<HttpClient>(
-      new HttpClient(std::move(allowlist), *std::move(poller), multi));
+  auto client = std::unique_ptr<HttpClient>(new HttpClient(
+      std::move(allowlist), std::move(options), *std::move(poller), multi));
   curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &SocketCallback);
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, client.get());
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &TimerCallback);
@@ -143,9 +143,10 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(
   return client;
 }
 
-HttpClient::HttpClient(ProbeAllowlist allowlist,
+HttpClient::HttpClient(ProbeAllowlist allowlist, Options options,
                        std::unique_ptr<IoPoller> poller, CURLM* multi)
     : allowlist_(std::move(allowlist)),
+      options_(std::move(options)),
       poller_(std::move(poller)),
       timers_(std::make_unique<TimerQueue>()),
       multi_(multi) {}
@@ -194,6 +195,9 @@ absl::StatusOr<HttpClient::TransferId> HttpClient::Start(HttpRequest request,
   set(curl_easy_setopt(e, CURLOPT_PROXY, ""));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L));
   set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L));
+  if (!options_.ca_file.empty()) {
+    set(curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str()));
+  }
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
                        request.follow_redirects ? 1L : 0L));
   set(curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects));

@@ -62,8 +62,18 @@ class HttpClient {
   // curl errors). Messages start with curl's reason.
   using Callback = absl::AnyInvocable<void(absl::StatusOr<HttpResponse>)>;
 
+  struct Options {
+    // PEM file of the CAs TLS peers are verified against; empty: the system
+    // store. For tests (the `http` kind always uses the system store).
+    std::string ca_file;
+  };
+
   static absl::StatusOr<std::unique_ptr<HttpClient>> Create(
-      ProbeAllowlist allowlist);
+      ProbeAllowlist allowlist, Options options);
+  static absl::StatusOr<std::unique_ptr<HttpClient>> Create(
+      ProbeAllowlist allowlist) {
+    return Create(std::move(allowlist), Options());
+  }
   // Drops requests in flight without calling their callbacks. Must not run
   // on the poller or timer thread (it joins them).
   ~HttpClient();
@@ -91,8 +101,8 @@ class HttpClient {
   };
   using Finished = std::vector<std::pair<std::unique_ptr<Transfer>, int>>;
 
-  HttpClient(ProbeAllowlist allowlist, std::unique_ptr<IoPoller> poller,
-             CURLM* multi);
+  HttpClient(ProbeAllowlist allowlist, Options options,
+             std::unique_ptr<IoPoller> poller, CURLM* multi);
 
   // curl's callbacks; they run inside curl_multi_* calls, with mu_ held.
   static int SocketCallback(CURL* easy, curl_socket_t fd, int what,
@@ -110,6 +120,7 @@ class HttpClient {
   void Complete(Finished finished);
 
   const ProbeAllowlist allowlist_;
+  const Options options_;
   // Threads first stopped by the destructor, before the multi handle goes.
   std::unique_ptr<IoPoller> poller_;
   std::unique_ptr<TimerQueue> timers_;

@@ -144,19 +144,36 @@ struct HttpTestServer::Handler {
 };
 
 absl::StatusOr<std::unique_ptr<HttpTestServer>> HttpTestServer::Start() {
+  return Start(std::unique_ptr<HttpTestServer>(new HttpTestServer()));
+}
+
+absl::StatusOr<std::unique_ptr<HttpTestServer>> HttpTestServer::StartTls(
+    std::string cert_pem, std::string key_pem) {
   std::unique_ptr<HttpTestServer> server(new HttpTestServer());
+  server->cert_pem_ = std::move(cert_pem);
+  server->key_pem_ = std::move(key_pem);
+  return Start(std::move(server));
+}
+
+absl::StatusOr<std::unique_ptr<HttpTestServer>> HttpTestServer::Start(
+    std::unique_ptr<HttpTestServer> server) {
+  const bool tls = !server->cert_pem_.empty();
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   server->daemon_ = MHD_start_daemon(
       MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-          MHD_USE_POLL,
+          MHD_USE_POLL | (tls ? MHD_USE_TLS : 0),
       0, nullptr, nullptr, &Handler::Handle, server.get(), MHD_OPTION_SOCK_ADDR,
       reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_CONNECTION_LIMIT, 4000u,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
       &Handler::Completed, server.get(), MHD_OPTION_NOTIFY_CONNECTION,
-      &Handler::Connection, server.get(), MHD_OPTION_END);
+      &Handler::Connection, server.get(),
+      // Last, so that plain HTTP ends the list here instead.
+      tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+      server->cert_pem_.c_str(), MHD_OPTION_HTTPS_MEM_KEY,
+      server->key_pem_.c_str(), MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::UnavailableError("http test server: MHD_start_daemon failed");
   }
@@ -171,7 +188,8 @@ HttpTestServer::~HttpTestServer() {
 }
 
 std::string HttpTestServer::Url(absl::string_view path) const {
-  return absl::StrCat("http://127.0.0.1:", port_, path);
+  return absl::StrCat(cert_pem_.empty() ? "http" : "https",
+                      "://127.0.0.1:", port_, path);
 }
 
 int HttpTestServer::requests(absl::string_view path) const {

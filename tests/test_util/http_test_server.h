@@ -31,10 +31,13 @@ class HttpTestServer {
  public:
   // Listens on 127.0.0.1 at a free port.
   static absl::StatusOr<std::unique_ptr<HttpTestServer>> Start();
+  // The same over TLS with this certificate and key (PEM text).
+  static absl::StatusOr<std::unique_ptr<HttpTestServer>> StartTls(
+      std::string cert_pem, std::string key_pem);
   ~HttpTestServer();
 
   int port() const { return port_; }
-  // "http://127.0.0.1:<port><path>".
+  // "http://127.0.0.1:<port><path>" ("https://" over TLS).
   std::string Url(absl::string_view path) const;
 
   // Requests received for `path` (no query), whatever their end.
@@ -56,6 +59,11 @@ class HttpTestServer {
  private:
   HttpTestServer() = default;
 
+  static absl::StatusOr<std::unique_ptr<HttpTestServer>> Start(
+      std::unique_ptr<HttpTestServer> server);
+
+  std::string cert_pem_;  // empty: plain HTTP; libmicrohttpd reads both
+  std::string key_pem_;   // for as long as the daemon runs
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
   mutable Mutex mu_;
