@@ -112,3 +112,13 @@ def batchexec_dependencies():
         target = "libmicrohttpd",
         required_files = {"/usr/include/microhttpd.h": "libmicrohttpd-dev"},
     )
+
+    # libcurl: the client behind the `http` task kind (its multi interface).
+    _maybe(
+        system_pkg_config_library,
+        name = "se_haxx_curl",
+        module = "libcurl",
+        package = "libcurl4-openssl-dev",
+        target = "libcurl",
+        required_files = {"/usr/include/x86_64-linux-gnu/curl/curl.h": "libcurl4-openssl-dev"},
+    )

@@ -121,6 +121,17 @@ inline constexpr absl::Duration kMaxSleep = absl::Hours(24);
 // Largest `n` the CPU-bound `primes` kind accepts.
 inline constexpr int64_t kMaxPrimesLimit = 100'000'000;
 
+// The `http` kind: its default and longest `timeout`, its default and
+// largest `max_body_bytes` (a body is returned whole in TaskResult.payload,
+// so the cap also bounds a result), the longest `url` and the most
+// `headers` a request may carry.
+inline constexpr absl::Duration kDefaultHttpTimeout = absl::Seconds(10);
+inline constexpr absl::Duration kMaxHttpTimeout = absl::Hours(1);
+inline constexpr int64_t kDefaultHttpMaxBodyBytes = 64 << 10;
+inline constexpr int64_t kMaxHttpMaxBodyBytes = 16 << 20;
+inline constexpr int64_t kMaxHttpUrlLength = 8192;
+inline constexpr int kMaxHttpHeaders = 100;
+
 // Deepest nesting of a task's args and of a task's output, counting each
 // JSON object or list as a level (args themselves are level 1). Protobuf
 // spends up to 3 message levels per JSON level (Struct > map entry > Value)

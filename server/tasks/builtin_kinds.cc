@@ -8,6 +8,10 @@ absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
                         TcpProbeKind(options.probe_allowlist)}) {
     if (absl::Status s = registry.Register(std::move(kind)); !s.ok()) return s;
   }
+  if (absl::Status s = registry.Register(HttpKind(options.probe_allowlist));
+      !s.ok()) {
+    return s;
+  }
   return absl::OkStatus();
 }
 

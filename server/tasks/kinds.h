@@ -22,6 +22,9 @@ TaskKind PrimesKind();
 // tcp_probe: non-blocking TCP connect to `host`:`port`, only to targets the
 // allowlist permits (PERMISSION_DENIED otherwise).
 TaskKind TcpProbeKind(ProbeAllowlist allowlist);
+// http: an HTTP(S) request on a shared libcurl multi handle, connecting only
+// to addresses the allowlist permits (PERMISSION_DENIED otherwise).
+TaskKind HttpKind(ProbeAllowlist allowlist);
 
 struct BuiltinKindsOptions {
   ProbeAllowlist probe_allowlist = ProbeAllowlist::LoopbackOnly();

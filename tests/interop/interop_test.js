@@ -227,7 +227,7 @@ async function main() {
       Object.fromEntries((kind.args || []).map((arg) =>
         [arg.name, { type: arg.type, required: arg.required || false }]))]));
     assert.deepEqual(reply.kinds.map((kind) => kind.name),
-        ['echo', 'fail', 'primes', 'sleep', 'tcp_probe']);  // sorted by name
+        ['echo', 'fail', 'http', 'primes', 'sleep', 'tcp_probe']);  // sorted by name
     for (const kind of reply.kinds) assert.ok(kind.description, kind.name);
     assert.deepEqual(kinds.echo, {});
     assert.deepEqual(kinds.sleep,
@@ -242,6 +242,9 @@ async function main() {
     assert.deepEqual(kinds.tcp_probe.port,
         { type: 'number', required: true });
     assert.equal(kinds.tcp_probe.timeout?.type, 'number');
+    assert.deepEqual(kinds.http.url, { type: 'string', required: true });
+    assert.equal(kinds.http.headers?.type, 'object');
+    assert.equal(kinds.http.expect_status?.type, 'list');
   });
 
   await check('Gather returns every result in order with its own status',

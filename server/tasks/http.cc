@@ -1,0 +1,367 @@
+// The `http` task kind (DESIGN §6): its argument schema and checks, and how
+// an HTTP exchange becomes a task result. The requests themselves ride the
+// shared HttpClient (http_client.h).
+#include <curl/curl.h>
+
+#include <cmath>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/limits.h"
+#include "server/tasks/args.h"
+#include "server/tasks/http_client.h"
+#include "server/tasks/kinds.h"
+
+namespace batchexec {
+namespace {
+
+constexpr const char* kMethods[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                    "PATCH", "DELETE", "OPTIONS"};
+
+bool IsKnownMethod(const std::string& method) {
+  for (const char* m : kMethods) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
+// RFC 9110 token characters, what a header name is made of.
+bool IsToken(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (absl::ascii_isalnum(c)) continue;
+    if (absl::string_view("!#$%&'*+-.^_`|~").find(c) ==
+        absl::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Control characters other than tab would split or smuggle a header.
+bool IsHeaderValue(absl::string_view s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat("args.", field, " ", rule));
+}
+
+absl::Status ValidateUrl(const std::string& url) {
+  if (url.size() > static_cast<size_t>(kMaxHttpUrlLength)) {
+    return Invalid(
+        "url", absl::StrCat("is longer than ", kMaxHttpUrlLength, " bytes"));
+  }
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c == 0x7f) {
+      return Invalid("url", "must not contain spaces or control characters");
+    }
+  }
+  CURLU* u = curl_url();
+  if (u == nullptr) return absl::ResourceExhaustedError("curl_url failed");
+  absl::Status status;
+  char* scheme = nullptr;
+  char* host = nullptr;
+  if (CURLUcode rc = curl_url_set(u, CURLUPART_URL, url.c_str(), 0);
+      rc != CURLUE_OK) {
+    status = Invalid("url", absl::StrCat("is not a valid URL (",
+                                         curl_url_strerror(rc), "): ", url));
+  } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+             (absl::string_view(scheme) != "http" &&
+              absl::string_view(scheme) != "https")) {
+    status =
+        Invalid("url", absl::StrCat("must be http:// or https://, got ", url));
+  } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+             host[0] == '\0') {
+    status = Invalid("url", absl::StrCat("has no host: ", url));
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(u);
+  return status;
+}
+
+// `url` without user and password, for messages.
+std::string Redacted(const std::string& url) {
+  CURLU* u = curl_url();
+  char* clean = nullptr;
+  std::string out = url;
+  if (u != nullptr &&
+      curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_USER, nullptr, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_PASSWORD, nullptr, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &clean, 0) == CURLUE_OK) {
+    out = clean;
+  }
+  curl_free(clean);
+  curl_url_cleanup(u);
+  return out;
+}
+
+bool IsInteger(double d) { return std::isfinite(d) && d == std::floor(d); }
+
+absl::Status ValidateHttpArgs(const google::protobuf::Struct& args) {
+  const auto& f = args.fields();
+  if (absl::Status s = ValidateUrl(StringArg(args, "url")); !s.ok()) return s;
+  const std::string method = StringArg(args, "method", "GET");
+  if (!IsKnownMethod(method)) {
+    return Invalid("method",
+                   absl::StrCat("must be one of ", absl::StrJoin(kMethods, " "),
+                                ", got \"", method, "\""));
+  }
+  if (auto it = f.find("headers"); it != f.end()) {
+    const auto& headers = it->second.struct_value().fields();
+    if (headers.size() > static_cast<size_t>(kMaxHttpHeaders)) {
+      return Invalid("headers", absl::StrCat("has more than ", kMaxHttpHeaders,
+                                             " entries"));
+    }
+    for (const auto& [name, value] : headers) {
+      if (!IsToken(name)) {
+        return Invalid("headers", absl::StrCat("name \"", absl::CEscape(name),
+                                               "\" is not an HTTP token"));
+      }
+      if (value.kind_case() != google::protobuf::Value::kStringValue) {
+        return Invalid(absl::StrCat("headers.", name), "must be a string");
+      }
+      if (!IsHeaderValue(value.string_value())) {
+        return Invalid(absl::StrCat("headers.", name),
+                       "must not contain CR, LF or other control characters");
+      }
+    }
+  }
+  if (!StringArg(args, "body").empty() &&
+      (method == "GET" || method == "HEAD")) {
+    return Invalid("body", absl::StrCat("cannot be sent with ", method));
+  }
+  const double timeout =
+      NumberArg(args, "timeout", absl::ToDoubleSeconds(kDefaultHttpTimeout));
+  if (!(timeout > 0 && timeout <= absl::ToDoubleSeconds(kMaxHttpTimeout))) {
+    return Invalid(
+        "timeout",
+        absl::StrCat("must be in (0, ", absl::ToDoubleSeconds(kMaxHttpTimeout),
+                     "] seconds, got ", timeout));
+  }
+  const double cap = NumberArg(args, "max_body_bytes",
+                               static_cast<double>(kDefaultHttpMaxBodyBytes));
+  if (!IsInteger(cap) || cap < 0 ||
+      cap > static_cast<double>(kMaxHttpMaxBodyBytes)) {
+    return Invalid("max_body_bytes",
+                   absl::StrCat("must be an integer 0..", kMaxHttpMaxBodyBytes,
+                                ", got ", cap));
+  }
+  if (auto it = f.find("expect_status"); it != f.end()) {
+    const auto& codes = it->second.list_value().values();
+    if (codes.empty()) {
+      return Invalid("expect_status", "must list at least one status code");
+    }
+    for (const auto& code : codes) {
+      const double c = code.number_value();
+      if (code.kind_case() != google::protobuf::Value::kNumberValue ||
+          !IsInteger(c) || c < 100 || c > 599) {
+        return Invalid("expect_status",
+                       "must hold integer HTTP status codes 100..599");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// gRPC's HTTP-to-gRPC status mapping (doc/http-grpc-status-mapping.md).
+absl::StatusCode CodeForHttpStatus(int status) {
+  switch (status) {
+    case 400:
+      return absl::StatusCode::kInternal;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kUnimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kUnknown;
+  }
+}
+
+// What a task asks for, read from validated args.
+struct HttpTask {
+  HttpRequest request;
+  std::vector<int> expect_status;  // empty: any 2xx or 3xx
+};
+
+absl::StatusOr<HttpTask> ReadTask(const TaskContext& task) {
+  const google::protobuf::Struct& args = task.args();
+  HttpTask t;
+  HttpRequest& r = t.request;
+  r.url = StringArg(args, "url");
+  r.method = StringArg(args, "method", "GET");
+  r.body = StringArg(args, "body");
+  if (!task.payload().empty()) {
+    if (!r.body.empty()) {
+      return absl::InvalidArgumentError(
+          "http: set args.body or Task.payload as the body, not both");
+    }
+    if (r.method == "GET" || r.method == "HEAD") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("http: Task.payload cannot be sent with ", r.method));
+    }
+    r.body = task.payload();
+  }
+  if (auto it = args.fields().find("headers"); it != args.fields().end()) {
+    for (const auto& [name, value] : it->second.struct_value().fields()) {
+      r.headers.emplace_back(name, value.string_value());
+    }
+  }
+  r.timeout = absl::Seconds(
+      NumberArg(args, "timeout", absl::ToDoubleSeconds(kDefaultHttpTimeout)));
+  if (auto it = args.fields().find("follow_redirects");
+      it != args.fields().end()) {
+    r.follow_redirects = it->second.bool_value();
+  }
+  r.max_body_bytes = static_cast<int64_t>(NumberArg(
+      args, "max_body_bytes", static_cast<double>(kDefaultHttpMaxBodyBytes)));
+  if (auto it = args.fields().find("expect_status");
+      it != args.fields().end()) {
+    for (const auto& code : it->second.list_value().values()) {
+      t.expect_status.push_back(static_cast<int>(code.number_value()));
+    }
+  }
+  return t;
+}
+
+bool Expected(const std::vector<int>& expect, int status) {
+  if (expect.empty()) return status >= 200 && status < 400;
+  for (int code : expect) {
+    if (code == status) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<HandlerOutput> ToResult(const HttpTask& task,
+                                       absl::StatusOr<HttpResponse> response) {
+  if (!response.ok()) {
+    const absl::Status& s = response.status();
+    if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "http: no complete response within the timeout of ",
+          absl::FormatDuration(task.request.timeout), " (", s.message(), ")"));
+    }
+    return absl::Status(s.code(), absl::StrCat("http: ", s.message()));
+  }
+  if (!Expected(task.expect_status, response->status)) {
+    std::string expected = task.expect_status.empty()
+                               ? std::string("any 2xx or 3xx")
+                               : absl::StrJoin(task.expect_status, ", ");
+    return absl::Status(
+        CodeForHttpStatus(response->status),
+        absl::StrCat("HTTP ", response->status, " from ", task.request.method,
+                     " ", Redacted(response->url), " (expected ", expected,
+                     ")"));
+  }
+  HandlerOutput out;
+  auto& f = *out.output.mutable_struct_value()->mutable_fields();
+  f["status"].set_number_value(response->status);
+  f["latency_ms"].set_number_value(
+      absl::ToDoubleMilliseconds(response->latency));
+  f["body_bytes"].set_number_value(static_cast<double>(response->body.size()));
+  f["truncated"].set_bool_value(response->truncated);
+  out.payload = std::move(response->body);
+  return out;
+}
+
+// The client is made on the first `http` task, so servers that never run
+// one hold none of its threads.
+class LazyHttpClient {
+ public:
+  explicit LazyHttpClient(ProbeAllowlist allowlist)
+      : allowlist_(std::move(allowlist)) {}
+
+  absl::StatusOr<HttpClient*> Get() {
+    std::call_once(once_, [this] { client_ = HttpClient::Create(allowlist_); });
+    if (!client_.ok()) return client_.status();
+    return client_->get();
+  }
+
+ private:
+  const ProbeAllowlist allowlist_;
+  std::once_flag once_;
+  absl::StatusOr<std::unique_ptr<HttpClient>> client_;
+};
+
+}  // namespace
+
+TaskKind HttpKind(ProbeAllowlist allowlist) {
+  TaskKind kind;
+  kind.name = "http";
+  kind.description = absl::StrCat(
+      "HTTP(S) request on the server's event loop; returns {status, "
+      "latency_ms, body_bytes, truncated} and the body (up to "
+      "max_body_bytes) in the result's payload. An unexpected status ends "
+      "the task with gRPC's mapping of it (400 INTERNAL, 401 "
+      "UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 UNIMPLEMENTED, "
+      "429/502/503/504 UNAVAILABLE, else UNKNOWN); refused, reset or "
+      "unresolvable: UNAVAILABLE; over timeout: DEADLINE_EXCEEDED. Every "
+      "address connected to, redirects included, must be on the allowlist (",
+      allowlist.spec(),
+      "), else PERMISSION_DENIED. TLS peers are verified "
+      "against the system CA store; proxies are never used.");
+  kind.args = {
+      {"url", ArgType::kString, true,
+       absl::StrCat("http:// or https:// URL (at most ", kMaxHttpUrlLength,
+                    " bytes)")},
+      {"method", ArgType::kString, false,
+       absl::StrCat("one of ", absl::StrJoin(kMethods, " "), " (default GET)")},
+      {"headers", ArgType::kObject, false,
+       absl::StrCat("request headers, name -> string value (no CR/LF; at "
+                    "most ",
+                    kMaxHttpHeaders, ")")},
+      {"body", ArgType::kString, false,
+       "request body (not with GET or HEAD); Task.payload instead for bytes"},
+      {"timeout", ArgType::kNumber, false,
+       absl::StrCat("seconds for the whole exchange (default ",
+                    absl::ToDoubleSeconds(kDefaultHttpTimeout), ", max ",
+                    absl::ToDoubleSeconds(kMaxHttpTimeout),
+                    "); over it: DEADLINE_EXCEEDED")},
+      {"follow_redirects", ArgType::kBool, false,
+       "follow 3xx Location headers, up to 10 hops, each checked against "
+       "the allowlist (default false)"},
+      {"max_body_bytes", ArgType::kNumber, false,
+       absl::StrCat("most body bytes returned; past it the read stops and "
+                    "truncated is true (default ",
+                    kDefaultHttpMaxBodyBytes, ", max ", kMaxHttpMaxBodyBytes,
+                    ")")},
+      {"expect_status", ArgType::kList, false,
+       "HTTP status codes that end the task OK (default any 2xx or 3xx)"},
+  };
+  kind.validate = ValidateHttpArgs;
+  auto client = std::make_shared<LazyHttpClient>(std::move(allowlist));
+  kind.handler = [client](std::shared_ptr<TaskContext> task) {
+    absl::StatusOr<HttpClient*> http = client->Get();
+    if (!http.ok()) return task->Finish(http.status());
+    absl::StatusOr<HttpTask> t = ReadTask(*task);
+    if (!t.ok()) return task->Finish(t.status());
+    auto shared = std::make_shared<const HttpTask>(*std::move(t));
+    absl::StatusOr<HttpClient::TransferId> id = (*http)->Start(
+        shared->request, [task, shared](absl::StatusOr<HttpResponse> response) {
+          task->Finish(ToResult(*shared, std::move(response)));
+        });
+    if (!id.ok()) return task->Finish(id.status());
+    // The client lives with the registry, which outlives every task.
+    task->OnCancel([http = *http, id = *id] { http->Cancel(id); });
+  };
+  return kind;
+}
+
+}  // namespace batchexec
