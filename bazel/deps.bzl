@@ -112,3 +112,14 @@ def batchexec_dependencies():
         target = "libmicrohttpd",
         required_files = {"/usr/include/microhttpd.h": "libmicrohttpd-dev"},
     )
+
+    # c-ares: the asynchronous resolver behind the dns kind (Debian's gRPC
+    # links the same library). Upstream gRPC's name and label.
+    _maybe(
+        system_pkg_config_library,
+        name = "com_github_cares_cares",
+        module = "libcares",
+        package = "libc-ares-dev",
+        target = "ares",
+        required_files = {"/usr/include/ares.h": "libc-ares-dev"},
+    )

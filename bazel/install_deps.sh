@@ -20,6 +20,7 @@ packages=(
   libmicrohttpd-dev          # GET /metrics (--metrics_port)
   prometheus                 # CI scrapes /metrics with a real Prometheus
   curl                       # CI queries Prometheus's HTTP API
+  libc-ares-dev              # the dns kind's resolver (c-ares)
 )
 
 missing=()

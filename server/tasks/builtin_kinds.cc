@@ -8,6 +8,12 @@ absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
                         TcpProbeKind(options.probe_allowlist)}) {
     if (absl::Status s = registry.Register(std::move(kind)); !s.ok()) return s;
   }
+  auto resolver = DnsResolver::Create({options.dns_servers});
+  if (!resolver.ok()) return resolver.status();
+  if (absl::Status s = registry.Register(DnsKind(*std::move(resolver)));
+      !s.ok()) {
+    return s;
+  }
   return absl::OkStatus();
 }
 
