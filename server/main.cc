@@ -57,7 +57,8 @@ ABSL_FLAG(int64_t, max_attempts, batchexec::kDefaultMaxAttempts,
           "Cap on a retry policy's max_attempts (first attempt included); "
           "larger requests are lowered to it and Accepted.note says so.");
 ABSL_FLAG(std::string, probe_allowlist, "",
-          "What tcp_probe may reach: comma-separated CIDRs (any port) or "
+          "What tcp_probe and grpc_health may reach (grpc_health checks the "
+          "resolved addresses): comma-separated CIDRs (any port) or "
           "addr:port ([v6]:port). Empty: 127.0.0.0/8,::1/128 when --host is "
           "a loopback address; nothing when the server listens beyond "
           "loopback, so remote callers cannot probe this host's loopback "
