@@ -3,13 +3,12 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/tasks/args.h"
+#include "server/tasks/host_port.h"
 #include "src/proto/grpc/health/v1/health.grpc.pb.h"
 
 namespace batchexec {
@@ -29,12 +28,6 @@ constexpr size_t kMaxServiceNameBytes = 1024;
 // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: that is also the connect timeout.)
 constexpr int kReconnectBackoffMs = 100;
 constexpr int kMaxReconnectBackoffMs = 1000;
-
-std::string Bracketed(const HostPort& hp) {
-  return hp.host.find(':') != std::string::npos
-             ? absl::StrCat("[", hp.host, "]:", hp.port)
-             : absl::StrCat(hp.host, ":", hp.port);
-}
 
 absl::Status ValidateHealthArgs(const google::protobuf::Struct& args) {
   if (auto hp = ParseHostPort(StringArg(args, "target")); !hp.ok()) {
@@ -113,7 +106,7 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
   }
 
   void OnResolved(absl::StatusOr<std::vector<IpAddress>> found) {
-    const std::string target = Bracketed(target_);
+    const std::string target = target_.ToString();
     if (!found.ok()) {
       const absl::StatusCode code =
           found.status().code() == absl::StatusCode::kDeadlineExceeded
@@ -184,7 +177,7 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
 
   void OnDone(grpc::Status status) {
     const std::string what =
-        absl::StrCat("grpc_health: ", Bracketed(target_), " service '",
+        absl::StrCat("grpc_health: ", target_.ToString(), " service '",
                      request_.service(), "'");
     if (!status.ok()) {
       return task_->Finish(
@@ -223,48 +216,6 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
 };
 
 }  // namespace
-
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view target) {
-  HostPort out;
-  absl::string_view host, port;
-  if (!target.empty() && target.front() == '[') {
-    const size_t close = target.find(']');
-    if (close == target.npos || close + 1 >= target.size() ||
-        target[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", target, "' must be [IPv6]:port"));
-    }
-    host = target.substr(1, close - 1);
-    port = target.substr(close + 2);
-    if (auto ip = IpAddress::Parse(host); !ip.ok() || ip->is_v4) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", target, "': brackets hold an IPv6 address"));
-    }
-  } else {
-    const size_t colon = target.rfind(':');
-    if (colon == target.npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", target, "' must be host:port"));
-    }
-    host = target.substr(0, colon);
-    port = target.substr(colon + 1);
-    if (host.find(':') != host.npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", target, "': an IPv6 address goes in brackets, [::1]:port"));
-    }
-    if (absl::Status s = CheckHostName(host); !s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("host ", s.message()));
-    }
-  }
-  if (!absl::SimpleAtoi(port, &out.port) || out.port < 1 ||
-      out.port > 65535 || port.front() == '+') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", target, "' needs a port 1..65535"));
-  }
-  out.host = std::string(host);
-  return out;
-}
 
 TaskKind GrpcHealthKind(GrpcHealthOptions options) {
   auto shared = std::make_shared<Shared>(std::move(options.allowlist),

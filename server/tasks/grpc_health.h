@@ -7,9 +7,7 @@
 
 #include <cstddef>
 #include <memory>
-#include <string>
 
-#include "absl/status/statusor.h"
 #include "server/task_registry.h"
 #include "server/tasks/dns_resolver.h"
 #include "server/tasks/grpc_channel_cache.h"
@@ -27,13 +25,6 @@ struct GrpcHealthOptions {
 };
 
 TaskKind GrpcHealthKind(GrpcHealthOptions options);
-
-// "host:port" or "[v6]:port" -> host and port; INVALID_ARGUMENT otherwise.
-struct HostPort {
-  std::string host;  // without brackets
-  int port = 0;
-};
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view target);
 
 }  // namespace batchexec
 
