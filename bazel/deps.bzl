@@ -122,3 +122,14 @@ def batchexec_dependencies():
         target = "libcurl",
         required_files = {"/usr/include/x86_64-linux-gnu/curl/curl.h": "libcurl4-openssl-dev"},
     )
+
+    # c-ares: the asynchronous resolver behind the dns kind (Debian's gRPC
+    # links the same library). Upstream gRPC's name and label.
+    _maybe(
+        system_pkg_config_library,
+        name = "com_github_cares_cares",
+        module = "libcares",
+        package = "libc-ares-dev",
+        target = "ares",
+        required_files = {"/usr/include/ares.h": "libc-ares-dev"},
+    )

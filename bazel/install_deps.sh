@@ -21,6 +21,7 @@ packages=(
   prometheus                 # CI scrapes /metrics with a real Prometheus
   curl                       # CI queries Prometheus's HTTP API
   libcurl4-openssl-dev       # the `http` task kind
+  libc-ares-dev              # the dns kind's resolver (c-ares)
 )
 
 missing=()

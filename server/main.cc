@@ -57,11 +57,17 @@ ABSL_FLAG(int64_t, max_attempts, batchexec::kDefaultMaxAttempts,
           "Cap on a retry policy's max_attempts (first attempt included); "
           "larger requests are lowered to it and Accepted.note says so.");
 ABSL_FLAG(std::string, probe_allowlist, "",
-          "What tcp_probe and http may reach: comma-separated CIDRs (any port) or "
+          "What tcp_probe, http and grpc_health may reach (checked on the "
+          "addresses they connect to, after resolution and on every redirect "
+          "hop): comma-separated CIDRs (any port) or "
           "addr:port ([v6]:port). Empty: 127.0.0.0/8,::1/128 when --host is "
           "a loopback address; nothing when the server listens beyond "
           "loopback, so remote callers cannot probe this host's loopback "
           "services unless they are listed.");
+ABSL_FLAG(std::string, dns_servers, "",
+          "Name servers the dns kind asks, e.g. 127.0.0.1:5353,[::1]:53; "
+          "empty = the system's (/etc/resolv.conf). The hosts file is "
+          "always read first.");
 ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
           "On SIGTERM/SIGINT, how long running batches may finish before "
           "they are cancelled.");
@@ -144,6 +150,16 @@ int main(int argc, char** argv) {
       return 2;
     }
     kinds.probe_allowlist = *allowlist;
+  }
+  kinds.dns_servers = absl::GetFlag(FLAGS_dns_servers);
+  if (!kinds.dns_servers.empty()) {
+    // A usage error naming the flag, before anything starts.
+    if (auto r = batchexec::DnsResolver::Create({kinds.dns_servers});
+        !r.ok()) {
+      std::fprintf(stderr, "--dns_servers: %s\n",
+                   std::string(r.status().message()).c_str());
+      return 2;
+    }
   }
   if (int port = absl::GetFlag(FLAGS_port); port < 0 || port > 65535) {
     std::fprintf(stderr, "--port must be 0..65535 (got %d)\n", port);

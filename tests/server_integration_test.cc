@@ -363,7 +363,8 @@ TEST_F(ServerTest, ListTaskKindsDescribesEveryKindAndItsArgs) {
     EXPECT_FALSE(k.description().empty()) << k.name();
     for (const auto& a : k.args()) EXPECT_FALSE(a.description().empty());
   }
-  EXPECT_EQ(names, (std::set<std::string>{"echo", "fail", "http", "primes",
+  EXPECT_EQ(names, (std::set<std::string>{"dns", "echo", "fail",
+                                          "grpc_health", "http", "primes",
                                           "sleep", "tcp_probe"}));
 }
 

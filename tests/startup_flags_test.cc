@@ -106,6 +106,13 @@ TEST(StartupFlags, AllowlistEntryWithPortZeroStopsTheServer) {
   EXPECT_NE(e.stderr_text.find("port 0"), std::string::npos) << e.stderr_text;
 }
 
+TEST(StartupFlags, DnsServersThatDoNotParseStopTheServer) {
+  Exit e = RunToExit({"--port=0", "--dns_servers=not a server"});
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.stderr_text.find("--dns_servers"), std::string::npos)
+      << e.stderr_text;
+}
+
 // Gathers one tcp_probe of host:port; the task's status code.
 int ProbeCode(const std::string& server, const std::string& host, int port) {
   auto stub = v1::BatchExecutor::NewStub(

@@ -12,6 +12,12 @@ absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
       !s.ok()) {
     return s;
   }
+  auto resolver = DnsResolver::Create({options.dns_servers});
+  if (!resolver.ok()) return resolver.status();
+  if (absl::Status s = registry.Register(DnsKind(*std::move(resolver)));
+      !s.ok()) {
+    return s;
+  }
   return absl::OkStatus();
 }
 

@@ -4,9 +4,11 @@
 #define BATCHEXEC_SERVER_TASKS_KINDS_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "server/task_registry.h"
+#include "server/tasks/dns_resolver.h"
 #include "server/tasks/probe_allowlist.h"
 
 namespace batchexec {
@@ -25,9 +27,14 @@ TaskKind TcpProbeKind(ProbeAllowlist allowlist);
 // http: an HTTP(S) request on a shared libcurl multi handle, connecting only
 // to addresses the allowlist permits (PERMISSION_DENIED otherwise).
 TaskKind HttpKind(ProbeAllowlist allowlist);
+// dns: looks `name` up with c-ares (hosts file, then DNS) on the resolver's
+// poller and the server's timers.
+TaskKind DnsKind(std::shared_ptr<DnsResolver> resolver);
 
 struct BuiltinKindsOptions {
   ProbeAllowlist probe_allowlist = ProbeAllowlist::LoopbackOnly();
+  // Name servers for dns (DnsResolverOptions::servers); empty = the system's.
+  std::string dns_servers;
 };
 
 // Registers every kind above.

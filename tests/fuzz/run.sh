@@ -18,8 +18,8 @@ absl_modules=$(cd /usr/lib/x86_64-linux-gnu/pkgconfig && ls absl_*.pc | sed 's/\
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$root" -I"$gen_root")
-# libcurl: the `http` kind (server/tasks/http_client.cc) is in the executor.
-libs="$(pkg-config --libs protobuf $absl_modules) $(pkg-config --libs libcurl)"
+# libcurl and c-ares: the `http` and `dns` kinds are in the executor.
+libs="$(pkg-config --libs protobuf $absl_modules) $(pkg-config --libs libcurl libcares)"
 
 # The first-party sources each corpus test links, asked of Bazel so that this
 # compile line follows the BUILD files instead of a hand-kept list.
