@@ -7,7 +7,7 @@
 // gather reads every task first (JSON lines from files or stdin, or task
 // arguments like sleep:2), sends nothing if any input is malformed, runs
 // the batch, shows progress on stderr and prints one JSON line per task on
-// stdout, in request order.
+// stdout, in request order, each as soon as every earlier one is printed.
 #ifndef BATCHEXEC_CLIENT_CLI_H_
 #define BATCHEXEC_CLIENT_CLI_H_
 
