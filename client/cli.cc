@@ -73,8 +73,9 @@ Flags:
   --rate=N                 start at most N tasks per second, evenly spaced
                            (retries included; default: no limit)
   --progress=auto|bar|lines|none
-                           progress on stderr (auto: a bar on a terminal,
-                           periodic lines otherwise)
+                           progress on stderr (auto: a bar on a terminal
+                           unless stdout is one too, periodic lines
+                           otherwise)
   --json                   kinds: print the ListTaskKinds response as JSON
   --tls_ca=FILE            use TLS, trusting the server certificates FILE
                            (PEM) signed
@@ -461,7 +462,8 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   if (flags.progress == "none") {
     style = ProgressStyle::kNone;
   } else if (flags.progress == "bar" ||
-             (flags.progress == "auto" && env.stderr_is_tty)) {
+             (flags.progress == "auto" && env.stderr_is_tty &&
+              !env.stdout_is_tty)) {
     style = ProgressStyle::kBar;
   }
   absl::Duration interval = env.progress_interval;

@@ -345,6 +345,24 @@ TEST_F(CliTest, TheBinaryWiresStdioAndTheExitCode) {
   EXPECT_EQ(results[1].status().code(), 9);
 }
 
+TEST_F(CliTest, NoRedrawnBarWhenResultLinesShareTheTerminal) {
+  const std::vector<std::string> args = {
+      "gather", "sleep:0.3", absl::StrCat("--target=", server_->target())};
+  CliEnvironment env;
+  env.stderr_is_tty = true;
+  env.progress_interval = absl::Milliseconds(20);
+  std::istringstream in;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCli(args, in, out, err, env), kExitOk);
+  EXPECT_THAT(err.str(), HasSubstr("\r"));  // a bar on stderr alone
+
+  env.stdout_is_tty = true;
+  std::ostringstream out2, err2;
+  ASSERT_EQ(RunCli(args, in, out2, err2, env), kExitOk);
+  EXPECT_THAT(err2.str(), Not(HasSubstr("\r")));
+  EXPECT_EQ(ParseLines(out2.str()).size(), 1u);
+}
+
 // The built binary's stdout, read through a pipe as `| head` would: the
 // first results arrive while the batch's slow last task still runs, in
 // request order.
