@@ -42,6 +42,9 @@ size_t OrderedOutput::WriteTo(std::ostream& out) {
     size_t lines = 0;
     {
       MutexLock lock(&mu_);
+      // Conditions are checked on Put's unlock: no wakeup until worth it.
+      mu_.AwaitWithTimeout(absl::Condition(this, &OrderedOutput::BlockReady),
+                           kFlushDelay);
       mu_.Await(absl::Condition(this, &OrderedOutput::Writable));
       if (!open_ || ready_.empty()) return lines_written;
       chunk.swap(ready_);  // write outside the lock: stdout may block

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
 #include "common/mutex.h"
 
 namespace batchexec {
@@ -41,13 +42,25 @@ class OrderedOutput {
 
   // Writes ready lines to `out` in index order, flushing after each run of
   // them, until every line is written, or Close() was called and nothing
-  // more is ready, or Close() was called before Open(). Returns the number
+  // more is ready, or Close() was called before Open(). A ready line waits
+  // at most kFlushDelay for others to share its write. Returns the number
   // of lines written by this call.
   size_t WriteTo(std::ostream& out);
+
+  // How long ready lines may wait for more: waking the writer for every
+  // line cost more than formatting it.
+  static constexpr absl::Duration kFlushDelay = absl::Milliseconds(10);
+  // Ready lines this large are written at once.
+  static constexpr size_t kBlockBytes = 64 * 1024;
 
  private:
   bool Writable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return (open_ && !ready_.empty()) || closed_ || written_ == count_;
+  }
+  // Worth a write without waiting longer: a full block, or the last lines.
+  bool BlockReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return (open_ && (ready_.size() >= kBlockBytes || next_ == count_)) ||
+           closed_ || written_ == count_;
   }
 
   const size_t count_;
