@@ -103,6 +103,14 @@ def batchexec_dependencies():
         },
     )
 
+    # RapidJSON (header-only): the CLI's JSON-lines input and output.
+    _maybe(
+        system_library_repository,
+        name = "com_github_tencent_rapidjson",
+        build_file = _stub("com_github_tencent_rapidjson.BUILD"),
+        required_files = {"/usr/include/rapidjson/document.h": "rapidjson-dev"},
+    )
+
     # GNU libmicrohttpd: the HTTP server behind GET /metrics.
     _maybe(
         system_pkg_config_library,

@@ -18,6 +18,7 @@ packages=(
   nodejs npm                 # interop test with @grpc/grpc-js
   python3                    # asyncio baseline in the benchmark
   libmicrohttpd-dev          # GET /metrics (--metrics_port)
+  rapidjson-dev              # the CLI's JSON lines (header-only)
   prometheus                 # CI scrapes /metrics with a real Prometheus
   curl                       # CI queries Prometheus's HTTP API
   libcurl4-openssl-dev       # the `http` task kind

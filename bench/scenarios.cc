@@ -24,6 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/cli_scenario.h"
 #include "bench/closed_loop.h"
 #include "bench/stats.h"
 #include "client/client.h"
@@ -839,6 +840,7 @@ const std::vector<Scenario>& AllScenarios() {
       {"memory", MemoryPerTask},
       {"stream", ExecuteStream},
       {"metrics", MetricsOverhead},
+      {"cli100k", CliVsSdk},
   };
   return *scenarios;
 }

@@ -23,6 +23,7 @@ struct BenchEnv {
   // profile the server alone.
   bool baselines = true;
   v1::BatchExecutor::Stub* batch = nullptr;
+  std::string target;  // batch's server, for processes of their own
   std::shared_ptr<grpc::Channel> channel;  // batch's, for the SDK
   BareEcho::Stub* bare = nullptr;
   Server* server = nullptr;  // the in-process server; null with --target

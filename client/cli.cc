@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "client/client.h"
 #include "client/credentials.h"
+#include "client/ordered_output.h"
 #include "client/progress_printer.h"
 #include "client/result_json.h"
 #include "client/task_args.h"
@@ -74,8 +76,9 @@ Flags:
   --rate=N                 start at most N tasks per second, evenly spaced
                            (retries included; default: no limit)
   --progress=auto|bar|lines|none
-                           progress on stderr (auto: a bar on a terminal,
-                           periodic lines otherwise)
+                           progress on stderr (auto: a bar on a terminal
+                           unless stdout is one too, periodic lines
+                           otherwise)
   --json                   kinds: print the ListTaskKinds response as JSON
   --tls_ca=FILE            use TLS, trusting the server certificates FILE
                            (PEM) signed
@@ -83,7 +86,8 @@ Flags:
                            client certificate and key, for mutual TLS
   --auth_token_file=FILE   send 'authorization: Bearer <token in FILE>'
 
-Output: one line per task, in request order: the proto3 JSON of a
+Output: one line per task, in request order, each printed as soon as every
+earlier task's is (while the batch runs): the proto3 JSON of a
 batchexec.v1.TaskResult ({"index","id","status":{"code","message"},"output",
 ...}). Exit code 0 if every task succeeded, 1 if any failed, 2 for usage or
 input errors, a batch the server rejects for its content (INVALID_ARGUMENT,
@@ -275,7 +279,11 @@ absl::StatusOr<std::vector<v1::Task>> ReadInputs(
   for (const std::string& input : inputs) {
     absl::Status status;
     if (input == "-") {
-      std::string text(std::istreambuf_iterator<char>(in), {});
+      std::string text;
+      char buffer[1 << 16];  // istreambuf_iterator goes a byte at a time
+      while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+        text.append(buffer, static_cast<size_t>(in.gcount()));
+      }
       status = add_lines("<stdin>", text);
     } else if (LooksLikeTaskArg(input)) {
       absl::StatusOr<v1::Task> task = ParseTaskArg(input);
@@ -295,22 +303,32 @@ absl::StatusOr<std::vector<v1::Task>> ReadInputs(
   return tasks;
 }
 
-// Each task's timing as the server sent it, read off the Execute stream:
-// the SDK hands a failed task out as a bare status, without the timing its
-// result carried, and the CLI prints what the server sent.
-class SentTimes {
+// What the CLI reads off the Execute stream itself: a failed task's timing
+// (the SDK hands a failed task out as a bare status, and the CLI prints
+// what the server sent), and the moment the server accepts the batch.
+class StreamTap {
  public:
+  // Runs, on a gRPC thread, when the server accepts the batch. Set before
+  // the call starts.
+  void set_on_accepted(std::function<void()> on_accepted) {
+    on_accepted_ = std::move(on_accepted);
+  }
+
   void Record(const v1::ExecuteEvent& event) {
+    if (event.has_accepted() && on_accepted_) on_accepted_();
     if (!event.has_results()) return;
     MutexLock lock(&mu_);
     for (const v1::TaskResult& r : event.results().results()) {
+      // A result that succeeded carries its timing through the SDK.
+      if (r.status().code() == 0) continue;
       if (!r.has_started_after() && !r.has_finished_after()) continue;
       times_[r.index()] = {r.started_after(), r.finished_after(), r.attempts()};
     }
   }
 
-  // Task `index`'s, or null if the server sent none. The CLI has one
+  // Failed task `index`'s, or null if the server sent none. The CLI has one
   // --target, so the batch is not split and a result's index is the task's.
+  // The interceptor records an event before the SDK hands its results out.
   const TaskTimes* Find(size_t index) const {
     MutexLock lock(&mu_);
     auto it = times_.find(index);
@@ -318,14 +336,15 @@ class SentTimes {
   }
 
  private:
+  std::function<void()> on_accepted_;
   mutable Mutex mu_;
   std::map<size_t, TaskTimes> times_ ABSL_GUARDED_BY(mu_);
 };
 
-// Hands every ExecuteEvent the client receives to a SentTimes.
-class SentTimesInterceptor : public grpc::experimental::Interceptor {
+// Hands every ExecuteEvent the client receives to a StreamTap.
+class StreamTapInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit SentTimesInterceptor(SentTimes* times) : times_(times) {}
+  explicit StreamTapInterceptor(StreamTap* tap) : tap_(tap) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -333,35 +352,35 @@ class SentTimesInterceptor : public grpc::experimental::Interceptor {
             grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
       // Null when the stream ended instead of delivering a message.
       if (const void* event = methods->GetRecvMessage(); event != nullptr) {
-        times_->Record(*static_cast<const v1::ExecuteEvent*>(event));
+        tap_->Record(*static_cast<const v1::ExecuteEvent*>(event));
       }
     }
     methods->Proceed();
   }
 
  private:
-  SentTimes* const times_;
+  StreamTap* const tap_;
 };
 
-class SentTimesInterceptorFactory
+class StreamTapInterceptorFactory
     : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit SentTimesInterceptorFactory(SentTimes* times) : times_(times) {}
+  explicit StreamTapInterceptorFactory(StreamTap* tap) : tap_(tap) {}
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
     if (absl::string_view(info->method()) != kExecuteMethod) return nullptr;
-    return new SentTimesInterceptor(times_);
+    return new StreamTapInterceptor(tap_);
   }
 
  private:
-  SentTimes* const times_;
+  StreamTap* const tap_;
 };
 
-// A client for --target with the TLS and token flags applied; `times`, if
-// given, gets the timing of every result the server sends.
+// A client for --target with the TLS and token flags applied; `tap`, if
+// given, sees every event of its Execute streams.
 absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
-                                                   SentTimes* times = nullptr) {
+                                                   StreamTap* tap = nullptr) {
   TlsFiles tls = flags.tls;
   for (std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
     *file = ResolveUserPath(*file);
@@ -370,14 +389,14 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
       MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   std::shared_ptr<grpc::Channel> channel;
-  if (times == nullptr) {
+  if (tap == nullptr) {
     channel = grpc::CreateChannel(flags.target, *credentials);
   } else {
     std::vector<
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         interceptors;
     interceptors.push_back(
-        std::make_unique<SentTimesInterceptorFactory>(times));
+        std::make_unique<StreamTapInterceptorFactory>(tap));
     channel = grpc::experimental::CreateCustomChannelWithInterceptors(
         flags.target, *credentials, grpc::ChannelArguments(),
         std::move(interceptors));
@@ -422,8 +441,12 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   }
 
   const Flags& flags = command.flags;
-  SentTimes times;  // outlives the client and its calls
-  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags, &times);
+  // Each result is printed as soon as every earlier one is, once the server
+  // has accepted the batch; a batch it rejects prints no lines.
+  OrderedOutput output(ids.size());
+  StreamTap tap;  // outlives the client and its calls
+  tap.set_on_accepted([&output] { output.Open(); });
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags, &tap);
   if (!client.ok()) {
     err << "batchexec: " << client.status().message() << "\n";
     return kExitUsage;
@@ -432,7 +455,8 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   if (flags.progress == "none") {
     style = ProgressStyle::kNone;
   } else if (flags.progress == "bar" ||
-             (flags.progress == "auto" && env.stderr_is_tty)) {
+             (flags.progress == "auto" && env.stderr_is_tty &&
+              !env.stdout_is_tty)) {
     style = ProgressStyle::kBar;
   }
   absl::Duration interval = env.progress_interval;
@@ -457,9 +481,18 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   }
   options.max_starts_per_second = flags.rate;
   options.on_progress = [&printer](const Progress& p) { printer.Update(p); };
-  GatherResult result = (*client)
-                            ->StartGather(std::move(tasks), std::move(options))
-                            ->TakeResult();
+  // Formatting on the callback thread overlaps it with writing here.
+  options.on_result = [&](size_t i, const absl::StatusOr<TaskOutput>& r) {
+    std::string line;
+    AppendResultJsonLine(i, ids[i], r, r.ok() ? nullptr : tap.Find(i), &line);
+    line.push_back('\n');
+    output.Put(i, std::move(line));
+  };
+  options.on_done = [&output](const GatherResult&) { output.Close(); };
+  std::unique_ptr<GatherCall> call =
+      (*client)->StartGather(std::move(tasks), std::move(options));
+  output.WriteTo(out);
+  GatherResult result = call->TakeResult();
   if (RejectedAsInput(result)) {
     // An input error like a malformed line: said once, no result lines.
     printer.Discard();
@@ -467,12 +500,11 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
         << result.status.message() << "\n";
     return kExitUsage;
   }
+  // A call that failed before the server accepted it (e.g. unreachable)
+  // still prints a line per task.
+  output.Open();
+  output.WriteTo(out);
   printer.Finish(result.progress, result.elapsed);
-
-  for (size_t i = 0; i < result.results.size(); ++i) {
-    out << ResultJsonLine(i, ids[i], result.results[i], times.Find(i)) << "\n";
-  }
-  out.flush();
   if (!result.status.ok()) {
     err << "batchexec: " << result.status << "\n";
     return kExitFailed;

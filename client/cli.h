@@ -7,7 +7,7 @@
 // gather reads every task first (JSON lines from files or stdin, or task
 // arguments like sleep:2), sends nothing if any input is malformed, runs
 // the batch, shows progress on stderr and prints one JSON line per task on
-// stdout, in request order.
+// stdout, in request order, each as soon as every earlier one is printed.
 #ifndef BATCHEXEC_CLIENT_CLI_H_
 #define BATCHEXEC_CLIENT_CLI_H_
 
@@ -31,6 +31,9 @@ inline constexpr int kExitUsage = 2;
 struct CliEnvironment {
   // Whether stderr is a terminal: a redrawn progress bar instead of lines.
   bool stderr_is_tty = false;
+  // Whether stdout is a terminal too: result lines stream there while the
+  // batch runs, so a redrawn bar would break them; auto then picks lines.
+  bool stdout_is_tty = false;
   // Progress update period; zero means the default for the style (0.1 s
   // for the bar, 2 s for lines).
   absl::Duration progress_interval = absl::ZeroDuration();

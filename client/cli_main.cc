@@ -13,5 +13,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   batchexec::CliEnvironment env;
   env.stderr_is_tty = isatty(STDERR_FILENO) == 1;
+  env.stdout_is_tty = isatty(STDOUT_FILENO) == 1;
   return batchexec::RunCli(args, std::cin, std::cout, std::cerr, env);
 }

