@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "examples/health_check.h"
+#include "tests/test_util/http_test_server.h"
 #include "examples/local_server.h"
 #include "examples/resilient.h"
 #include "gmock/gmock.h"
@@ -58,6 +59,47 @@ TEST(HealthCheck, ProbesRealPorts) {
   EXPECT_THAT(text,
               HasSubstr(absl::StrCat((*server)->target(), " answered: ok")));
   EXPECT_THAT(text, HasSubstr("127.0.0.1:1 answered: UNREACHABLE"));
+}
+
+TEST(HealthCheck, ChecksRealHttpAndGrpcServicesInRequestOrder) {
+  // A real HTTP server (200 and 503) and a real gRPC server with health
+  // checking (a batchexec server of our own, SERVING), plus a closed port.
+  auto http = HttpTestServer::Start();
+  ASSERT_TRUE(http.ok()) << http.status();
+  auto grpc_server = LocalServer::Start();
+  ASSERT_TRUE(grpc_server.ok()) << grpc_server.status();
+  HealthCheckOptions options;
+  const std::string up = (*http)->Url("/ok");
+  const std::string down = (*http)->Url("/status/503");
+  options.urls = {up, down};
+  options.grpc_targets = {(*grpc_server)->target(), "127.0.0.1:1"};
+  std::ostringstream out;
+  EXPECT_EQ(RunHealthCheck(options, out), 1);  // two are down
+  const std::string text = out.str();
+  EXPECT_THAT(text, HasSubstr(absl::StrCat(up, " answered: ok")));
+  EXPECT_THAT(text, HasSubstr("HTTP 503"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat((*grpc_server)->target(),
+                                           " answered: ok")));
+  EXPECT_THAT(text, HasSubstr("127.0.0.1:1 answered: FAILED: UNAVAILABLE"));
+  // The report lists them in request order: URLs, then gRPC targets.
+  const size_t report = text.find("Report, in request order:");
+  ASSERT_NE(report, std::string::npos);
+  const size_t first = text.find(up, report);
+  const size_t second = text.find(down, report);
+  const size_t third = text.find((*grpc_server)->target(), report);
+  const size_t fourth = text.find("127.0.0.1:1 ", report);
+  EXPECT_LT(first, second);
+  EXPECT_LT(second, third);
+  EXPECT_LT(third, fourth);
+  EXPECT_NE(fourth, std::string::npos);
+}
+
+TEST(HealthCheck, RejectsABadUrl) {
+  HealthCheckOptions options;
+  options.urls = {"ftp://127.0.0.1/x"};
+  std::ostringstream out;
+  EXPECT_EQ(RunHealthCheck(options, out), 2);
+  EXPECT_THAT(out.str(), HasSubstr("http:// or https://"));
 }
 
 TEST(HealthCheck, RejectsABadProbe) {
