@@ -227,7 +227,7 @@ async function main() {
       Object.fromEntries((kind.args || []).map((arg) =>
         [arg.name, { type: arg.type, required: arg.required || false }]))]));
     assert.deepEqual(reply.kinds.map((kind) => kind.name),
-        ['echo', 'fail', 'http', 'primes', 'sleep', 'tcp_probe']);  // sorted by name
+        ['dns', 'echo', 'fail', 'grpc_health', 'http', 'primes', 'sleep', 'tcp_probe']);  // sorted by name
     for (const kind of reply.kinds) assert.ok(kind.description, kind.name);
     assert.deepEqual(kinds.echo, {});
     assert.deepEqual(kinds.sleep,
@@ -235,6 +235,7 @@ async function main() {
     assert.deepEqual(kinds.fail, {
       code: { type: 'number', required: false },
       message: { type: 'string', required: false },
+      times: { type: 'number', required: false },
     });
     assert.deepEqual(kinds.primes, { n: { type: 'number', required: true } });
     assert.deepEqual(kinds.tcp_probe.host,
@@ -245,6 +246,9 @@ async function main() {
     assert.deepEqual(kinds.http.url, { type: 'string', required: true });
     assert.equal(kinds.http.headers?.type, 'object');
     assert.equal(kinds.http.expect_status?.type, 'list');
+    assert.deepEqual(kinds.dns.name, { type: 'string', required: true });
+    assert.deepEqual(kinds.grpc_health.target,
+        { type: 'string', required: true });
   });
 
   await check('Gather returns every result in order with its own status',
