@@ -73,8 +73,10 @@ void Compare(BenchEnv& env, const std::string& scenario, const std::string& key,
   env.report->AddFigure(absl::StrCat(key, "_tasks_per_s"), sdk_rate);
   if (py.empty()) {
     env.report->AddRow({scenario, figure,
-                        absl::StrCat(py_what, ": n/a (no python3, aiohttp or "
-                                     "script, or --nobaselines)"),
+                        absl::StrCat(py_what, ": n/a (--nobaselines, no script, "
+                                     "or --python cannot import what it "
+                                     "needs, e.g. aiohttp: try "
+                                     "--python=/usr/bin/python3)"),
                         "", "report", Met::kNotApplicable});
     env.report->AddFigure(absl::StrCat(key, "_asyncio_tasks_per_s"), "n/a");
     return;
