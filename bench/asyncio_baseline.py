@@ -6,6 +6,14 @@ Usage:
   asyncio_baseline.py noop --n 100000
   asyncio_baseline.py sleep --n 10000 --seconds 0.1
   asyncio_baseline.py sleep --n 1000 --seconds 0.01 --concurrency 100
+  asyncio_baseline.py http --n 10000 --url http://127.0.0.1:P/ok --concurrency 500
+  asyncio_baseline.py tcp --n 10000 --host 127.0.0.1 --port P --concurrency 500
+  asyncio_baseline.py dns --n 10000 --name localhost --concurrency 500
+
+http uses aiohttp (Debian python3-aiohttp), one session whose connector
+allows `concurrency` connections, reused as libcurl reuses them. dns uses
+loop.getaddrinfo, which runs the blocking getaddrinfo on the loop's default
+thread pool: asyncio has no asynchronous resolver of its own.
 
 Prints one JSON line: scenario, n, seconds, concurrency, wall_s (from just
 before the coroutines are created to gather's return) and tasks_per_s.
@@ -29,9 +37,59 @@ async def sleep(seconds, semaphore):
         await asyncio.sleep(seconds)
 
 
+async def limited(semaphore, make):
+    if semaphore is None:
+        return await make()
+    async with semaphore:
+        return await make()
+
+
+async def http_get(session, url):
+    async with session.get(url) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {url}: {response.status}")
+
+
+async def tcp_connect(host, port):
+    _, writer = await asyncio.open_connection(host, port)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def resolve(name):
+    loop = asyncio.get_running_loop()
+    if not await loop.getaddrinfo(name, None):
+        raise RuntimeError(f"{name}: no addresses")
+
+
+async def run_network(args, semaphore):
+    if args.scenario == "http":
+        import aiohttp  # only this mode needs it
+        connector = aiohttp.TCPConnector(limit=args.concurrency or 100)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            start = time.perf_counter()
+            await asyncio.gather(*(
+                limited(semaphore, lambda: http_get(session, args.url))
+                for _ in range(args.n)))
+            return time.perf_counter() - start
+    start = time.perf_counter()
+    if args.scenario == "tcp":
+        await asyncio.gather(*(
+            limited(semaphore, lambda: tcp_connect(args.host, args.port))
+            for _ in range(args.n)))
+    else:
+        await asyncio.gather(*(
+            limited(semaphore, lambda: resolve(args.name))
+            for _ in range(args.n)))
+    return time.perf_counter() - start
+
+
 async def run(args):
     # Created inside the loop: a Semaphore binds to the running loop.
     semaphore = asyncio.Semaphore(args.concurrency) if args.concurrency else None
+    if args.scenario in ("http", "tcp", "dns"):
+        return await run_network(args, semaphore)
     start = time.perf_counter()
     if args.scenario == "noop":
         await asyncio.gather(*(noop() for _ in range(args.n)))
@@ -43,11 +101,15 @@ async def run(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["noop", "sleep"])
+    parser.add_argument("scenario", choices=["noop", "sleep", "http", "tcp", "dns"])
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=0,
                         help="asyncio.Semaphore size; 0 = unbounded")
+    parser.add_argument("--url", default="")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default="localhost")
     args = parser.parse_args()
     wall = asyncio.run(run(args))
     print(json.dumps({

@@ -41,7 +41,8 @@ ABSL_FLAG(std::string, target, "",
 ABSL_FLAG(std::string, scenarios, "",
           "Comma-separated scenario names to run (default: all): echo1, "
           "echo100k, sleep10k, sleep100k, sleep_bounded, callers64, "
-          "small_under_load, memory, stream, metrics, cli100k.");
+          "small_under_load, memory, stream, metrics, cli100k, http10k, "
+          "tcp_probe10k, dns10k.");
 ABSL_FLAG(bool, baselines, true,
           "Run the slow baselines (asyncio, 100k unary RPCs); --nobaselines "
           "with --scenarios profiles the server alone.");

@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/cli_scenario.h"
+#include "bench/net_scenarios.h"
 #include "bench/closed_loop.h"
 #include "bench/stats.h"
 #include "client/client.h"
@@ -841,6 +842,9 @@ const std::vector<Scenario>& AllScenarios() {
       {"stream", ExecuteStream},
       {"metrics", MetricsOverhead},
       {"cli100k", CliVsSdk},
+      {"http10k", Http10k},
+      {"tcp_probe10k", TcpProbe10k},
+      {"dns10k", Dns10k},
   };
   return *scenarios;
 }
