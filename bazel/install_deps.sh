@@ -17,6 +17,7 @@ packages=(
   openssl                    # test certificates are made at test time
   nodejs npm                 # interop test with @grpc/grpc-js
   python3                    # asyncio baseline in the benchmark
+  python3-aiohttp python3-grpcio  # its http and grpc_health baselines
   libmicrohttpd-dev          # GET /metrics (--metrics_port)
   rapidjson-dev              # the CLI's JSON lines (header-only)
   prometheus                 # CI scrapes /metrics with a real Prometheus

@@ -63,7 +63,24 @@ async def resolve(name):
         raise RuntimeError(f"{name}: no addresses")
 
 
+async def health_check(channel_check):
+    # An empty HealthCheckRequest; SERVING is field 1 = 1 on the wire.
+    reply = await channel_check(b"")
+    if reply != b"\x08\x01":
+        raise RuntimeError(f"not SERVING: {reply!r}")
+
+
 async def run_network(args, semaphore):
+    if args.scenario == "grpc_health":
+        import grpc  # only this mode needs it (Debian's python3-grpcio)
+        # Raw bytes in and out: no generated stubs needed for Health/Check.
+        async with grpc.aio.insecure_channel(args.target) as channel:
+            check = channel.unary_unary("/grpc.health.v1.Health/Check")
+            start = time.perf_counter()
+            await asyncio.gather(*(
+                limited(semaphore, lambda: health_check(check))
+                for _ in range(args.n)))
+            return time.perf_counter() - start
     if args.scenario == "http":
         import aiohttp  # only this mode needs it
         connector = aiohttp.TCPConnector(limit=args.concurrency or 100)
@@ -88,7 +105,7 @@ async def run_network(args, semaphore):
 async def run(args):
     # Created inside the loop: a Semaphore binds to the running loop.
     semaphore = asyncio.Semaphore(args.concurrency) if args.concurrency else None
-    if args.scenario in ("http", "tcp", "dns"):
+    if args.scenario in ("http", "tcp", "dns", "grpc_health"):
         return await run_network(args, semaphore)
     start = time.perf_counter()
     if args.scenario == "noop":
@@ -101,7 +118,8 @@ async def run(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["noop", "sleep", "http", "tcp", "dns"])
+    parser.add_argument("scenario", choices=["noop", "sleep", "http", "tcp", "dns",
+                                             "grpc_health"])
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=0,
@@ -110,6 +128,7 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="localhost")
+    parser.add_argument("--target", default="", help="host:port (grpc_health)")
     args = parser.parse_args()
     wall = asyncio.run(run(args))
     print(json.dumps({

@@ -28,6 +28,7 @@
 #include "bench/bare_echo_server.h"
 #include "bench/report.h"
 #include "bench/scenarios.h"
+#include "server/builtin_server.h"
 #include "grpcpp/grpcpp.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
@@ -42,7 +43,7 @@ ABSL_FLAG(std::string, scenarios, "",
           "Comma-separated scenario names to run (default: all): echo1, "
           "echo100k, sleep10k, sleep100k, sleep_bounded, callers64, "
           "small_under_load, memory, stream, metrics, cli100k, http10k, "
-          "tcp_probe10k, dns10k.");
+          "tcp_probe10k, dns10k, grpc_health2k.");
 ABSL_FLAG(bool, baselines, true,
           "Run the slow baselines (asyncio, 100k unary RPCs); --nobaselines "
           "with --scenarios profiles the server alone.");
@@ -79,12 +80,8 @@ int Main() {
   std::unique_ptr<Server> server;
   std::string target = absl::GetFlag(FLAGS_target);
   if (target.empty()) {
-    auto registry = std::make_unique<TaskRegistry>();
-    if (absl::Status s = RegisterBuiltinKinds(*registry); !s.ok()) {
-      std::fprintf(stderr, "gather_bench: %s\n", s.ToString().c_str());
-      return 1;
-    }
-    auto started = Server::BuildAndStart(ServerOptions{}, std::move(registry));
+    // Every built-in kind, grpc_health included, as the shipped server has.
+    auto started = StartBuiltinServer(ServerOptions{});
     if (!started.ok()) {
       std::fprintf(stderr, "gather_bench: %s\n",
                    started.status().ToString().c_str());

@@ -13,6 +13,7 @@
 #include "bench/local_targets.h"
 #include "bench/report.h"
 #include "client/client.h"
+#include "server/builtin_server.h"
 
 namespace batchexec::bench {
 namespace {
@@ -28,26 +29,29 @@ double Median(std::vector<double> v) {
 // One Gather of kTasks copies of `task` at max_concurrency kConcurrency;
 // tasks/s on the client's clock, every task required to succeed.
 absl::StatusOr<double> SdkRate(const std::shared_ptr<grpc::Channel>& channel,
-                               const std::function<Task()>& task) {
+                               const std::function<Task()>& task, int n) {
   Client client(channel);
   std::vector<Task> tasks;
-  tasks.reserve(kTasks);
-  for (int i = 0; i < kTasks; ++i) tasks.push_back(task());
+  tasks.reserve(n);
+  for (int i = 0; i < n; ++i) tasks.push_back(task());
   GatherOptions options;
   options.max_concurrency = kConcurrency;
   const absl::Time start = absl::Now();
   auto outputs = client.Gather(std::move(tasks), options);
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
   if (!outputs.ok()) return outputs.status();
-  if (outputs->size() != kTasks) return absl::InternalError("results missing");
-  return kTasks / wall;
+  if (outputs->size() != static_cast<size_t>(n)) {
+    return absl::InternalError("results missing");
+  }
+  return n / wall;
 }
 
 // Runs SDK and asyncio alternately (so load from elsewhere hits both alike)
 // and adds the row: `key` names the BENCH figures.
 void Compare(BenchEnv& env, const std::string& scenario, const std::string& key,
              const std::string& sdk_what, const std::function<Task()>& task,
-             const std::string& py_what, const std::string& py_args) {
+             const std::string& py_what, const std::string& py_args,
+             int n = kTasks) {
   const auto failed = [&](const absl::Status& why) {
     env.report->AddRow({scenario, absl::StrCat("FAILED: ", why.ToString()), "",
                         "", "", Met::kNo});
@@ -57,12 +61,12 @@ void Compare(BenchEnv& env, const std::string& scenario, const std::string& key,
   const int runs = env.quick ? 1 : 3;
   std::vector<double> sdk, py;
   for (int i = 0; i < runs; ++i) {
-    absl::StatusOr<double> rate = SdkRate(env.channel, task);
+    absl::StatusOr<double> rate = SdkRate(env.channel, task, n);
     if (!rate.ok()) return failed(rate.status());
     sdk.push_back(*rate);
     if (!python) continue;
     auto result = env.asyncio->Run(absl::StrCat(
-        py_args, " --n ", kTasks, " --concurrency ", kConcurrency));
+        py_args, " --n ", n, " --concurrency ", kConcurrency));
     if (result) py.push_back(result->tasks_per_s);
   }
   const double sdk_rate = Median(sdk);
@@ -75,7 +79,7 @@ void Compare(BenchEnv& env, const std::string& scenario, const std::string& key,
     env.report->AddRow({scenario, figure,
                         absl::StrCat(py_what, ": n/a (--nobaselines, no script, "
                                      "or --python cannot import what it "
-                                     "needs, e.g. aiohttp: try "
+                                     "needs, e.g. aiohttp or grpc: try "
                                      "--python=/usr/bin/python3)"),
                         "", "report", Met::kNotApplicable});
     env.report->AddFigure(absl::StrCat(key, "_asyncio_tasks_per_s"), "n/a");
@@ -91,8 +95,8 @@ void Compare(BenchEnv& env, const std::string& scenario, const std::string& key,
   env.report->AddFigure(absl::StrCat(key, "_vs_asyncio"), ratio);
 }
 
-std::string Target() {
-  return absl::StrCat(Count(kTasks), " at max_concurrency ", kConcurrency);
+std::string Target(int n = kTasks) {
+  return absl::StrCat(Count(n), " at max_concurrency ", kConcurrency);
 }
 
 }  // namespace
@@ -138,6 +142,28 @@ void Dns10k(BenchEnv& env) {
           "loop.getaddrinfo, asyncio.Semaphore(500); blocking getaddrinfo on "
           "asyncio's default thread pool (asyncio has no async resolver)",
           "dns --name localhost");
+}
+
+void GrpcHealth2k(BenchEnv& env) {
+  // The target: a second batchexec server in this process (it serves
+  // grpc.health.v1 like any gRPC server), so the server running the checks
+  // does not also answer them.
+  constexpr int kChecks = 2'000;
+  const std::string scenario = absl::StrCat(
+      Target(kChecks), ": `grpc_health` of a local C++ gRPC server");
+  auto target = StartBuiltinServer(ServerOptions{}, BuiltinKindsOptions{});
+  if (!target.ok()) {
+    env.report->AddRow({scenario,
+                        absl::StrCat("FAILED: ", target.status().ToString()),
+                        "", "", "", Met::kNo});
+    return;
+  }
+  const std::string address = (*target)->target();
+  Compare(env, scenario, "grpc_health2k", "one Gather through the C++ SDK",
+          [&] { return Task::GrpcHealth(address); },
+          "grpc.aio Health/Check, asyncio.Semaphore(500)",
+          absl::StrCat("grpc_health --target ", address), kChecks);
+  (*target)->Shutdown(absl::Seconds(1));
 }
 
 }  // namespace batchexec::bench

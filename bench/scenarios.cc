@@ -845,6 +845,7 @@ const std::vector<Scenario>& AllScenarios() {
       {"http10k", Http10k},
       {"tcp_probe10k", TcpProbe10k},
       {"dns10k", Dns10k},
+      {"grpc_health2k", GrpcHealth2k},
   };
   return *scenarios;
 }
