@@ -17,6 +17,7 @@ gen_root=${gen%/batchexec/v1/batch.pb.cc}
 absl_modules=$(cd /usr/lib/x86_64-linux-gnu/pkgconfig && ls absl_*.pc | sed 's/\.pc$//')
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -fsanitize-ignorelist="$root/tests/fuzz/sanitizer_ignorelist.txt"
        -I"$root" -I"$gen_root")
 # libcurl and c-ares: the `http` and `dns` kinds are in the executor.
 libs="$(pkg-config --libs protobuf $absl_modules) $(pkg-config --libs libcurl libcares)"
@@ -54,7 +55,7 @@ for target in execute_request task_reader; do
     passed=$((passed + 1))
   else
     echo "fuzz: $target FOUND A CRASH:" >&2
-    grep -A30 -m1 'ERROR\|==ERROR\|deadly signal' "$work/$target.log" >&2
+    grep -A30 -m1 'ERROR\|runtime error\|deadly signal' "$work/$target.log" >&2
     for crash in "$work/$target-"*; do
       [ -f "$crash" ] && { echo "input (base64):" >&2; base64 "$crash" >&2; }
     done
