@@ -56,8 +56,8 @@ struct CliRun {
 
 absl::StatusOr<CliRun> RunCli(const std::string& cli, const std::string& target,
                               const std::string& file) {
-  const std::string command = absl::StrCat(
-      cli, " gather --progress=none --target=", target, " ", file);
+  const std::string command =
+      absl::StrCat(cli, " gather --progress=none --target=", target, " ", file);
   const absl::Time start = absl::Now();
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("popen failed");
@@ -81,7 +81,8 @@ absl::StatusOr<CliRun> RunCli(const std::string& cli, const std::string& target,
   return run;
 }
 
-absl::StatusOr<absl::Duration> RunSdk(const std::shared_ptr<grpc::Channel>& channel) {
+absl::StatusOr<absl::Duration> RunSdk(
+    const std::shared_ptr<grpc::Channel>& channel) {
   Client client(channel);
   std::vector<Task> tasks;
   tasks.reserve(kTasks);
@@ -145,13 +146,14 @@ void CliVsSdk(BenchEnv& env) {
       {scenario,
        absl::StrCat("`batchexec gather tasks.jsonl` (JSON lines in, one JSON "
                     "line per result into a pipe): ",
-                    Ms(cli_median), " from process start to exit, first line "
-                    "after ", Ms(Median(first_ms)), "; median of ", runs),
+                    Ms(cli_median),
+                    " from process start to exit, first line "
+                    "after ",
+                    Ms(Median(first_ms)), "; median of ", runs),
        absl::StrCat("the same batch through the C++ SDK (Client::Gather, "
                     "tasks built in process), same server: ",
                     Ms(sdk_median)),
-       absl::StrCat(Fixed(ratio), "×"), "≤ 3× the SDK",
-       Check(ratio, kTarget)});
+       absl::StrCat(Fixed(ratio), "×"), "≤ 3× the SDK", Check(ratio, kTarget)});
   env.report->AddFigure("cli100k_ms", cli_median);
   env.report->AddFigure("cli100k_first_line_ms", Median(first_ms));
   env.report->AddFigure("cli100k_sdk_ms", sdk_median);

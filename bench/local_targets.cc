@@ -24,7 +24,8 @@ MHD_Result AnswerOk(void* /*cls*/, MHD_Connection* connection,
   *upload_data_size = 0;
   MHD_Response* response = MHD_create_response_from_buffer(
       sizeof(kBody) - 1, const_cast<char*>(kBody), MHD_RESPMEM_PERSISTENT);
-  const MHD_Result result = MHD_queue_response(connection, MHD_HTTP_OK, response);
+  const MHD_Result result =
+      MHD_queue_response(connection, MHD_HTTP_OK, response);
   MHD_destroy_response(response);
   return result;
 }
@@ -48,8 +49,8 @@ absl::StatusOr<std::unique_ptr<HttpOkServer>> HttpOkServer::Start() {
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr,
       &AnswerOk, nullptr, MHD_OPTION_SOCK_ADDR,
       reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE, 2u,
-      MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-      1024u, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+      MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::UnavailableError("bench http server: MHD_start_daemon failed");
   }

@@ -28,8 +28,8 @@
 #include "bench/bare_echo_server.h"
 #include "bench/report.h"
 #include "bench/scenarios.h"
-#include "server/builtin_server.h"
 #include "grpcpp/grpcpp.h"
+#include "server/builtin_server.h"
 #include "server/server.h"
 #include "server/tasks/kinds.h"
 

@@ -65,19 +65,20 @@ void Compare(BenchEnv& env, const std::string& scenario, const std::string& key,
     if (!rate.ok()) return failed(rate.status());
     sdk.push_back(*rate);
     if (!python) continue;
-    auto result = env.asyncio->Run(absl::StrCat(
-        py_args, " --n ", n, " --concurrency ", kConcurrency));
+    auto result = env.asyncio->Run(
+        absl::StrCat(py_args, " --n ", n, " --concurrency ", kConcurrency));
     if (result) py.push_back(result->tasks_per_s);
   }
   const double sdk_rate = Median(sdk);
   const std::string runs_note =
       runs > 1 ? absl::StrCat(", median of ", runs) : "";
-  const std::string figure = absl::StrCat(Human(sdk_rate), " tasks/s (",
-                                          sdk_what, runs_note, ")");
+  const std::string figure =
+      absl::StrCat(Human(sdk_rate), " tasks/s (", sdk_what, runs_note, ")");
   env.report->AddFigure(absl::StrCat(key, "_tasks_per_s"), sdk_rate);
   if (py.empty()) {
     env.report->AddRow({scenario, figure,
-                        absl::StrCat(py_what, ": n/a (--nobaselines, no script, "
+                        absl::StrCat(py_what,
+                                     ": n/a (--nobaselines, no script, "
                                      "or --python cannot import what it "
                                      "needs, e.g. aiohttp or grpc: try "
                                      "--python=/usr/bin/python3)"),
@@ -106,16 +107,17 @@ void Http10k(BenchEnv& env) {
       absl::StrCat(Target(), ": `http` GET of a local C++ server (200 \"ok\")");
   auto server = HttpOkServer::Start();
   if (!server.ok()) {
-    env.report->AddRow({scenario, absl::StrCat("FAILED: ",
-                                               server.status().ToString()),
+    env.report->AddRow({scenario,
+                        absl::StrCat("FAILED: ", server.status().ToString()),
                         "", "", "", Met::kNo});
     return;
   }
   const std::string url = (*server)->url();
-  Compare(env, scenario, "http10k", "one Gather through the C++ SDK",
-          [&] { return Task::Http(url); },
-          "aiohttp, one session, asyncio.Semaphore(500)",
-          absl::StrCat("http --url ", url));
+  Compare(
+      env, scenario, "http10k", "one Gather through the C++ SDK",
+      [&] { return Task::Http(url); },
+      "aiohttp, one session, asyncio.Semaphore(500)",
+      absl::StrCat("http --url ", url));
 }
 
 void TcpProbe10k(BenchEnv& env) {
@@ -123,25 +125,29 @@ void TcpProbe10k(BenchEnv& env) {
       absl::StrCat(Target(), ": `tcp_probe` of a local C++ acceptor");
   auto acceptor = TcpAcceptor::Start();
   if (!acceptor.ok()) {
-    env.report->AddRow({scenario, absl::StrCat("FAILED: ",
-                                               acceptor.status().ToString()),
+    env.report->AddRow({scenario,
+                        absl::StrCat("FAILED: ", acceptor.status().ToString()),
                         "", "", "", Met::kNo});
     return;
   }
   const int port = (*acceptor)->port();
-  Compare(env, scenario, "tcp_probe10k", "one Gather through the C++ SDK",
-          [&] { return Task::TcpProbe("127.0.0.1", port); },
-          "asyncio.open_connection + close, asyncio.Semaphore(500)",
-          absl::StrCat("tcp --host 127.0.0.1 --port ", port));
+  Compare(
+      env, scenario, "tcp_probe10k", "one Gather through the C++ SDK",
+      [&] { return Task::TcpProbe("127.0.0.1", port); },
+      "asyncio.open_connection + close, asyncio.Semaphore(500)",
+      absl::StrCat("tcp --host 127.0.0.1 --port ", port));
 }
 
 void Dns10k(BenchEnv& env) {
-  Compare(env, absl::StrCat(Target(), ": `dns` of \"localhost\" (/etc/hosts)"),
-          "dns10k", "one Gather through the C++ SDK; c-ares on the server's "
-          "poller", [] { return Task::Dns("localhost"); },
-          "loop.getaddrinfo, asyncio.Semaphore(500); blocking getaddrinfo on "
-          "asyncio's default thread pool (asyncio has no async resolver)",
-          "dns --name localhost");
+  Compare(
+      env, absl::StrCat(Target(), ": `dns` of \"localhost\" (/etc/hosts)"),
+      "dns10k",
+      "one Gather through the C++ SDK; c-ares on the server's "
+      "poller",
+      [] { return Task::Dns("localhost"); },
+      "loop.getaddrinfo, asyncio.Semaphore(500); blocking getaddrinfo on "
+      "asyncio's default thread pool (asyncio has no async resolver)",
+      "dns --name localhost");
 }
 
 void GrpcHealth2k(BenchEnv& env) {
@@ -159,10 +165,11 @@ void GrpcHealth2k(BenchEnv& env) {
     return;
   }
   const std::string address = (*target)->target();
-  Compare(env, scenario, "grpc_health2k", "one Gather through the C++ SDK",
-          [&] { return Task::GrpcHealth(address); },
-          "grpc.aio Health/Check, asyncio.Semaphore(500)",
-          absl::StrCat("grpc_health --target ", address), kChecks);
+  Compare(
+      env, scenario, "grpc_health2k", "one Gather through the C++ SDK",
+      [&] { return Task::GrpcHealth(address); },
+      "grpc.aio Health/Check, asyncio.Semaphore(500)",
+      absl::StrCat("grpc_health --target ", address), kChecks);
   (*target)->Shutdown(absl::Seconds(1));
 }
 

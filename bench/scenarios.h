@@ -1,6 +1,6 @@
 // The scenarios of gather_bench. Each measures one figure of
-// bench/README.md's table together with its baseline, in the same run and process, and adds
-// its rows and BENCH figures to the report.
+// bench/README.md's table together with its baseline, in the same run and
+// process, and adds its rows and BENCH figures to the report.
 #ifndef BATCHEXEC_BENCH_SCENARIOS_H_
 #define BATCHEXEC_BENCH_SCENARIOS_H_
 

@@ -27,8 +27,8 @@
 #include "client/task_args.h"
 #include "client/task_reader.h"
 #include "common/file_util.h"
-#include "common/status_code_name.h"
 #include "common/mutex.h"
+#include "common/status_code_name.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
@@ -395,8 +395,7 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
     std::vector<
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         interceptors;
-    interceptors.push_back(
-        std::make_unique<StreamTapInterceptorFactory>(tap));
+    interceptors.push_back(std::make_unique<StreamTapInterceptorFactory>(tap));
     channel = grpc::experimental::CreateCustomChannelWithInterceptors(
         flags.target, *credentials, grpc::ChannelArguments(),
         std::move(interceptors));

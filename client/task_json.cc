@@ -113,8 +113,7 @@ bool ParseDurationString(absl::string_view s, Duration* out) {
   return true;
 }
 
-Status ToDuration(absl::string_view field, const rj::Value& v,
-                  Duration* out) {
+Status ToDuration(absl::string_view field, const rj::Value& v, Duration* out) {
   if (!v.IsString()) return WrongType(field, v, "a duration like \"1.5s\"");
   if (!ParseDurationString(View(v), out)) {
     return FieldError(field, absl::StrCat("\"", View(v),
@@ -125,8 +124,7 @@ Status ToDuration(absl::string_view field, const rj::Value& v,
   return absl::OkStatus();
 }
 
-Status ToString(absl::string_view field, const rj::Value& v,
-                std::string* out) {
+Status ToString(absl::string_view field, const rj::Value& v, std::string* out) {
   if (!v.IsString()) return WrongType(field, v, "a string");
   out->assign(v.GetString(), v.GetStringLength());
   return absl::OkStatus();
@@ -135,8 +133,8 @@ Status ToString(absl::string_view field, const rj::Value& v,
 // Standard or URL-safe base64, padded or not (protobuf takes both), in its
 // one canonical form: protobuf rejects unused bits that are not zero.
 bool DecodeBase64(absl::string_view text, std::string* out) {
-  const absl::string_view unpadded = absl::StripSuffix(
-      absl::StripSuffix(text, "="), "=");
+  const absl::string_view unpadded =
+      absl::StripSuffix(absl::StripSuffix(text, "="), "=");
   std::string again;
   if (absl::Base64Unescape(text, out)) {
     again = absl::Base64Escape(*out);
@@ -192,7 +190,8 @@ Status ToDouble(absl::string_view field, const rj::Value& v, double* out) {
   } else if (s == "Infinity" || s == "-Infinity") {
     *out = s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
   } else if (s.empty() ||
-             s.find_first_not_of("0123456789+-.eE") != absl::string_view::npos ||
+             s.find_first_not_of("0123456789+-.eE") !=
+                 absl::string_view::npos ||
              !absl::SimpleAtod(s, out) || !std::isfinite(*out)) {
     return FieldError(field, absl::StrCat("\"", s, "\" is not a number"));
   }
@@ -370,7 +369,8 @@ absl::Status TaskJsonParser::Parse(absl::string_view json, v1::Task* task) {
       }
     } else if (name == "payload") {
       task->clear_payload();
-      if (!value.IsNull()) s = ToBytes("payload", value, task->mutable_payload());
+      if (!value.IsNull())
+        s = ToBytes("payload", value, task->mutable_payload());
     } else if (name == "timeout") {
       task->clear_timeout();
       if (!value.IsNull()) {

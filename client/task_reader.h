@@ -3,8 +3,8 @@
 //   {"kind": "echo", "args": {"x": 1}, "timeout": "2.5s"}
 // Blank lines are skipped; a UTF-8 byte order mark and CRLF line ends are
 // accepted. Each line is strict JSON, parsed by TaskJsonParser
-// (task_json.h), ~1 µs for a small task. A pure function of its input (no I/O, no globals), so that
-// fuzzers and the CLI can call it alike.
+// (task_json.h), ~1 µs for a small task. A pure function of its input (no I/O,
+// no globals), so that fuzzers and the CLI can call it alike.
 #ifndef BATCHEXEC_CLIENT_TASK_READER_H_
 #define BATCHEXEC_CLIENT_TASK_READER_H_
 

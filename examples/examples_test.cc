@@ -5,11 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "examples/health_check.h"
-#include "tests/test_util/http_test_server.h"
 #include "examples/local_server.h"
 #include "examples/resilient.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util/http_test_server.h"
 
 namespace batchexec {
 namespace {
@@ -78,8 +78,8 @@ TEST(HealthCheck, ChecksRealHttpAndGrpcServicesInRequestOrder) {
   const std::string text = out.str();
   EXPECT_THAT(text, HasSubstr(absl::StrCat(up, " answered: ok")));
   EXPECT_THAT(text, HasSubstr("HTTP 503"));
-  EXPECT_THAT(text, HasSubstr(absl::StrCat((*grpc_server)->target(),
-                                           " answered: ok")));
+  EXPECT_THAT(
+      text, HasSubstr(absl::StrCat((*grpc_server)->target(), " answered: ok")));
   EXPECT_THAT(text, HasSubstr("127.0.0.1:1 answered: FAILED: UNAVAILABLE"));
   // The report lists them in request order: URLs, then gRPC targets.
   const size_t report = text.find("Report, in request order:");
