@@ -1,6 +1,8 @@
 // The grpc_health kind end to end: a batchexec server checks a real gRPC
 // server with health checking that the test starts on a loopback port, a
 // closed port, and a listener that never speaks HTTP/2.
+#include "server/tasks/grpc_health.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,12 +22,15 @@
 #include "gtest/gtest.h"
 #include "server/builtin_server.h"
 #include "server/tasks/grpc_channel_cache.h"
-#include "server/tasks/grpc_health.h"
 #include "server/test_util/dns_responder.h"
+#include "server/test_util/values.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {
 namespace {
+
+using ::batchexec::testing::Num;
+using ::batchexec::testing::Str;
 
 using v1::GatherResponse;
 
@@ -97,16 +102,6 @@ v1::Task Health(const std::string& target,
   f["target"].set_string_value(target);
   for (auto& [k, v] : more) f[k] = v;
   return t;
-}
-google::protobuf::Value Str(const std::string& s) {
-  google::protobuf::Value v;
-  v.set_string_value(s);
-  return v;
-}
-google::protobuf::Value Num(double d) {
-  google::protobuf::Value v;
-  v.set_number_value(d);
-  return v;
 }
 google::protobuf::Value Bool(bool b) {
   google::protobuf::Value v;

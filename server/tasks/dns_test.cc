@@ -18,23 +18,16 @@
 #include "server/tasks/kinds.h"
 #include "server/test_util/dns_responder.h"
 #include "server/test_util/recording_sink.h"
+#include "server/test_util/values.h"
 
 namespace batchexec {
 namespace {
 
+using ::batchexec::testing::Num;
+using ::batchexec::testing::Str;
+
 using ::batchexec::testing::DnsResponder;
 using ::batchexec::testing::DnsZone;
-
-google::protobuf::Value Num(double d) {
-  google::protobuf::Value v;
-  v.set_number_value(d);
-  return v;
-}
-google::protobuf::Value Str(const std::string& s) {
-  google::protobuf::Value v;
-  v.set_string_value(s);
-  return v;
-}
 
 v1::Task Dns(const std::string& name,
              std::map<std::string, google::protobuf::Value> more = {}) {

@@ -11,9 +11,13 @@
 #include "gtest/gtest.h"
 #include "server/executor.h"
 #include "server/test_util/recording_sink.h"
+#include "server/test_util/values.h"
 
 namespace batchexec {
 namespace {
+
+using ::batchexec::testing::Num;
+using ::batchexec::testing::Str;
 
 v1::TaskResult RunOne(const std::string& kind,
                       std::map<std::string, google::protobuf::Value> args,
@@ -35,16 +39,6 @@ v1::TaskResult RunOne(const std::string& kind,
   return sink->ByIndex().at(0);
 }
 
-google::protobuf::Value Num(double d) {
-  google::protobuf::Value v;
-  v.set_number_value(d);
-  return v;
-}
-google::protobuf::Value Str(const std::string& s) {
-  google::protobuf::Value v;
-  v.set_string_value(s);
-  return v;
-}
 double Field(const v1::TaskResult& r, const std::string& name) {
   return r.output().struct_value().fields().at(name).number_value();
 }
