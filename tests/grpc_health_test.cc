@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
+#include "grpcpp/ext/health_check_service_server_builder_option.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -24,6 +26,7 @@
 #include "server/tasks/grpc_channel_cache.h"
 #include "server/test_util/dns_responder.h"
 #include "server/test_util/values.h"
+#include "src/proto/grpc/health/v1/health.grpc.pb.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {
@@ -63,6 +66,58 @@ class HealthServer {
  private:
   int port_ = 0;
   grpc::CallbackGenericService generic_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// A health service that never answers: each Check waits until its caller
+// goes away. Counts the checks it saw start and the cancellations gRPC
+// delivered to it, so a test can see a check stop on the target's side.
+class HangingHealthServer {
+ public:
+  HangingHealthServer() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port_);
+    // This service, not gRPC's default one, answers grpc.health.v1.
+    builder.SetOption(
+        std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~HangingHealthServer() { server_->Shutdown(); }
+  int port() const { return port_; }
+  int started() const { return service_.started.load(); }
+  int cancelled() const { return service_.cancelled.load(); }
+
+ private:
+  class Service : public grpc::health::v1::Health::CallbackService {
+   public:
+    grpc::ServerUnaryReactor* Check(
+        grpc::CallbackServerContext*,
+        const grpc::health::v1::HealthCheckRequest*,
+        grpc::health::v1::HealthCheckResponse*) override {
+      started.fetch_add(1);
+      return new Waiter(&cancelled);
+    }
+    std::atomic<int> started{0};
+    std::atomic<int> cancelled{0};
+  };
+  // Finishes only when its call is cancelled.
+  class Waiter : public grpc::ServerUnaryReactor {
+   public:
+    explicit Waiter(std::atomic<int>* cancelled) : cancelled_(cancelled) {}
+    void OnCancel() override {
+      cancelled_->fetch_add(1);
+      Finish(grpc::Status::CANCELLED);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    std::atomic<int>* cancelled_;
+  };
+
+  int port_ = 0;
+  Service service_;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -251,6 +306,69 @@ TEST_F(GrpcHealthTest, FailFastCancelsTheCallInFlightAtOnce) {
     auto s = server_->executor().Stats();
     return s.inflight_tasks() == 0 && s.open_batches() == 0;
   }));
+}
+
+// Fail-fast, the caller's cancel and the task's timeout each reach the
+// check in flight: the target server sees its call cancelled.
+TEST_F(GrpcHealthTest, FailFastCancelReachesTheTargetServer) {
+  HangingHealthServer hanging;
+  SilentListener silent;
+  // The second check fails 0.3 s in (DEADLINE_EXCEEDED), long after the
+  // first has reached the hanging target; fail-fast then cancels the first.
+  auto results = Gather({Health(absl::StrCat("127.0.0.1:", hanging.port()),
+                                {{"timeout", Num(30)}}),
+                         Health(absl::StrCat("127.0.0.1:", silent.port()),
+                                {{"timeout", Num(0.3)}})},
+                        v1::FAIL_FAST);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status().code(), kCancelled);
+  EXPECT_EQ(results[1].status().code(), kDeadlineExceeded);
+  EXPECT_EQ(hanging.started(), 1);
+  EXPECT_TRUE(
+      WaitUntil([&] { return hanging.cancelled() == 1; }, absl::Seconds(5)))
+      << "the target never saw its call cancelled";
+}
+
+TEST_F(GrpcHealthTest, CallCancelReachesTheTargetServer) {
+  HangingHealthServer hanging;
+  v1::ExecuteRequest request;
+  for (int i = 0; i < 20; ++i) {
+    *request.add_tasks() = Health(absl::StrCat("127.0.0.1:", hanging.port()),
+                                  {{"timeout", Num(30)}});
+  }
+  grpc::ClientContext context;
+  GatherResponse response;
+  grpc::Status status;
+  std::atomic<bool> done{false};
+  stub_->async()->Gather(&context, &request, &response, [&](grpc::Status s) {
+    status = std::move(s);
+    done = true;
+  });
+  ASSERT_TRUE(
+      WaitUntil([&] { return hanging.started() == 20; }, absl::Seconds(10)))
+      << hanging.started();
+  const absl::Time cancel = absl::Now();
+  context.TryCancel();
+  EXPECT_TRUE(
+      WaitUntil([&] { return hanging.cancelled() == 20; }, absl::Seconds(5)))
+      << hanging.cancelled() << " of 20 cancelled on the target";
+  EXPECT_LT(absl::Now() - cancel, absl::Seconds(2));
+  ASSERT_TRUE(WaitUntil([&] { return done.load(); }));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitUntil([&] {
+    auto s = server_->executor().Stats();
+    return s.inflight_tasks() == 0 && s.open_batches() == 0;
+  }));
+}
+
+TEST_F(GrpcHealthTest, TimeoutReachesTheTargetServer) {
+  HangingHealthServer hanging;
+  auto r = One(Health(absl::StrCat("127.0.0.1:", hanging.port()),
+                      {{"timeout", Num(0.3)}}));
+  EXPECT_EQ(r.status().code(), kDeadlineExceeded) << r.status().message();
+  EXPECT_EQ(hanging.started(), 1);
+  EXPECT_TRUE(
+      WaitUntil([&] { return hanging.cancelled() == 1; }, absl::Seconds(5)));
 }
 
 TEST_F(GrpcHealthTest, ManyChecksRunTogether) {

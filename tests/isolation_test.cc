@@ -170,21 +170,30 @@ TEST_F(IsolationTest, SmallBatchesAreServedBesideRepeated200kEchoBatches) {
 // be serialized there: every sleep, timeout and deadline waits on it.
 TEST_F(IsolationTest, BigGatherResponseIsNotBuiltOnTheTimerThread) {
   auto stub = Caller(3);
-  grpc::ClientContext context;
-  v1::GatherResponse response;
-  ASSERT_TRUE(stub->Gather(&context,
-                           Batch(200'000, Task("sleep", "seconds", 0.2)),
-                           &response)
-                  .ok());
-  EXPECT_EQ(response.results_size(), 200'000);
-  const absl::Duration longest =
-      server_->executor().environment().timers.longest_callback();
-  std::cerr << "ISOLATION longest timer callback around a 200k-result "
-               "Gather: "
-            << absl::FormatDuration(longest) << "\n";
+  auto& timers = server_->executor().environment().timers;
   // Serializing the 200k results on the timer thread held it 66-71 ms here
-  // (fastbuild); off it, the longest callback took under 1 ms.
-  EXPECT_LT(longest, absl::Milliseconds(kRssTracksHeap ? 30 : 60));
+  // (fastbuild; longer under ASan) in every run; off it, the longest
+  // callback takes under 1 ms, unless the machine preempts the timer thread
+  // mid-callback (28-48 ms seen at a load average of 10). So one run under
+  // the bound, of up to three, proves the response is built elsewhere.
+  const absl::Duration bound = absl::Milliseconds(50);
+  absl::Duration best = absl::InfiniteDuration();
+  for (int run = 0; run < 3 && best >= bound; ++run) {
+    timers.ResetLongestCallback();
+    grpc::ClientContext context;
+    v1::GatherResponse response;
+    ASSERT_TRUE(stub->Gather(&context,
+                             Batch(200'000, Task("sleep", "seconds", 0.2)),
+                             &response)
+                    .ok());
+    ASSERT_EQ(response.results_size(), 200'000);
+    best = std::min(best, timers.longest_callback());
+    std::cerr << "ISOLATION longest timer callback around a 200k-result "
+                 "Gather, run "
+              << run + 1 << ": "
+              << absl::FormatDuration(timers.longest_callback()) << "\n";
+  }
+  EXPECT_LT(best, bound);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "common/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/tasks/args.h"
+#include "server/tasks/grpc_health_schema.h"
 #include "server/tasks/host_port.h"
 #include "src/proto/grpc/health/v1/health.grpc.pb.h"
 
@@ -18,34 +19,11 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-constexpr double kDefaultHealthTimeoutSeconds = 5.0;
-constexpr double kMaxHealthTimeoutSeconds = 60.0;
-// grpc.health.v1 service names are fully qualified service names; a bound
-// keeps requests small.
-constexpr size_t kMaxServiceNameBytes = 1024;
 // Health checks want fresh answers: retry a refused connection soon rather
 // than report a stale failure for gRPC's default second or more. (Not
 // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: that is also the connect timeout.)
 constexpr int kReconnectBackoffMs = 100;
 constexpr int kMaxReconnectBackoffMs = 1000;
-
-absl::Status ValidateHealthArgs(const google::protobuf::Struct& args) {
-  if (auto hp = ParseHostPort(StringArg(args, "target")); !hp.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("args.target ", hp.status().message()));
-  }
-  if (StringArg(args, "service").size() > kMaxServiceNameBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "args.service is longer than ", kMaxServiceNameBytes, " bytes"));
-  }
-  double timeout = NumberArg(args, "timeout", kDefaultHealthTimeoutSeconds);
-  if (!(timeout > 0 && timeout <= kMaxHealthTimeoutSeconds)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("args.timeout must be in (0, ", kMaxHealthTimeoutSeconds,
-                     "] seconds, got ", timeout));
-  }
-  return absl::OkStatus();
-}
 
 struct Shared {
   ProbeAllowlist allowlist;
@@ -127,10 +105,9 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
       }
       if (allowed.empty()) v4 = ip.is_v4;
       if (ip.is_v4 != v4) continue;
-      allowed.push_back(ip.is_v4 ? absl::StrCat(ip.ToString(), ":",
-                                                target_.port)
-                                 : absl::StrCat("[", ip.ToString(), "]:",
-                                                target_.port));
+      allowed.push_back(
+          ip.is_v4 ? absl::StrCat(ip.ToString(), ":", target_.port)
+                   : absl::StrCat("[", ip.ToString(), "]:", target_.port));
     }
     if (allowed.empty()) {
       return task_->Finish(absl::PermissionDeniedError(absl::StrCat(
@@ -151,10 +128,9 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
       calling_ = true;
     }
     auto self = shared_from_this();
-    stub_->async()->Check(&context_, &request_, &response_,
-                          [self](grpc::Status status) {
-                            self->OnDone(std::move(status));
-                          });
+    stub_->async()->Check(
+        &context_, &request_, &response_,
+        [self](grpc::Status status) { self->OnDone(std::move(status)); });
   }
 
   std::shared_ptr<grpc::Channel> NewChannel(const std::string& uri,
@@ -169,9 +145,9 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
     args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-    auto credentials =
-        tls_ ? grpc::SslCredentials(grpc::SslCredentialsOptions())
-             : grpc::InsecureChannelCredentials();
+    auto credentials = tls_
+                           ? grpc::SslCredentials(grpc::SslCredentialsOptions())
+                           : grpc::InsecureChannelCredentials();
     return grpc::CreateCustomChannel(uri, credentials, args);
   }
 
@@ -221,30 +197,7 @@ TaskKind GrpcHealthKind(GrpcHealthOptions options) {
   auto shared = std::make_shared<Shared>(std::move(options.allowlist),
                                          std::move(options.resolver),
                                          options.max_cached_channels);
-  TaskKind kind;
-  kind.name = "grpc_health";
-  kind.description = absl::StrCat(
-      "grpc.health.v1.Health/Check to target; returns {status, latency_ms}. "
-      "SERVING: OK; NOT_SERVING: UNAVAILABLE; unknown service: NOT_FOUND; "
-      "unreachable: UNAVAILABLE; past timeout: DEADLINE_EXCEEDED. Only "
-      "targets whose resolved addresses are on the allowlist (",
-      shared->allowlist.spec(), ") are contacted; others end "
-      "PERMISSION_DENIED.");
-  kind.args = {
-      {"target", ArgType::kString, true,
-       "host:port or [IPv6]:port; host names are resolved (hosts file, then "
-       "DNS) and every address checked against the allowlist"},
-      {"service", ArgType::kString, false,
-       "service name to ask about (default \"\": the whole server)"},
-      {"timeout", ArgType::kNumber, false,
-       absl::StrCat("seconds for resolving, connecting and the call (default ",
-                    kDefaultHealthTimeoutSeconds, ", max ",
-                    kMaxHealthTimeoutSeconds, ")")},
-      {"tls", ArgType::kBool, false,
-       "connect with TLS, verified against the system's root certificates "
-       "(default false: plaintext)"},
-  };
-  kind.validate = ValidateHealthArgs;
+  TaskKind kind = GrpcHealthSchema(shared->allowlist.spec());
   kind.handler = [shared](std::shared_ptr<TaskContext> task) {
     const auto& args = task->args();
     HostPort target = *ParseHostPort(StringArg(args, "target"));

@@ -31,12 +31,13 @@ first_party_srcs() {
 declare -A sources=(
   [execute_request]="$(first_party_srcs execute_request) $gen"
   [task_reader]="$(first_party_srcs task_reader) $gen"
+  [task_args]="$(first_party_srcs task_args) $gen"
 )
 
 passed=0
 failed=0
 total_execs=0
-for target in execute_request task_reader; do
+for target in execute_request task_reader task_args; do
   bin="$work/${target}_fuzzer"
   # shellcheck disable=SC2086
   if ! clang++ "${flags[@]}" ${sources[$target]} $libs -lpthread -o "$bin" 2>"$work/$target.build.log"; then
