@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
 namespace batchexec::bench {
@@ -27,7 +28,7 @@ inline void RunClosedLoop(int lanes, int total, StartCall start) {
     int total;
     std::atomic<int> next{0};
     absl::Mutex mu;
-    int finished = 0;  // guarded by mu
+    int finished ABSL_GUARDED_BY(mu) = 0;
   };
   auto state = std::make_shared<State>();
   state->start = std::move(start);

@@ -30,7 +30,7 @@ size_t FairSemaphore::waiting_callers() const {
 void FairSemaphore::EnqueueLocked(std::shared_ptr<Client> client) {
   Caller& caller = callers_[client->caller_];
   caller.weight = client->weight_;
-  client->state_ = Client::State::kQueued;
+  LineOf(*client).state = Client::State::kQueued;
   caller.clients.push_back(std::move(client));
   ++queued_clients_;
   if (!caller.in_ring) {
@@ -47,12 +47,12 @@ void FairSemaphore::LeaveLocked(const void* key) {
 void FairSemaphore::Request(std::shared_ptr<Client> client) {
   {
     MutexLock lock(&mu_);
-    switch (client->state_) {
+    switch (LineOf(*client).state) {
       case Client::State::kQueued:
         return;
       case Client::State::kOffered:
         // It may be declining right now; make it stay in line.
-        client->requested_again_ = true;
+        LineOf(*client).requested_again = true;
         return;
       case Client::State::kIdle:
         ++callers_[client->caller_].members;
@@ -74,7 +74,7 @@ void FairSemaphore::Release(int64_t n) {
 void FairSemaphore::Withdraw(const Client& client) {
   std::shared_ptr<Client> removed;  // released outside the lock
   MutexLock lock(&mu_);
-  if (client.state_ != Client::State::kQueued) return;
+  if (LineOf(client).state != Client::State::kQueued) return;
   auto caller = callers_.find(client.caller_);
   auto& line = caller->second.clients;
   auto it = std::find_if(line.begin(), line.end(),
@@ -82,7 +82,7 @@ void FairSemaphore::Withdraw(const Client& client) {
   removed = std::move(*it);
   line.erase(it);
   --queued_clients_;
-  removed->state_ = Client::State::kIdle;
+  LineOf(*removed).state = Client::State::kIdle;
   if (line.empty() && caller->second.in_ring) {
     ring_.erase(std::find(ring_.begin(), ring_.end(), client.caller_));
     caller->second.in_ring = false;
@@ -132,8 +132,8 @@ void FairSemaphore::DispatchLoop() {
       --queued_clients_;
       caller.in_ring = !caller.clients.empty();
       if (caller.in_ring) ring_.push_back(key);
-      client->state_ = Client::State::kOffered;
-      client->requested_again_ = false;
+      LineOf(*client).state = Client::State::kOffered;
+      LineOf(*client).requested_again = false;
       offered = std::min(limit_ - in_use_, slots_per_turn_ * caller.weight);
       in_use_ += offered;
     }
@@ -141,11 +141,11 @@ void FairSemaphore::DispatchLoop() {
     handed_out += taken;
     MutexLock lock(&mu_);
     in_use_ -= offered - taken;
-    if (taken == offered || client->requested_again_) {
+    if (taken == offered || LineOf(*client).requested_again) {
       // Round-robin: back of its caller's line, behind its other batches.
       EnqueueLocked(std::move(client));
     } else {
-      client->state_ = Client::State::kIdle;
+      LineOf(*client).state = Client::State::kIdle;
       LeaveLocked(client->caller_);
     }
   }

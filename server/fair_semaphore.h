@@ -55,8 +55,13 @@ class FairSemaphore {
     enum class State { kIdle, kQueued, kOffered };
     const void* caller_ = nullptr;
     int weight_ = 1;
-    State state_ = State::kIdle;    // guarded by the semaphore's mu_
-    bool requested_again_ = false;  // Request() while being offered a slot
+    // Its place in line: read and written only through the semaphore's
+    // LineOf(), which requires the semaphore's lock (checked by clang).
+    struct Line {
+      State state = State::kIdle;
+      bool requested_again = false;  // Request() while being offered a slot
+    };
+    Line line_;
   };
 
   // Runs a continuation of a long offering loop on another thread.
@@ -102,6 +107,14 @@ class FairSemaphore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One client fewer for `caller`; forgets the caller once it has none.
   void LeaveLocked(const void* key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A client's line state is the semaphore's, guarded by its mu_.
+  Client::Line& LineOf(Client& client) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return client.line_;
+  }
+  const Client::Line& LineOf(const Client& client) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return client.line_;
+  }
 
   // Offers free slots to queued clients until either runs out. Only one
   // thread offers at a time; others leave a note for it and return.

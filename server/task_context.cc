@@ -20,7 +20,7 @@ bool TaskContext::Claim() {
 
 void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    PlainMutexLock lock(&mu_);
     if (!cancelled_) {
       // After Finish the callback would never run: drop it, since it usually
       // holds a reference to this context. (Cancel claims under mu_, so
@@ -36,7 +36,7 @@ void TaskContext::Finish(absl::StatusOr<HandlerOutput> result) {
   if (!Claim()) return;
   absl::AnyInvocable<void()> dropped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    PlainMutexLock lock(&mu_);
     dropped = std::move(on_cancel_);  // breaks the context <-> callback cycle
   }
   owner_->OnTaskEnded(*this, std::move(result));
@@ -48,7 +48,7 @@ bool TaskContext::Cancel(absl::Status status) {
     // Claim and mark cancelled in one step: an OnCancel seeing the task
     // ended but not cancelled must mean Finish ended it, or it would drop a
     // callback that should run.
-    std::lock_guard<std::mutex> lock(mu_);
+    PlainMutexLock lock(&mu_);
     if (!Claim()) return false;
     cancelled_ = true;
     fn = std::move(on_cancel_);

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -123,11 +122,10 @@ class TaskContext {
   TaskEnvironment& env_;
   std::atomic<bool> ended_{false};
 
-  // A plain std::mutex: one exists per running task, and absl::Mutex's
-  // deadlock detector (on in Debian's build) slows with every live mutex.
-  std::mutex mu_;
-  absl::AnyInvocable<void()> on_cancel_;  // guarded by mu_
-  bool cancelled_ = false;                // guarded by mu_
+  // One exists per running task: see PlainMutex for why not absl::Mutex.
+  PlainMutex mu_;
+  absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 
   // The owning batch's list of running tasks, guarded by the batch's lock:
   // an intrusive list costs no allocation per task. `self_` keeps a running

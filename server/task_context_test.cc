@@ -13,7 +13,7 @@ namespace batchexec {
 // Holds a task's internal lock, to stall Cancel and OnCancel at it.
 class TaskContextTestPeer {
  public:
-  static std::mutex& mu(TaskContext& task) { return task.mu_; }
+  static PlainMutex& mu(TaskContext& task) { return task.mu_; }
 };
 
 namespace {
@@ -77,14 +77,14 @@ TEST_F(TaskContextTest, OnCancelRacingCancelStillRuns) {
     auto task = NewTask();
     std::atomic<bool> ran{false};
     std::atomic<bool> cancelled{false};
-    std::mutex& mu = TaskContextTestPeer::mu(*task);
-    mu.lock();
+    PlainMutex& mu = TaskContextTestPeer::mu(*task);
+    mu.Lock();
     std::thread registerer([&] { task->OnCancel([&] { ran.store(true); }); });
     absl::SleepFor(absl::Milliseconds(5));  // let it block on the lock
     std::thread canceller(
         [&] { cancelled.store(task->Cancel(absl::CancelledError("stop"))); });
     absl::SleepFor(absl::Milliseconds(5));  // let Cancel get as far as it can
-    mu.unlock();
+    mu.Unlock();
     registerer.join();
     canceller.join();
     ASSERT_TRUE(cancelled.load());

@@ -19,15 +19,19 @@
 namespace batchexec {
 namespace {
 
+TaskRegistry* NewRegistry() {
+  auto* registry = new TaskRegistry();
+  RegisterBuiltinKinds(*registry).IgnoreError();
+  TaskKind health = GrpcHealthSchema("loopback");
+  health.handler = [](std::shared_ptr<TaskContext>) {};
+  registry->Register(std::move(health)).IgnoreError();
+  return registry;
+}
+
+// Every kind, in name order; both statics live as long as the process.
 const std::vector<const TaskKind*>& Kinds() {
-  static std::vector<const TaskKind*>* kinds = [] {
-    auto* registry = new TaskRegistry();
-    RegisterBuiltinKinds(*registry).IgnoreError();
-    TaskKind health = GrpcHealthSchema("loopback");
-    health.handler = [](std::shared_ptr<TaskContext>) {};
-    registry->Register(std::move(health)).IgnoreError();
-    return new std::vector<const TaskKind*>(registry->List());
-  }();
+  static TaskRegistry* registry = NewRegistry();
+  static auto* kinds = new std::vector<const TaskKind*>(registry->List());
   return *kinds;
 }
 
