@@ -39,11 +39,13 @@ ABSL_FLAG(bool, quick, false,
 ABSL_FLAG(std::string, target, "",
           "host:port of a running batchexec server to measure instead of an "
           "in-process one (the memory scenario then reports n/a).");
-ABSL_FLAG(std::string, scenarios, "",
-          "Comma-separated scenario names to run (default: all): echo1, "
-          "echo100k, sleep10k, sleep100k, sleep_bounded, callers64, "
-          "small_under_load, memory, stream, metrics, cli100k, http10k, "
-          "tcp_probe10k, dns10k, grpc_health2k.");
+ABSL_FLAG(
+    std::string, scenarios, "",
+    "Comma-separated scenario names to run (default: all): echo1, "
+    "echo100k, sleep10k, sleep100k, sleep_bounded, callers64, "
+    "small_under_load, memory, memory_process, first_call, stream, metrics, "
+    "cli100k, http10k, "
+    "tcp_probe10k, dns10k, grpc_health2k.");
 ABSL_FLAG(bool, baselines, true,
           "Run the slow baselines (asyncio, 100k unary RPCs); --nobaselines "
           "with --scenarios profiles the server alone.");

@@ -1,10 +1,5 @@
 #include "bench/scenarios.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -24,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/child_server.h"
 #include "bench/cli_scenario.h"
 #include "bench/closed_loop.h"
 #include "bench/net_scenarios.h"
@@ -386,7 +382,50 @@ struct SleepCase {
   double seconds;
   int max_concurrency;  // 0: unbounded
   double target;        // wall / ideal
+  bool sdk = false;     // also through Client::Gather, beside raw Gather
 };
+
+// The same sleep batch as an SDK user runs it: Client::Gather streams it
+// over Execute and converts every output; the tasks are built beforehand,
+// as the raw Gather's request is. Its row sits beside the raw Gather's, with
+// the same run's raw figure and protobuf floor.
+void SdkSleepBatch(BenchEnv& env, const SleepCase& c,
+                   const ExecuteRequest& request, double ideal,
+                   double raw_ratio, double floor_ratio) {
+  const std::string label = absl::StrCat(c.label, ", through the SDK");
+  const std::string key = absl::StrCat("sdk_", c.key, "_wall_ratio");
+  const int runs = env.quick ? 1 : 3;
+  Client client(env.channel);
+  std::vector<double> walls;
+  for (int i = 0; i < runs; ++i) {
+    std::vector<Task> tasks;
+    tasks.reserve(request.tasks_size());
+    for (const v1::Task& t : request.tasks()) tasks.emplace_back(t);
+    const absl::Time start = absl::Now();
+    auto outputs = client.Gather(std::move(tasks));
+    const absl::Duration wall = absl::Now() - start;
+    if (!outputs.ok() ||
+        outputs->size() != static_cast<size_t>(request.tasks_size())) {
+      return Failed(env, label, key,
+                    outputs.ok() ? absl::InternalError("results missing")
+                                 : outputs.status());
+    }
+    walls.push_back(absl::ToDoubleSeconds(wall));
+  }
+  const double wall = Median(walls);
+  const double ratio = wall / ideal;
+  env.report->AddRow(
+      {label,
+       absl::StrCat("wall/ideal ", Fixed(ratio, 3), " (", Ms(wall * 1e3),
+                    runs > 1 ? absl::StrCat(", median of ", runs) : "", ")"),
+       absl::StrCat("raw Gather, same batch and run: wall/ideal ",
+                    Fixed(raw_ratio, 3), "; protobuf floor ",
+                    Fixed(floor_ratio, 3)),
+       absl::StrCat(Fixed(ratio / raw_ratio, 2), "× raw Gather's"),
+       absl::StrCat("≤ ", Fixed(c.target)), Check(ratio, c.target)});
+  env.report->AddFigure(absl::StrCat("sdk_", c.key, "_wall_s"), wall);
+  env.report->AddFigure(key, ratio);
+}
 
 // 3-5. Timer-bound batches: how close the wall time comes to the ideal.
 void SleepBatch(BenchEnv& env, const SleepCase& c) {
@@ -465,15 +504,16 @@ void SleepBatch(BenchEnv& env, const SleepCase& c) {
   env.report->AddRow({c.label, figure, baseline, vs,
                       absl::StrCat("≤ ", Fixed(c.target)),
                       Check(ratio, c.target)});
+  if (c.sdk) SdkSleepBatch(env, c, request, ideal, ratio, floor_ratio);
 }
 
 void Sleep10k(BenchEnv& env) {
-  SleepBatch(
-      env, {"sleep10k", "10k × 0.1 s sleep, unbounded", 10'000, 0.1, 0, 1.10});
+  SleepBatch(env, {"sleep10k", "10k × 0.1 s sleep, unbounded", 10'000, 0.1, 0,
+                   1.10, /*sdk=*/true});
 }
 void Sleep100k(BenchEnv& env) {
   SleepBatch(env, {"sleep100k", "100k × 0.1 s sleep, unbounded", 100'000, 0.1,
-                   0, 1.5});
+                   0, 1.5, /*sdk=*/true});
 }
 void SleepBounded(BenchEnv& env) {
   SleepBatch(env, {"sleep1k_c100", "1000 × 10 ms sleep, max_concurrency 100",
@@ -763,20 +803,6 @@ void ExecuteStream(BenchEnv& env) {
   env.report->AddFigure("stream_tasks_per_s", kTasks / wall);
 }
 
-// A loopback port free now (--metrics_port 0 means off).
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok =
-      bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  close(fd);
-  return ok ? ntohs(addr.sin_port) : 0;
-}
-
 // The 100k echo Gather on a second in-process server with --metrics_port on
 // against the bench's own (metrics off), runs interleaved so that drift
 // hits both alike: what counting every task costs.
@@ -827,6 +853,194 @@ void MetricsOverhead(BenchEnv& env) {
        "≥ 0.97× metrics off", Check(ratio, 0.97, /*at_least=*/true)});
 }
 
+// A channel to a child server, connected before anything is timed: the
+// figures below are the server's, not the TCP and HTTP/2 handshakes'.
+// `own_connection`: a subchannel pool of the channel's own, so that it opens
+// a new connection even where another channel has one to the same target.
+absl::StatusOr<std::unique_ptr<v1::BatchExecutor::Stub>> ConnectedStub(
+    const std::string& target, bool own_connection = false) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(
+      target, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", target));
+  }
+  return v1::BatchExecutor::NewStub(channel);
+}
+
+// 10. The first batch a fresh server process runs vs the ones after it:
+// what is created lazily on first use (pools, threads, arenas, gRPC's
+// per-call state) and paid for by the first caller.
+void FirstCall(BenchEnv& env) {
+  const std::string scenario =
+      "10k × 0.1 s sleep, first batch of a fresh server process";
+  const int processes = env.quick ? 3 : 5;
+  constexpr int kWarm = 3;
+  const ExecuteRequest request =
+      MakeBatch(10'000, [](int) { return SleepTask(0.1); });
+  // After the warm batches, the same batch once more on a new connection
+  // to the now warm server: what of the first call's cost is the new
+  // connection's (HTTP/2 flow-control windows start at 64 KiB and grow with
+  // use; the request is 330 KB) rather than the server process's.
+  std::vector<double> first_ms, warm_ms, ratios, new_connection_ms;
+  for (int p = 0; p < processes; ++p) {
+    auto child = ChildServer::Start();
+    if (!child.ok())
+      return Failed(env, scenario, "first_call_ratio", child.status());
+    auto stub = ConnectedStub((*child)->target());
+    if (!stub.ok())
+      return Failed(env, scenario, "first_call_ratio", stub.status());
+    std::vector<double> walls;
+    for (int i = 0; i <= kWarm; ++i) {
+      auto wall = TimedGather(**stub, request);
+      if (!wall.ok()) {
+        return Failed(env, scenario, "first_call_ratio", wall.status());
+      }
+      walls.push_back(absl::ToDoubleMilliseconds(*wall));
+    }
+    const double warm =
+        Median(std::vector<double>(walls.begin() + 1, walls.end()));
+    first_ms.push_back(walls[0]);
+    warm_ms.push_back(warm);
+    ratios.push_back(walls[0] / warm);
+    auto fresh = ConnectedStub((*child)->target(), /*own_connection=*/true);
+    if (!fresh.ok()) {
+      return Failed(env, scenario, "first_call_ratio", fresh.status());
+    }
+    auto wall = TimedGather(**fresh, request);
+    if (!wall.ok()) {
+      return Failed(env, scenario, "first_call_ratio", wall.status());
+    }
+    new_connection_ms.push_back(absl::ToDoubleMilliseconds(*wall));
+  }
+  const double ratio = Median(ratios);
+  std::string each;
+  for (double r : ratios) {
+    absl::StrAppend(&each, each.empty() ? "" : " / ", Fixed(r));
+  }
+  env.report->AddRow(
+      {absl::StrCat(scenario, " (", processes, " processes)"),
+       absl::StrCat("first batch ", Ms(Median(first_ms)),
+                    " (median over the processes; the real batchexec_server "
+                    "binary as a child, channel connected beforehand)"),
+       absl::StrCat("the next ", kWarm,
+                    " batches of the same process: ", Ms(Median(warm_ms)),
+                    " (median); then the same batch on a new connection to "
+                    "the warm server: ",
+                    Ms(Median(new_connection_ms)), " = ",
+                    Times(Median(new_connection_ms) / Median(warm_ms)),
+                    " warm"),
+       absl::StrCat(Times(ratio), " (each process: ", each, ")"),
+       "first ≤ 1.2× warm", Check(ratio, 1.2)});
+  env.report->AddFigure("first_call_ms", Median(first_ms));
+  env.report->AddFigure("first_call_warm_ms", Median(warm_ms));
+  env.report->AddFigure("first_call_ratio", ratio);
+  env.report->AddFigure("first_call_new_connection_ms",
+                        Median(new_connection_ms));
+}
+
+// 11. Memory of the server alone: the real binary in a fresh process of its
+// own, one Execute batch of N × 1 s sleeps sent from this process. RSS from
+// the child's /proc/PID/status, live heap from its /metrics
+// (batchexec_process_heap_bytes, mallinfo2), sampled while the batch runs.
+void MemoryFreshProcess(BenchEnv& env) {
+  const int tasks = env.quick ? 200'000 : 1'000'000;
+  const std::string scenario =
+      absl::StrCat(Count(tasks), " × 1 s sleep in one batch (Execute), ",
+                   "server in a fresh process of its own",
+                   env.quick ? " (quick: 200k, full: 1M)" : "");
+  const std::string key = "proc_rss_bytes_per_task";
+  const int metrics_port = FreeLoopbackPort();
+  auto child =
+      ChildServer::Start({absl::StrCat("--metrics_port=", metrics_port)});
+  if (!child.ok()) return Failed(env, scenario, key, child.status());
+  const ChildServer& server = **child;
+  const ExecuteRequest request =
+      MakeBatch(tasks, [](int) { return SleepTask(1); });
+  double request_per_task;
+  {
+    const std::string bytes = request.SerializeAsString();
+    google::protobuf::Arena arena(CachedArenaOptions());
+    if (!ParseRequest(bytes, &arena, nullptr).ok()) {
+      return Failed(env, scenario, key,
+                    absl::InternalError("request does not parse"));
+    }
+    request_per_task = static_cast<double>(arena.SpaceAllocated()) / tasks;
+  }
+  auto stub = ConnectedStub(server.target());
+  if (!stub.ok()) return Failed(env, scenario, key, stub.status());
+  auto heap_before = ScrapeMetric(metrics_port, "batchexec_process_heap_bytes");
+  if (!heap_before.ok())
+    return Failed(env, scenario, key, heap_before.status());
+  const bool reset = server.ResetPeakRss();
+  const int64_t before = server.StatusBytes("VmRSS");
+
+  std::atomic<bool> running{true};
+  double peak_heap = *heap_before;
+  int64_t peak_inflight = 0;
+  std::thread poller([&] {
+    while (running.load()) {
+      if (auto heap =
+              ScrapeMetric(metrics_port, "batchexec_process_heap_bytes");
+          heap.ok()) {
+        peak_heap = std::max(peak_heap, *heap);
+      }
+      if (auto inflight =
+              ScrapeMetric(metrics_port, "batchexec_tasks_inflight");
+          inflight.ok()) {
+        peak_inflight =
+            std::max(peak_inflight, static_cast<int64_t>(*inflight));
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto reader = (*stub)->Execute(&context, request);
+  ExecuteEvent event;
+  v1::Summary summary;
+  while (reader->Read(&event)) {
+    if (event.has_summary()) summary = event.summary();
+  }
+  grpc::Status status = reader->Finish();
+  running = false;
+  poller.join();
+  const int64_t peak = server.StatusBytes("VmHWM");
+  if (!status.ok()) return Failed(env, scenario, key, FromGrpcStatus(status));
+  if (summary.succeeded() != static_cast<uint32_t>(tasks)) {
+    return Failed(env, scenario, key,
+                  absl::InternalError(absl::StrCat(summary.succeeded(), " of ",
+                                                   tasks, " tasks succeeded")));
+  }
+  const double per_task = static_cast<double>(peak - before) / tasks;
+  const double heap_per_task = (peak_heap - *heap_before) / tasks;
+  env.report->AddRow(
+      {scenario,
+       absl::StrCat(Fixed(per_task, 0), " bytes/task peak RSS growth (",
+                    Fixed((peak - before) / 1048576.0, 1), " MiB over ",
+                    Fixed(before / 1048576.0, 1), " MiB at start; live heap ",
+                    Fixed(heap_per_task, 0),
+                    " bytes/task at peak, from the server's /metrics; ",
+                    Human(static_cast<double>(peak_inflight)),
+                    " tasks sleeping at once at most",
+                    reset ? "" : "; VmHWM NOT reset", ")"),
+       absl::StrCat("the parsed request alone, on an arena: ",
+                    Fixed(request_per_task, 0), " bytes/task"),
+       absl::StrCat(Fixed(per_task / request_per_task, 2), "× it (heap ",
+                    Fixed(heap_per_task / request_per_task, 2), "×)"),
+       "≤ 500 bytes/task", Check(per_task, 500)});
+  env.report->AddFigure("proc_rss_tasks", tasks);
+  env.report->AddFigure("proc_rss_start_mib", before / 1048576.0);
+  env.report->AddFigure(key, per_task);
+  env.report->AddFigure("proc_heap_bytes_per_task", heap_per_task);
+  env.report->AddFigure("proc_request_bytes_per_task", request_per_task);
+  env.report->AddFigure("proc_peak_inflight",
+                        static_cast<double>(peak_inflight));
+}
+
 }  // namespace
 
 const std::vector<Scenario>& AllScenarios() {
@@ -839,6 +1053,8 @@ const std::vector<Scenario>& AllScenarios() {
       {"callers64", ConcurrentCallers},
       {"small_under_load", SmallBatchUnderLoad},
       {"memory", MemoryPerTask},
+      {"memory_process", MemoryFreshProcess},
+      {"first_call", FirstCall},
       {"stream", ExecuteStream},
       {"metrics", MetricsOverhead},
       {"cli100k", CliVsSdk},

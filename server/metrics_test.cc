@@ -197,9 +197,11 @@ TEST(MetricsTest, RendersEveryDesignedFamilyWithItsType) {
       {"batchexec_tasks_queued", "gauge"},
       {"batchexec_task_duration_seconds", "histogram"},
       {"batchexec_batch_duration_seconds", "histogram"},
+      {"batchexec_process_heap_bytes", "gauge"},
       {"batchexec_requests_rejected_total", "counter"},
   };
   EXPECT_EQ(p.types, want);
+  EXPECT_GT(Value(p, "batchexec_process_heap_bytes", {}), 0);
   for (const auto& [family, type] : want) {
     EXPECT_FALSE(p.help[family].empty()) << family;
   }
