@@ -35,7 +35,6 @@
 #include "grpcpp/support/client_interceptor.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 constexpr char kDefaultTarget[] = "127.0.0.1:50051";
@@ -388,6 +387,13 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
+  ClientOptions options;
+  if (!flags.auth_token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        ReadTokenFile(ResolveUserPath(flags.auth_token_file));
+    if (!token.ok()) return token.status();
+    options.auth_token = *std::move(token);
+  }
   std::shared_ptr<grpc::Channel> channel;
   if (tap == nullptr) {
     channel = grpc::CreateChannel(flags.target, *credentials);
@@ -400,14 +406,7 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
         flags.target, *credentials, grpc::ChannelArguments(),
         std::move(interceptors));
   }
-  auto client = std::make_unique<Client>(std::move(channel));
-  if (!flags.auth_token_file.empty()) {
-    absl::StatusOr<std::string> token =
-        ReadTokenFile(ResolveUserPath(flags.auth_token_file));
-    if (!token.ok()) return token.status();
-    client->set_auth_token(*token);
-  }
-  return client;
+  return std::make_unique<Client>(std::move(channel), std::move(options));
 }
 
 // Whether the server refused the batch as a whole for its content (unknown
@@ -570,5 +569,4 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
   return kExitUsage;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -19,7 +19,6 @@
 #include "absl/time/time.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // Exit codes.
 inline constexpr int kExitOk = 0;      // every task succeeded
@@ -45,7 +44,6 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
            std::ostream& out, std::ostream& err,
            const CliEnvironment& env = {});
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_CLI_H_

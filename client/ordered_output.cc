@@ -3,7 +3,6 @@
 #include <utility>
 
 namespace batchexec {
-inline namespace sdk {
 
 void OrderedOutput::Put(size_t index, std::string line) {
   MutexLock lock(&mu_);
@@ -61,5 +60,4 @@ size_t OrderedOutput::WriteTo(std::ostream& out) {
   }
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -20,7 +20,6 @@
 #include "common/mutex.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 class OrderedOutput {
  public:
@@ -76,7 +75,6 @@ class OrderedOutput {
   size_t written_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_ORDERED_OUTPUT_H_

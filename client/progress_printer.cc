@@ -6,7 +6,6 @@
 #include "absl/strings/str_format.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 std::string FormatProgress(const Progress& p, absl::Duration elapsed) {
   return absl::StrFormat("%d/%d done, %d failed, %d running, %d queued, %.1fs",
@@ -84,5 +83,4 @@ void ProgressPrinter::Finish(const Progress& progress, absl::Duration elapsed) {
        << std::flush;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -17,7 +17,6 @@
 #include "common/mutex.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 enum class ProgressStyle {
   kNone,   // nothing, not even the summary
@@ -70,7 +69,6 @@ class ProgressPrinter {
   std::thread thread_;  // started last, after the fields it reads
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_PROGRESS_PRINTER_H_

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -259,5 +258,4 @@ void AppendJsonValue(const google::protobuf::Value& v, std::string* out) {
   }
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -23,7 +23,6 @@
 #include "google/protobuf/struct.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // `s` (UTF-8) as a quoted JSON string. Bytes that are not UTF-8 are dropped,
 // as protobuf's printer drops them.
@@ -45,7 +44,6 @@ void AppendJsonBytes(absl::string_view bytes, std::string* out);
 // writes null there).
 void AppendJsonValue(const google::protobuf::Value& v, std::string* out);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_PROTO_JSON_WRITER_H_

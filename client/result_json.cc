@@ -6,7 +6,6 @@
 #include "common/proto_time.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 TaskResultView ViewOf(const v1::TaskResult& result) {
   TaskResultView view;
@@ -137,5 +136,4 @@ std::string UnescapeAngleBrackets(absl::string_view json) {
   return out;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -22,7 +22,6 @@
 #include "google/protobuf/struct.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // When a task ran, as the server sent it. The SDK hands a failed task out
 // as a bare status, so the CLI keeps these from the stream for it.
@@ -77,7 +76,6 @@ std::string ResultJsonLine(size_t index, absl::string_view id,
 // prints them plainly too.
 std::string UnescapeAngleBrackets(absl::string_view json);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_RESULT_JSON_H_

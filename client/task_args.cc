@@ -8,7 +8,6 @@
 #include "google/protobuf/util/json_util.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 // The kinds whose one main argument a bare number sets.
@@ -100,5 +99,4 @@ absl::StatusOr<v1::Task> ParseTaskArg(absl::string_view arg) {
   return task;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -13,7 +13,6 @@
 #include "batchexec/v1/batch.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // True if `arg` is written as a task (KIND:... or a JSON object) rather than
 // a file name.
@@ -24,7 +23,6 @@ bool LooksLikeTaskArg(absl::string_view arg);
 // seconds, primes: n).
 absl::StatusOr<v1::Task> ParseTaskArg(absl::string_view arg);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_TASK_ARGS_H_

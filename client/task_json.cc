@@ -16,7 +16,6 @@
 #include "rapidjson/error/en.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 namespace rj = rapidjson;
@@ -390,5 +389,4 @@ absl::Status TaskJsonParser::Parse(absl::string_view json, v1::Task* task) {
   return absl::OkStatus();
 }
 
-}  // namespace sdk
 }  // namespace batchexec

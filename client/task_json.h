@@ -19,7 +19,6 @@
 #include "batchexec/v1/batch.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // Reuses its parse buffers from one call to the next, so one parser per
 // input is cheapest. Not thread-safe; no global state.
@@ -39,7 +38,6 @@ class TaskJsonParser {
   std::unique_ptr<Buffers> buffers_;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_TASK_JSON_H_

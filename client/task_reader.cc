@@ -9,7 +9,6 @@
 #include "client/task_json.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 constexpr absl::string_view kByteOrderMark = "\xEF\xBB\xBF";
@@ -64,5 +63,4 @@ absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text) {
   return tasks;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

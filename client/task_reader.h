@@ -16,7 +16,6 @@
 #include "batchexec/v1/batch.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // Every task of `text` in order, or INVALID_ARGUMENT for the first bad line:
 // "line N: ..." (N counted from 1) saying what is wrong: not a JSON object,
@@ -29,7 +28,6 @@ absl::StatusOr<std::vector<v1::Task>> ParseTasksJsonl(absl::string_view text);
 // the input) the blank line and lone ^ are dropped.
 std::string TidyJsonError(absl::string_view message);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_TASK_READER_H_

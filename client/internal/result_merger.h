@@ -9,8 +9,8 @@
 // FailPart is a part's last call. Thread safety: every method may be called
 // from any thread; a call is atomic with respect to the others. It never calls
 // out while holding its lock, so callers may hold locks of their own around it.
-#ifndef BATCHEXEC_CLIENT_RESULT_MERGER_H_
-#define BATCHEXEC_CLIENT_RESULT_MERGER_H_
+#ifndef BATCHEXEC_CLIENT_INTERNAL_RESULT_MERGER_H_
+#define BATCHEXEC_CLIENT_INTERNAL_RESULT_MERGER_H_
 
 #include <cstddef>
 #include <string>
@@ -26,7 +26,6 @@
 #include "common/mutex.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 class ResultMerger {
  public:
@@ -147,7 +146,6 @@ class ResultMerger {
   bool fail_fast_tripped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_RESULT_MERGER_H_
+#endif  // BATCHEXEC_CLIENT_INTERNAL_RESULT_MERGER_H_

@@ -1,4 +1,4 @@
-#include "client/batch_split.h"
+#include "client/internal/batch_split.h"
 
 #include <vector>
 

@@ -1,4 +1,4 @@
-#include "client/result_merger.h"
+#include "client/internal/result_merger.h"
 
 #include <atomic>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "client/execute_stream.h"
+#include "client/internal/execute_stream.h"
 
 #include <cstdint>
 #include <utility>
@@ -8,7 +8,6 @@
 #include "google/protobuf/unknown_field_set.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 // An unknown field no server sends: event_ holds it until a message is
@@ -88,5 +87,4 @@ void ExecuteStream::OnDone(const grpc::Status& status) {
   listener_->OnStreamDone(part_, status);
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -5,8 +5,8 @@
 // Threading: reactions run on gRPC's callback threads; those of one stream
 // never overlap. Cancel() may be called from any thread at any time while
 // the stream object exists, also before Start() and after the stream ended.
-#ifndef BATCHEXEC_CLIENT_EXECUTE_STREAM_H_
-#define BATCHEXEC_CLIENT_EXECUTE_STREAM_H_
+#ifndef BATCHEXEC_CLIENT_INTERNAL_EXECUTE_STREAM_H_
+#define BATCHEXEC_CLIENT_INTERNAL_EXECUTE_STREAM_H_
 
 #include <cstddef>
 #include <memory>
@@ -17,7 +17,6 @@
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
  public:
@@ -68,7 +67,6 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   bool unparseable_ = false;  // an event failed to parse; we cancelled
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_EXECUTE_STREAM_H_
+#endif  // BATCHEXEC_CLIENT_INTERNAL_EXECUTE_STREAM_H_

@@ -1,4 +1,4 @@
-#include "client/result_merger.h"
+#include "client/internal/result_merger.h"
 
 #include <utility>
 
@@ -6,7 +6,6 @@
 #include "common/proto_status.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 // "task 3 (id \"b\") failed: <message>", keeping the task's code.
@@ -241,5 +240,4 @@ GatherResult ResultMerger::TakeResult() {
   return result;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -1,14 +1,13 @@
 // How a batch is divided among servers: contiguous ranges of near-equal
 // size, so each server gets one slice of the request order and merging is
 // an offset per slice.
-#ifndef BATCHEXEC_CLIENT_BATCH_SPLIT_H_
-#define BATCHEXEC_CLIENT_BATCH_SPLIT_H_
+#ifndef BATCHEXEC_CLIENT_INTERNAL_BATCH_SPLIT_H_
+#define BATCHEXEC_CLIENT_INTERNAL_BATCH_SPLIT_H_
 
 #include <cstddef>
 #include <vector>
 
 namespace batchexec {
-inline namespace sdk {
 
 // Tasks [begin, end) of a batch.
 struct IndexRange {
@@ -23,7 +22,6 @@ struct IndexRange {
 // or the server's error); `parts` == 0 gives none.
 std::vector<IndexRange> SplitContiguous(size_t count, size_t parts);
 
-}  // namespace sdk
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_BATCH_SPLIT_H_
+#endif  // BATCHEXEC_CLIENT_INTERNAL_BATCH_SPLIT_H_

@@ -1,9 +1,8 @@
-#include "client/batch_split.h"
+#include "client/internal/batch_split.h"
 
 #include <algorithm>
 
 namespace batchexec {
-inline namespace sdk {
 
 std::vector<IndexRange> SplitContiguous(size_t count, size_t parts) {
   std::vector<IndexRange> ranges;
@@ -25,5 +24,4 @@ std::vector<IndexRange> SplitContiguous(size_t count, size_t parts) {
   return ranges;
 }
 
-}  // namespace sdk
 }  // namespace batchexec
