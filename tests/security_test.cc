@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
-#include "client/cli.h"
+#include "cli/cli.h"
 #include "client/client.h"
 #include "common/file_util.h"
 #include "common/process_memory.h"

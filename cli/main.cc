@@ -1,12 +1,12 @@
 // batchexec: run batches of tasks on a batchexec server from the shell.
-// Everything but the process wiring is RunCli (client/cli.h).
+// Everything but the process wiring is RunCli (cli/cli.h).
 #include <unistd.h>
 
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "client/cli.h"
+#include "cli/cli.h"
 
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);

@@ -13,8 +13,8 @@
 //   bytes: standard base64 with padding
 //   Value: null, booleans, numbers, strings, lists and objects; object keys
 //     in the Struct's map order, which is what protobuf prints too
-#ifndef BATCHEXEC_CLIENT_PROTO_JSON_WRITER_H_
-#define BATCHEXEC_CLIENT_PROTO_JSON_WRITER_H_
+#ifndef BATCHEXEC_CLI_PROTO_JSON_WRITER_H_
+#define BATCHEXEC_CLI_PROTO_JSON_WRITER_H_
 
 #include <string>
 
@@ -46,4 +46,4 @@ void AppendJsonValue(const google::protobuf::Value& v, std::string* out);
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_PROTO_JSON_WRITER_H_
+#endif  // BATCHEXEC_CLI_PROTO_JSON_WRITER_H_

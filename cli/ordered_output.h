@@ -7,8 +7,8 @@
 // Threads: Put, Open and Close may be called from any thread (the SDK's
 // callback threads); WriteTo blocks, on one thread at a time (the CLI's
 // main thread). No gRPC, so tests and TSan reach all of it.
-#ifndef BATCHEXEC_CLIENT_ORDERED_OUTPUT_H_
-#define BATCHEXEC_CLIENT_ORDERED_OUTPUT_H_
+#ifndef BATCHEXEC_CLI_ORDERED_OUTPUT_H_
+#define BATCHEXEC_CLI_ORDERED_OUTPUT_H_
 
 #include <cstddef>
 #include <ostream>
@@ -77,4 +77,4 @@ class OrderedOutput {
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_ORDERED_OUTPUT_H_
+#endif  // BATCHEXEC_CLI_ORDERED_OUTPUT_H_

@@ -1,4 +1,4 @@
-#include "client/task_reader.h"
+#include "cli/task_reader.h"
 
 #include <algorithm>
 #include <string>
@@ -6,7 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/task_json.h"
+#include "cli/task_json.h"
 
 namespace batchexec {
 namespace {

@@ -1,4 +1,4 @@
-#include "client/task_reader.h"
+#include "cli/task_reader.h"
 
 #include <string>
 

@@ -9,8 +9,8 @@
 // "1.5s", bytes as standard or URL-safe base64, NaN/Infinity only as
 // strings of a double field. Protobuf's non-JSON leniencies (single quotes,
 // bare keys, trailing commas) are errors here.
-#ifndef BATCHEXEC_CLIENT_TASK_JSON_H_
-#define BATCHEXEC_CLIENT_TASK_JSON_H_
+#ifndef BATCHEXEC_CLI_TASK_JSON_H_
+#define BATCHEXEC_CLI_TASK_JSON_H_
 
 #include <memory>
 
@@ -40,4 +40,4 @@ class TaskJsonParser {
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_TASK_JSON_H_
+#endif  // BATCHEXEC_CLI_TASK_JSON_H_

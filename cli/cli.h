@@ -8,8 +8,8 @@
 // arguments like sleep:2), sends nothing if any input is malformed, runs
 // the batch, shows progress on stderr and prints one JSON line per task on
 // stdout, in request order, each as soon as every earlier one is printed.
-#ifndef BATCHEXEC_CLIENT_CLI_H_
-#define BATCHEXEC_CLIENT_CLI_H_
+#ifndef BATCHEXEC_CLI_CLI_H_
+#define BATCHEXEC_CLI_CLI_H_
 
 #include <istream>
 #include <ostream>
@@ -46,4 +46,4 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_CLI_H_
+#endif  // BATCHEXEC_CLI_CLI_H_

@@ -7,8 +7,8 @@
 //    "finishedAfter":"0.000020s"}
 // (protobuf prints an output that is not an object, and the durations,
 // after "attempts"; so does this).
-#ifndef BATCHEXEC_CLIENT_RESULT_JSON_H_
-#define BATCHEXEC_CLIENT_RESULT_JSON_H_
+#ifndef BATCHEXEC_CLI_RESULT_JSON_H_
+#define BATCHEXEC_CLI_RESULT_JSON_H_
 
 #include <cstddef>
 #include <optional>
@@ -78,4 +78,4 @@ std::string UnescapeAngleBrackets(absl::string_view json);
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_RESULT_JSON_H_
+#endif  // BATCHEXEC_CLI_RESULT_JSON_H_

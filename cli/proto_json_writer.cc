@@ -1,4 +1,4 @@
-#include "client/proto_json_writer.h"
+#include "cli/proto_json_writer.h"
 
 #include <cmath>
 #include <cstdint>

@@ -4,8 +4,8 @@
 // Thread safety: Update() may be called from any thread (it is the SDK's
 // on_progress callback) and only stores the counts; all output comes from
 // the printer's own thread and from Finish().
-#ifndef BATCHEXEC_CLIENT_PROGRESS_PRINTER_H_
-#define BATCHEXEC_CLIENT_PROGRESS_PRINTER_H_
+#ifndef BATCHEXEC_CLI_PROGRESS_PRINTER_H_
+#define BATCHEXEC_CLI_PROGRESS_PRINTER_H_
 
 #include <ostream>
 #include <string>
@@ -71,4 +71,4 @@ class ProgressPrinter {
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_PROGRESS_PRINTER_H_
+#endif  // BATCHEXEC_CLI_PROGRESS_PRINTER_H_

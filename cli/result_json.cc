@@ -1,7 +1,7 @@
-#include "client/result_json.h"
+#include "cli/result_json.h"
 
 #include "absl/strings/str_cat.h"
-#include "client/proto_json_writer.h"
+#include "cli/proto_json_writer.h"
 #include "common/proto_status.h"
 #include "common/proto_time.h"
 

@@ -1,4 +1,4 @@
-#include "client/progress_printer.h"
+#include "cli/progress_printer.h"
 
 #include <sstream>
 #include <string>

@@ -5,8 +5,8 @@
 //   fail:'{"code":5}'       kind "fail", args {"code": 5}
 //   echo:                   kind "echo", no args
 //   '{"kind":"echo","id":"a"}'   a whole Task in proto3 JSON
-#ifndef BATCHEXEC_CLIENT_TASK_ARGS_H_
-#define BATCHEXEC_CLIENT_TASK_ARGS_H_
+#ifndef BATCHEXEC_CLI_TASK_ARGS_H_
+#define BATCHEXEC_CLI_TASK_ARGS_H_
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -25,4 +25,4 @@ absl::StatusOr<v1::Task> ParseTaskArg(absl::string_view arg);
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_TASK_ARGS_H_
+#endif  // BATCHEXEC_CLI_TASK_ARGS_H_

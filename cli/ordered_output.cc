@@ -1,4 +1,4 @@
-#include "client/ordered_output.h"
+#include "cli/ordered_output.h"
 
 #include <utility>
 

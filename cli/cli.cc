@@ -1,34 +1,24 @@
-#include "client/cli.h"
+#include "cli/cli.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
-#include <optional>
-#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "cli/flags.h"
+#include "cli/ordered_output.h"
+#include "cli/progress_printer.h"
+#include "cli/result_json.h"
+#include "cli/task_args.h"
+#include "cli/task_reader.h"
 #include "client/client.h"
 #include "client/credentials.h"
-#include "client/ordered_output.h"
-#include "client/progress_printer.h"
-#include "client/result_json.h"
-#include "client/task_args.h"
-#include "client/task_reader.h"
 #include "common/file_util.h"
 #include "common/mutex.h"
-#include "common/status_code_name.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
@@ -37,13 +27,12 @@
 namespace batchexec {
 namespace {
 
-constexpr char kDefaultTarget[] = "127.0.0.1:50051";
 constexpr absl::Duration kBarInterval = absl::Milliseconds(100);
 constexpr absl::Duration kLinesInterval = absl::Seconds(2);
 constexpr absl::Duration kKindsTimeout = absl::Seconds(10);
 constexpr char kExecuteMethod[] = "/batchexec.v1.BatchExecutor/Execute";
 
-constexpr char kUsage[] = R"(Usage:
+constexpr char kUsageHead[] = R"(Usage:
   batchexec gather [flags] [INPUT ...]   run a batch, print results as JSON lines
   batchexec kinds [flags]                list the server's task kinds
   batchexec help                         this text
@@ -58,33 +47,9 @@ or - for stdin (the default), or a task argument:
 Every input is read before anything is sent; a malformed line is an error
 naming its line, and nothing runs. Under `bazel run`, relative FILEs (inputs,
 --tls_*, --auth_token_file) are taken from where the command was typed.
+)";
 
-Flags:
-  --target=HOST:PORT       server to use (default 127.0.0.1:50051)
-  --max_concurrency=N      most tasks running at once (default: server's)
-  --return_exceptions      run every task to its end (COLLECT_ALL); without
-                           it the first failure cancels the rest (FAIL_FAST)
-  --timeout=DURATION       time limit of each task, e.g. 1.5s, 500ms, 2
-  --deadline=DURATION      time limit of the whole call
-  --retry_attempts=N       run a failed task up to N times in all (the server
-                           caps it, by default at 5); 1 = no retry (default)
-  --retry_codes=CODE,...   failures retried (default UNAVAILABLE), e.g.
-                           UNAVAILABLE,DEADLINE_EXCEEDED
-  --retry_backoff=DURATION longest wait before the first retry (default
-                           100ms; doubles each retry, up to 10s; jittered)
-  --rate=N                 start at most N tasks per second, evenly spaced
-                           (retries included; default: no limit)
-  --progress=auto|bar|lines|none
-                           progress on stderr (auto: a bar on a terminal
-                           unless stdout is one too, periodic lines
-                           otherwise)
-  --json                   kinds: print the ListTaskKinds response as JSON
-  --tls_ca=FILE            use TLS, trusting the server certificates FILE
-                           (PEM) signed
-  --tls_cert=FILE, --tls_key=FILE
-                           client certificate and key, for mutual TLS
-  --auth_token_file=FILE   send 'authorization: Bearer <token in FILE>'
-
+constexpr char kUsageTail[] = R"(
 Output: one line per task, in request order, each printed as soon as every
 earlier task's is (while the batch runs): the proto3 JSON of a
 batchexec.v1.TaskResult ({"index","id","status":{"code","message"},"output",
@@ -94,171 +59,9 @@ e.g. an unknown kind) included: then its message is printed once, and no
 lines.
 )";
 
-struct Flags {
-  std::string target = kDefaultTarget;
-  uint32_t max_concurrency = 0;
-  bool return_exceptions = false;
-  absl::Duration timeout = absl::InfiniteDuration();
-  absl::Duration deadline = absl::InfiniteDuration();
-  uint32_t retry_attempts = 1;
-  std::vector<absl::StatusCode> retry_codes = {absl::StatusCode::kUnavailable};
-  absl::Duration retry_backoff = absl::Milliseconds(100);
-  double rate = 0;
-  std::string progress = "auto";
-  TlsFiles tls;
-  std::string auth_token_file;
-  bool json = false;
-};
-
-struct Command {
-  std::string name;
-  Flags flags;
-  std::vector<std::string> inputs;
-};
-
-absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view name,
-                                                 absl::string_view value) {
-  absl::Duration d;
-  double seconds;
-  if (absl::SimpleAtod(value, &seconds)) {
-    d = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(value, &d)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", name, "=", value, ": not a duration (e.g. 1.5s, 500ms, 2)"));
-  }
-  if (d <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, " must be positive, got ", value));
-  }
-  return d;
-}
-
-absl::StatusOr<bool> ParseBool(absl::string_view name,
-                               std::optional<std::string> value) {
-  if (!value.has_value() || *value == "true" || *value == "1") return true;
-  if (*value == "false" || *value == "0") return false;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", name, "=", *value, ": expected true or false"));
-}
-
-absl::StatusOr<Command> ParseArgs(const std::vector<std::string>& args) {
-  Command command;
-  bool flags_done = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (flags_done || arg.size() < 2 || arg.substr(0, 2) != "--") {
-      if (arg == "-h") {
-        command.name = "help";
-      } else if (command.name.empty()) {
-        command.name = std::string(arg);
-      } else {
-        command.inputs.emplace_back(arg);
-      }
-      continue;
-    }
-    if (arg == "--") {
-      flags_done = true;
-      continue;
-    }
-    arg.remove_prefix(2);
-    std::string name(arg.substr(0, arg.find('=')));
-    std::optional<std::string> value;
-    if (arg.find('=') != absl::string_view::npos) {
-      value = std::string(arg.substr(arg.find('=') + 1));
-    }
-    // Flags that take a value accept "--name value" too.
-    auto take_value = [&]() -> absl::StatusOr<std::string> {
-      if (value.has_value()) return *value;
-      if (i + 1 < args.size()) return args[++i];
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " needs a value"));
-    };
-    Flags& f = command.flags;
-    if (name == "help") {
-      command.name = "help";
-    } else if (name == "target") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      f.target = *v;
-    } else if (name == "max_concurrency") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      if (!absl::SimpleAtoi(*v, &f.max_concurrency)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--max_concurrency=", *v, ": expected a non-negative integer"));
-      }
-    } else if (name == "retry_attempts") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      if (!absl::SimpleAtoi(*v, &f.retry_attempts) || f.retry_attempts < 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--retry_attempts=", *v, ": expected a positive integer"));
-      }
-    } else if (name == "retry_codes") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      f.retry_codes.clear();
-      for (absl::string_view part :
-           absl::StrSplit(*v, ',', absl::SkipEmpty())) {
-        std::optional<absl::StatusCode> code = ParseStatusCodeName(part);
-        if (!code.has_value() || *code == absl::StatusCode::kOk) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("--retry_codes: '", part,
-                           "' is not a failure code name (e.g. UNAVAILABLE)"));
-        }
-        f.retry_codes.push_back(*code);
-      }
-      if (f.retry_codes.empty()) {
-        return absl::InvalidArgumentError("--retry_codes needs a code name");
-      }
-    } else if (name == "retry_backoff") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, *v);
-      if (!d.ok()) return d.status();
-      f.retry_backoff = *d;
-    } else if (name == "rate") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      if (!absl::SimpleAtod(*v, &f.rate) || !(f.rate >= 0) ||
-          !std::isfinite(f.rate)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--rate=", *v, ": expected starts per second, e.g. 100 or 0.5"));
-      }
-    } else if (name == "timeout" || name == "deadline") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, *v);
-      if (!d.ok()) return d.status();
-      (name == "timeout" ? f.timeout : f.deadline) = *d;
-    } else if (name == "progress") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      if (*v != "auto" && *v != "bar" && *v != "lines" && *v != "none") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--progress=", *v, ": expected auto, bar, lines or none"));
-      }
-      f.progress = *v;
-    } else if (name == "tls_ca" || name == "tls_cert" || name == "tls_key" ||
-               name == "auth_token_file") {
-      absl::StatusOr<std::string> v = take_value();
-      if (!v.ok()) return v.status();
-      std::string& field = name == "tls_ca"     ? f.tls.ca_file
-                           : name == "tls_cert" ? f.tls.cert_file
-                           : name == "tls_key"  ? f.tls.key_file
-                                                : f.auth_token_file;
-      field = *v;
-    } else if (name == "return_exceptions" || name == "json") {
-      absl::StatusOr<bool> b = ParseBool(name, value);
-      if (!b.ok()) return b.status();
-      (name == "json" ? f.json : f.return_exceptions) = *b;
-    } else if (name == "noreturn_exceptions") {
-      f.return_exceptions = false;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
-    }
-  }
-  return command;
+// The usage text; the flags' part comes from their definitions (flags.cc).
+std::string Usage() {
+  return absl::StrCat(kUsageHead, "\n", CliFlagsUsage(), kUsageTail);
 }
 
 // Every task of every input, in order, or the first error.
@@ -378,7 +181,7 @@ class StreamTapInterceptorFactory
 
 // A client for --target with the TLS and token flags applied; `tap`, if
 // given, sees every event of its Execute streams.
-absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Flags& flags,
+absl::StatusOr<std::unique_ptr<Client>> MakeClient(const CliFlags& flags,
                                                    StreamTap* tap = nullptr) {
   TlsFiles tls = flags.tls;
   for (std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
@@ -420,8 +223,8 @@ bool RejectedAsInput(const GatherResult& result) {
   return true;
 }
 
-int RunGather(const Command& command, std::istream& in, std::ostream& out,
-              std::ostream& err, const CliEnvironment& env) {
+int RunGather(const CliCommandLine& command, std::istream& in,
+              std::ostream& out, std::ostream& err, const CliEnvironment& env) {
   std::vector<std::string> inputs = command.inputs;
   if (inputs.empty()) inputs.push_back("-");
   absl::StatusOr<std::vector<v1::Task>> read = ReadInputs(inputs, in);
@@ -438,7 +241,7 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
     tasks.emplace_back(std::move(t));
   }
 
-  const Flags& flags = command.flags;
+  const CliFlags& flags = command.flags;
   // Each result is printed as soon as every earlier one is, once the server
   // has accepted the batch; a batch it rejects prints no lines.
   OrderedOutput output(ids.size());
@@ -510,7 +313,8 @@ int RunGather(const Command& command, std::istream& in, std::ostream& out,
   return kExitOk;
 }
 
-int RunKinds(const Command& command, std::ostream& out, std::ostream& err) {
+int RunKinds(const CliCommandLine& command, std::ostream& out,
+             std::ostream& err) {
   if (!command.inputs.empty()) {
     err << "batchexec: kinds takes no arguments\n";
     return kExitUsage;
@@ -550,22 +354,24 @@ int RunKinds(const Command& command, std::ostream& out, std::ostream& err) {
 
 int RunCli(const std::vector<std::string>& args, std::istream& in,
            std::ostream& out, std::ostream& err, const CliEnvironment& env) {
-  absl::StatusOr<Command> command = ParseArgs(args);
+  absl::StatusOr<CliCommandLine> command = ParseCliArgs(args);
   if (!command.ok()) {
     err << "batchexec: " << command.status().message()
         << "\nRun 'batchexec help' for usage.\n";
     return kExitUsage;
   }
-  if (command->name == "help") {
-    out << kUsage;
+  if (command->command == "help") {
+    out << Usage();
     return kExitOk;
   }
-  if (command->name == "gather") return RunGather(*command, in, out, err, env);
-  if (command->name == "kinds") return RunKinds(*command, out, err);
-  err << (command->name.empty() ? std::string("batchexec: missing command\n")
-                                : absl::StrCat("batchexec: unknown command '",
-                                               command->name, "'\n"))
-      << kUsage;
+  if (command->command == "gather")
+    return RunGather(*command, in, out, err, env);
+  if (command->command == "kinds") return RunKinds(*command, out, err);
+  err << (command->command.empty()
+              ? std::string("batchexec: missing command\n")
+              : absl::StrCat("batchexec: unknown command '", command->command,
+                             "'\n"))
+      << Usage();
   return kExitUsage;
 }
 

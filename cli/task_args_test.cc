@@ -1,4 +1,4 @@
-#include "client/task_args.h"
+#include "cli/task_args.h"
 
 #include <string>
 

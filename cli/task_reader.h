@@ -5,8 +5,8 @@
 // accepted. Each line is strict JSON, parsed by TaskJsonParser
 // (task_json.h), ~1 µs for a small task. A pure function of its input (no I/O,
 // no globals), so that fuzzers and the CLI can call it alike.
-#ifndef BATCHEXEC_CLIENT_TASK_READER_H_
-#define BATCHEXEC_CLIENT_TASK_READER_H_
+#ifndef BATCHEXEC_CLI_TASK_READER_H_
+#define BATCHEXEC_CLI_TASK_READER_H_
 
 #include <string>
 #include <vector>
@@ -30,4 +30,4 @@ std::string TidyJsonError(absl::string_view message);
 
 }  // namespace batchexec
 
-#endif  // BATCHEXEC_CLIENT_TASK_READER_H_
+#endif  // BATCHEXEC_CLI_TASK_READER_H_

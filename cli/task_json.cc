@@ -1,4 +1,4 @@
-#include "client/task_json.h"
+#include "cli/task_json.h"
 
 #include <algorithm>
 #include <cmath>
