@@ -29,11 +29,11 @@ bool Exists(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 // The CLI binary: a data dependency in runfiles under `bazel run`, else
 // the workspace's bazel-bin.
 std::string FindCli() {
-  for (const char* path : {"client/batchexec", "batchexec/client/batchexec"}) {
+  for (const char* path : {"cli/batchexec", "batchexec/cli/batchexec"}) {
     if (Exists(path)) return path;
   }
   if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    std::string path = absl::StrCat(ws, "/bazel-bin/client/batchexec");
+    std::string path = absl::StrCat(ws, "/bazel-bin/cli/batchexec");
     if (Exists(path)) return path;
   }
   return "";
@@ -112,7 +112,7 @@ void CliVsSdk(BenchEnv& env) {
     env.report->AddFigure("cli100k_ms", "failed");
   };
   const std::string cli = FindCli();
-  if (cli.empty()) return failed(absl::NotFoundError("client/batchexec"));
+  if (cli.empty()) return failed(absl::NotFoundError("cli/batchexec"));
   const char* tmp = std::getenv("TMPDIR");
   const std::string file =
       absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/gather_bench_echo100k_",

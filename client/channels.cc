@@ -3,7 +3,6 @@
 #include <utility>
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 std::shared_ptr<grpc::ChannelCredentials> OrInsecure(
@@ -38,5 +37,4 @@ std::shared_ptr<grpc::Channel> CreateRoundRobinChannel(
                                    args);
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -11,7 +11,6 @@
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // One channel per target ("host:port" or any gRPC target URI), in order.
 // Null `credentials` means plaintext. Channels connect lazily: this does no
@@ -29,7 +28,6 @@ std::shared_ptr<grpc::Channel> CreateRoundRobinChannel(
     const std::string& target,
     std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_CHANNELS_H_

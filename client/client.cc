@@ -4,12 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/batch_split.h"
 #include "client/credentials.h"
+#include "client/internal/batch_split.h"
+#include "client/internal/gather_call_factory.h"
 #include "common/grpc_status.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 GatherOptions WithDefaultPolicy(GatherOptions options, FailurePolicy policy) {
@@ -25,12 +25,15 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
 
 }  // namespace
 
-Client::Client(std::shared_ptr<grpc::Channel> channel) {
+Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+    : auth_token_(std::move(options.auth_token)) {
   backends_.push_back({v1::BatchExecutor::NewStub(std::move(channel)), ""});
 }
 
 Client::Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
-               std::vector<std::string> labels) {
+               ClientOptions options)
+    : auth_token_(std::move(options.auth_token)) {
+  std::vector<std::string>& labels = options.channel_labels;
   backends_.reserve(channels.size());
   for (size_t i = 0; i < channels.size(); ++i) {
     std::string label =
@@ -42,10 +45,12 @@ Client::Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
   }
 }
 
-Client Client::ForTargets(
-    const std::vector<std::string>& targets,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
-  return Client(CreateChannels(targets, std::move(credentials)), targets);
+Client Client::ForTargets(const std::vector<std::string>& targets,
+                          ClientOptions options) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels =
+      CreateChannels(targets, options.credentials);
+  if (options.channel_labels.empty()) options.channel_labels = targets;
+  return Client(std::move(channels), std::move(options));
 }
 
 void Client::Authorize(grpc::ClientContext& context) const {
@@ -54,12 +59,11 @@ void Client::Authorize(grpc::ClientContext& context) const {
 
 std::unique_ptr<GatherCall> Client::StartGather(std::vector<Task> tasks,
                                                 GatherOptions options) const {
-  if (options.auth_token.empty()) options.auth_token = auth_token_;
-  std::vector<GatherCall::Part> parts;
+  std::vector<gather_internal::Part> parts;
   // Without a channel, one part without a stub: its tasks fail at once.
   for (const IndexRange& range :
        SplitContiguous(tasks.size(), std::max<size_t>(backends_.size(), 1))) {
-    GatherCall::Part& part = parts.emplace_back();
+    gather_internal::Part& part = parts.emplace_back();
     if (!backends_.empty()) {
       const Backend& backend = backends_[parts.size() - 1];
       part.stub = backend.stub;
@@ -71,9 +75,10 @@ std::unique_ptr<GatherCall> Client::StartGather(std::vector<Task> tasks,
       *part.request.add_tasks() = std::move(*tasks[i].mutable_proto());
     }
   }
-  return GatherCall::Start(
+  return gather_internal::GatherCallFactory::Start(
       std::move(parts),
-      WithDefaultPolicy(std::move(options), FailurePolicy::kFailFast));
+      WithDefaultPolicy(std::move(options), FailurePolicy::kFailFast),
+      auth_token_);
 }
 
 absl::StatusOr<std::vector<TaskOutput>> Client::Gather(
@@ -130,5 +135,4 @@ absl::StatusOr<v1::ServerStats> Client::GetServerStats(
   return response;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

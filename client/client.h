@@ -3,6 +3,8 @@
 //
 //   batchexec::Client client(grpc::CreateChannel(
 //       "127.0.0.1:50051", grpc::InsecureChannelCredentials()));
+//   // or, with a token and TLS (see ClientOptions):
+//   //   batchexec::Client::ForTargets({"10.0.0.1:50051"}, options)
 //   absl::StatusOr<std::vector<batchexec::TaskOutput>> outputs =
 //       client.Gather({batchexec::Task::Sleep(absl::Seconds(1)),
 //                      batchexec::Task::Echo({{"x", 1}})});
@@ -13,9 +15,10 @@
 // parts, one per channel, runs them in parallel and merges the results back
 // into request order.
 //
-// Thread safety: a Client is immutable after construction and safe to use
-// from many threads; copies share the channels. A GatherCall may outlive the
-// Client that started it.
+// Thread safety: a Client is immutable after construction (every setting,
+// the auth token included, is a ClientOptions given to the constructor) and
+// safe to use from many threads; copies share the channels. A GatherCall may
+// outlive the Client that started it.
 #ifndef BATCHEXEC_CLIENT_CLIENT_H_
 #define BATCHEXEC_CLIENT_CLIENT_H_
 
@@ -28,6 +31,7 @@
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "batchexec/v1/batch.pb.h"
 #include "client/channels.h"
+#include "client/client_options.h"
 #include "client/credentials.h"
 #include "client/gather_call.h"
 #include "client/gather_options.h"
@@ -37,27 +41,26 @@
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 class Client {
  public:
   // Sends every batch over `channel` (one server, or a load-balanced
   // channel, see CreateRoundRobinChannel).
-  explicit Client(std::shared_ptr<grpc::Channel> channel);
+  explicit Client(std::shared_ptr<grpc::Channel> channel,
+                  ClientOptions options = {});
 
   // Splits every batch over `channels`: with N tasks and C channels,
   // channel k runs the k-th of min(C, N) contiguous parts of near-equal
   // size. A part whose server fails as a whole (e.g. UNAVAILABLE) fails
-  // exactly its own tasks; messages name the part's channel as `labels[k]`
-  // ("channel k" if labels are missing).
+  // exactly its own tasks; messages name the part's channel as
+  // `options.channel_labels[k]` ("channel k" if labels are missing).
   explicit Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
-                  std::vector<std::string> labels = {});
+                  ClientOptions options = {});
 
-  // One plaintext (or `credentials`) channel per target, split as above;
-  // messages name the target.
-  static Client ForTargets(
-      const std::vector<std::string>& targets,
-      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+  // One channel per target with `options.credentials` (plaintext if null),
+  // split as above; messages name the target unless options label it.
+  static Client ForTargets(const std::vector<std::string>& targets,
+                           ClientOptions options = {});
 
   // Runs the batch and returns every output in request order, or the first
   // failure (the failing task's index is in the message). FAIL_FAST unless
@@ -87,11 +90,6 @@ class Client {
 
   size_t channel_count() const { return backends_.size(); }
 
-  // Sends `authorization: Bearer <token>` on every call from now on (for
-  // servers started with --auth_token_file). Set it before sharing the
-  // client between threads.
-  void set_auth_token(std::string token) { auth_token_ = std::move(token); }
-
  private:
   // The call's context with the token applied.
   void Authorize(grpc::ClientContext& context) const;
@@ -104,7 +102,6 @@ class Client {
   std::string auth_token_;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_CLIENT_H_

@@ -3,7 +3,6 @@
 #include "common/file_util.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const TlsFiles& files) {
@@ -37,5 +36,4 @@ void AddBearerToken(grpc::ClientContext& context, const std::string& token) {
   if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
 }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -9,7 +9,6 @@
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 struct TlsFiles {
   // CA bundle that signed the server's certificate; empty = plaintext.
@@ -28,7 +27,6 @@ MakeChannelCredentials(const TlsFiles& files);
 // started with --auth_token_file expect; nothing for an empty token.
 void AddBearerToken(grpc::ClientContext& context, const std::string& token);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_CREDENTIALS_H_

@@ -2,18 +2,19 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "client/execute_stream.h"
-#include "client/result_merger.h"
+#include "client/internal/execute_stream.h"
+#include "client/internal/gather_call_factory.h"
+#include "client/internal/result_merger.h"
 #include "common/grpc_status.h"
 #include "common/mutex.h"
 #include "common/proto_time.h"
 
 namespace batchexec {
-inline namespace sdk {
 namespace {
 
 v1::FailurePolicy ToProto(FailurePolicy policy) {
@@ -32,13 +33,15 @@ v1::FailurePolicy ToProto(FailurePolicy policy) {
 // gRPC's threads.
 class GatherCall::State final : public ExecuteStream::Listener {
  public:
-  State(GatherOptions options, std::vector<ResultMerger::PartLayout> layout)
+  State(GatherOptions options, std::string auth_token,
+        std::vector<ResultMerger::PartLayout> layout)
       : options_(std::move(options)),
+        auth_token_(std::move(auth_token)),
         policy_(options_.failure_policy.value_or(FailurePolicy::kFailFast)),
         start_time_(absl::Now()),
         merger_(std::move(layout), policy_) {}
 
-  void Begin(std::vector<Part> parts);
+  void Begin(std::vector<gather_internal::Part> parts);
   void Cancel();
   bool done() const;
   bool WaitFor(absl::Duration timeout);
@@ -71,6 +74,7 @@ class GatherCall::State final : public ExecuteStream::Listener {
   }
 
   const GatherOptions options_;
+  const std::string auth_token_;
   const FailurePolicy policy_;
   const absl::Time start_time_;
   // Set in Begin, before any stream starts; fixed afterwards. Each stream
@@ -101,7 +105,7 @@ class GatherCall::State final : public ExecuteStream::Listener {
   bool released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-void GatherCall::State::Begin(std::vector<Part> parts) {
+void GatherCall::State::Begin(std::vector<gather_internal::Part> parts) {
   const absl::Time deadline =
       std::min(options_.deadline, start_time_ + options_.timeout);
   const v1::FailurePolicy policy = ToProto(policy_);
@@ -125,7 +129,7 @@ void GatherCall::State::Begin(std::vector<Part> parts) {
       }
       streams_.push_back(std::make_unique<ExecuteStream>(
           std::move(parts[i].stub), std::move(request), deadline,
-          options_.wait_for_ready, options_.auth_token, i, this));
+          options_.wait_for_ready, auth_token_, i, this));
       ++open_parts_;
     }
   }
@@ -319,8 +323,8 @@ GatherResult GatherCall::State::TakeResult() {
   return std::move(result_);
 }
 
-std::unique_ptr<GatherCall> GatherCall::Start(std::vector<Part> parts,
-                                              GatherOptions options) {
+std::unique_ptr<GatherCall> gather_internal::GatherCallFactory::Start(
+    std::vector<Part> parts, GatherOptions options, std::string auth_token) {
   std::vector<ResultMerger::PartLayout> layout;
   layout.reserve(parts.size());
   for (const Part& part : parts) {
@@ -328,7 +332,8 @@ std::unique_ptr<GatherCall> GatherCall::Start(std::vector<Part> parts,
                       static_cast<size_t>(part.request.tasks_size()),
                       part.label});
   }
-  auto state = std::make_unique<State>(std::move(options), std::move(layout));
+  auto state = std::make_unique<GatherCall::State>(
+      std::move(options), std::move(auth_token), std::move(layout));
   state->Begin(std::move(parts));
   return std::unique_ptr<GatherCall>(new GatherCall(std::move(state)));
 }
@@ -351,5 +356,4 @@ bool GatherCall::WaitFor(absl::Duration timeout) {
 const GatherResult& GatherCall::Wait() { return state_->Wait(); }
 GatherResult GatherCall::TakeResult() { return state_->TakeResult(); }
 
-}  // namespace sdk
 }  // namespace batchexec

@@ -15,41 +15,20 @@
 #ifndef BATCHEXEC_CLIENT_GATHER_CALL_H_
 #define BATCHEXEC_CLIENT_GATHER_CALL_H_
 
-#include <cstddef>
 #include <memory>
-#include <string>
-#include <vector>
 
 #include "absl/time/time.h"
-#include "batchexec/v1/batch.grpc.pb.h"
-#include "batchexec/v1/batch.pb.h"
 #include "client/gather_options.h"
 
 namespace batchexec {
-inline namespace sdk {
 
+namespace gather_internal {
+class GatherCallFactory;  // client/internal/gather_call_factory.h
+}  // namespace gather_internal
+
+// Made by Client::StartGather (and Gather, GatherAll).
 class GatherCall {
  public:
-  // One contiguous slice of the batch and the server that runs it.
-  struct Part {
-    std::shared_ptr<v1::BatchExecutor::Stub> stub;
-    // Names the server in messages about this part; empty when the batch is
-    // not split.
-    std::string label;
-    // Position of the part's first task in the whole batch.
-    size_t first_index = 0;
-    // The part's tasks. The call sets the other fields from the options.
-    v1::ExecuteRequest request;
-  };
-
-  // Starts every part and returns without waiting for any of them. Parts
-  // must be in order and cover the batch without gaps. An unset
-  // failure_policy means kFailFast. A part without a stub fails its tasks
-  // with FAILED_PRECONDITION at once, on this thread, callbacks included.
-  // Most callers use Client::StartGather, which makes the parts.
-  static std::unique_ptr<GatherCall> Start(std::vector<Part> parts,
-                                           GatherOptions options);
-
   // Cancels the call if it is still running and waits until on_done has
   // returned and gRPC is done with the call, so that no callback runs
   // afterwards. From inside one of the call's callbacks it only cancels and
@@ -82,13 +61,13 @@ class GatherCall {
   GatherResult TakeResult();
 
  private:
+  friend class gather_internal::GatherCallFactory;
   class State;
   explicit GatherCall(std::unique_ptr<State> state);
 
   std::unique_ptr<State> state_;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_GATHER_CALL_H_

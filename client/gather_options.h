@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,7 +17,6 @@
 #include "client/task_output.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 enum class FailurePolicy {
   // Like asyncio.gather: the first failure cancels the tasks still queued or
@@ -63,11 +61,6 @@ struct GatherOptions {
   // of failing UNAVAILABLE at once.
   bool wait_for_ready = false;
 
-  // Bearer token for servers started with --auth_token_file, sent as
-  // `authorization: Bearer <token>`; empty sends none. Client::set_auth_token
-  // fills it in for every call.
-  std::string auth_token;
-
   // Callbacks. They run on gRPC's callback threads (or inline in
   // GatherCall::Cancel), one at a time for a given call, never concurrently,
   // and must not block: hand long work to another thread. They may call
@@ -101,7 +94,6 @@ struct GatherResult {
   absl::Duration elapsed = absl::ZeroDuration();
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_GATHER_OPTIONS_H_

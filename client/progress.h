@@ -5,7 +5,6 @@
 #include <cstddef>
 
 namespace batchexec {
-inline namespace sdk {
 
 // A snapshot of a batch's counts. completed + running + queued <= total;
 // the gap, if any, is tasks that ended on a server whose result has not
@@ -27,7 +26,6 @@ struct Progress {
   }
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_PROGRESS_H_

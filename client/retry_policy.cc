@@ -5,7 +5,6 @@
 #include "common/proto_time.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 v1::RetryPolicy RetryPolicy::ToProto() const {
   v1::RetryPolicy p;
@@ -19,5 +18,4 @@ v1::RetryPolicy RetryPolicy::ToProto() const {
   return p;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

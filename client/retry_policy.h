@@ -16,7 +16,6 @@
 #include "batchexec/v1/batch.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 struct RetryPolicy {
   // Attempts in all, the first included; 1 means no retry. The server
@@ -35,7 +34,6 @@ struct RetryPolicy {
   v1::RetryPolicy ToProto() const;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_RETRY_POLICY_H_

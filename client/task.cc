@@ -5,7 +5,6 @@
 #include "common/proto_time.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 google::protobuf::Struct MakeArgs(ArgList args) {
   google::protobuf::Struct out;
@@ -100,5 +99,4 @@ Task Task::WithPayload(std::string bytes) && {
   return std::move(WithPayload(std::move(bytes)));
 }
 
-}  // namespace sdk
 }  // namespace batchexec

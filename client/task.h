@@ -27,7 +27,6 @@
 #include "google/protobuf/struct.pb.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 // One argument value: a number, string, bool, nested object or any JSON
 // value. Implicit, so that argument lists read like JSON.
@@ -122,7 +121,6 @@ class Task {
   v1::Task proto_;
 };
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_TASK_H_

@@ -6,7 +6,6 @@
 #include "common/proto_time.h"
 
 namespace batchexec {
-inline namespace sdk {
 
 absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index) {
   absl::Status status = FromProtoStatus(result.status());
@@ -22,5 +21,4 @@ absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index) {
   return out;
 }
 
-}  // namespace sdk
 }  // namespace batchexec

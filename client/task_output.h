@@ -11,14 +11,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/struct.pb.h"
 
-// The SDK's names live in the inline namespace batchexec::sdk: callers
-// write batchexec::Client, batchexec::TaskOutput. The server has a
-// handler-side batchexec::TaskOutput of its own (server/task_context.h);
-// the inline namespace keeps the two distinct symbols when one program
-// links both (tests, examples). A file that includes headers of both writes
-// batchexec::sdk::TaskOutput.
 namespace batchexec {
-inline namespace sdk {
 
 // The result of a task that succeeded.
 struct TaskOutput {
@@ -43,7 +36,6 @@ struct TaskOutput {
 // batch was split across servers.
 absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index);
 
-}  // namespace sdk
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_CLIENT_TASK_OUTPUT_H_

@@ -16,8 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "batchexec/v1/batch.pb.h"
-#include "client/result_json.h"
-#include "client/task_json.h"
+#include "cli/result_json.h"
+#include "cli/task_json.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"

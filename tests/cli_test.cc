@@ -1,7 +1,7 @@
 // The batchexec tool end to end: RunCli in process against a real server
 // (JSON lines in, ordered JSON lines out, exit codes, input errors that send
 // nothing), and the built binary once, to check its wiring.
-#include "client/cli.h"
+#include "cli/cli.h"
 
 #include <sys/wait.h>
 
@@ -323,8 +323,7 @@ TEST_F(CliTest, OneTaskIsCountedInTheSingular) {
 TEST_F(CliTest, TheBinaryWiresStdioAndTheExitCode) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   ASSERT_NE(srcdir, nullptr);
-  const std::string binary =
-      absl::StrCat(srcdir, "/batchexec/client/batchexec");
+  const std::string binary = absl::StrCat(srcdir, "/batchexec/cli/batchexec");
   const std::string input =
       TempFile("binary.jsonl",
                "{\"kind\":\"sleep\",\"args\":{\"seconds\":0.1}}\n"
@@ -375,11 +374,12 @@ TEST_F(CliTest, PrintsEachResultAsSoonAsEveryEarlierOneIsPrinted) {
   for (int i = 0; i < kEchoes; ++i) {
     absl::StrAppend(&input, "{\"kind\":\"echo\",\"id\":\"e", i, "\"}\n");
   }
-  absl::StrAppend(&input, "{\"kind\":\"sleep\",\"args\":{\"seconds\":",
-                  kSlowSeconds, "},\"id\":\"slow\"}\n");
+  absl::StrAppend(&input,
+                  "{\"kind\":\"sleep\",\"args\":{\"seconds\":", kSlowSeconds,
+                  "},\"id\":\"slow\"}\n");
   const std::string file = TempFile("streaming.jsonl", input);
   const std::string command = absl::StrCat(
-      srcdir, "/batchexec/client/batchexec gather --progress=none --target=",
+      srcdir, "/batchexec/cli/batchexec gather --progress=none --target=",
       server_->target(), " ", file);
   const absl::Time start = absl::Now();
   FILE* pipe = popen(command.c_str(), "r");

@@ -238,7 +238,7 @@ TEST_F(ClientGatherTest, StreamsBatchesWhoseResultsExceedOneMessage) {
   }
 }
 
-// client/README_SECTION.md's snippet, kept compiling and true.
+// README.md's SDK snippet ("The C++ SDK"), kept compiling and true.
 TEST_F(ClientGatherTest, ReadmeSnippet) {
   batchexec::Client client(grpc::CreateChannel(
       server_->target(), grpc::InsecureChannelCredentials()));
@@ -251,8 +251,9 @@ TEST_F(ClientGatherTest, ReadmeSnippet) {
   auto outputs = client.Gather(tasks);
   auto each = client.GatherAll(tasks);
   std::atomic<int> results{0};
-  auto call = client.StartGather(
-      tasks, {.on_result = [&](size_t i, const auto& r) { ++results; }});
+  batchexec::GatherOptions options;
+  options.on_result = [&](size_t i, const auto& r) { ++results; };
+  auto call = client.StartGather(tasks, options);
   const batchexec::GatherResult& r = call->Wait();
 
   ASSERT_TRUE(outputs.ok()) << outputs.status();

@@ -25,7 +25,7 @@ namespace {
 
 // Runfiles paths; tests run in the workspace's runfiles folder.
 const char kServer[] = "server/batchexec_server";
-const char kCli[] = "client/batchexec";
+const char kCli[] = "cli/batchexec";
 
 struct Exit {
   int code = -1;  // -1: still running after the timeout (then killed)

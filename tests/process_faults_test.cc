@@ -60,7 +60,7 @@ TEST(ProcessFaults, KilledServerEndsTheSdkCallPromptlyAndARestartServes) {
     absl::Status status;
     absl::Time ended;
     std::thread caller([&] {
-      std::vector<sdk::Task> tasks(100, sdk::Task::Sleep(absl::Seconds(30)));
+      std::vector<Task> tasks(100, Task::Sleep(absl::Seconds(30)));
       status = client.Gather(std::move(tasks)).status();
       ended = absl::Now();
     });
@@ -77,7 +77,7 @@ TEST(ProcessFaults, KilledServerEndsTheSdkCallPromptlyAndARestartServes) {
   ASSERT_EQ(restarted.port(), port);
   Client client(grpc::CreateChannel(restarted.target(),
                                     grpc::InsecureChannelCredentials()));
-  std::vector<sdk::Task> tasks(10, sdk::Task::Sleep(absl::Milliseconds(50)));
+  std::vector<Task> tasks(10, Task::Sleep(absl::Milliseconds(50)));
   auto outputs = client.Gather(std::move(tasks));
   ASSERT_TRUE(outputs.ok()) << outputs.status();
   EXPECT_EQ(outputs->size(), 10u);

@@ -4,6 +4,8 @@
 // what grpcurl itself would do with the descriptors it gets by reflection —
 // so field names and enum names in the README are real.
 //
+// Its C++ snippets must be C++17: no designated initializers.
+//
 // Reads $BATCHEXEC_README if set (to check a draft:
 //   BATCHEXEC_README=path/to/draft.md bazel-bin/tests/readme_check_test),
 // else README.md in the working directory: the runfiles root under
@@ -18,6 +20,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -582,6 +585,58 @@ TEST(ReadmeGrpcurl, RejectsWhatGrpcurlWouldReject) {
        }) {
     EXPECT_FALSE(CheckCommand(Command(text)).empty()) << text;
   }
+}
+
+// --- C++ snippets ------------------------------------------------------------
+
+// The C++20 designated initializers (`{.name = ...}`) in ```cpp blocks of
+// `markdown`, as "line N: text"; the project builds as C++17, so a reader
+// copying a snippet must not meet them.
+std::vector<std::string> FindDesignatedInitializers(std::string_view markdown) {
+  static const std::regex kDesignator(R"([{(,]\s*\.[A-Za-z_]\w*\s*=[^=])");
+  std::vector<std::string> found;
+  bool in_cpp = false;
+  std::istringstream lines{std::string(markdown)};
+  std::string raw;
+  int line_number = 0;
+  while (std::getline(lines, raw)) {
+    ++line_number;
+    const std::string_view trimmed = TrimLeft(TrimRight(raw));
+    if (trimmed.rfind("```", 0) == 0) {
+      in_cpp = !in_cpp && (trimmed == "```cpp" || trimmed == "```c++");
+      continue;
+    }
+    if (in_cpp && std::regex_search(raw, kDesignator)) {
+      found.push_back("line " + std::to_string(line_number) + ": " + raw);
+    }
+  }
+  return found;
+}
+
+TEST(ReadmeCpp, SnippetsAreCpp17) {
+  std::ifstream file(ReadmePath());
+  ASSERT_TRUE(file) << "cannot read " << ReadmePath();
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::vector<std::string> found = FindDesignatedInitializers(text.str());
+  EXPECT_TRUE(found.empty())
+      << ReadmePath()
+      << ": C++20 designated initializers in C++ snippets (the project is "
+         "C++17; set the fields one by one):"
+      << Describe(found);
+}
+
+TEST(ReadmeCpp, FindsDesignatedInitializersOnlyInCppBlocks) {
+  EXPECT_EQ(FindDesignatedInitializers("```cpp\n"
+                                       "f({.a = 1});\n"
+                                       "g(x, .b=2);\n"
+                                       "o.c = 3;  if (p.d == 4) {}\n"
+                                       "```\n"
+                                       "```sh\n"
+                                       "h({.e = 5})\n"
+                                       "```\n")
+                .size(),
+            2u);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
-#include "client/cli.h"
+#include "cli/cli.h"
 #include "client/client.h"
 #include "common/file_util.h"
 #include "common/process_memory.h"
@@ -369,11 +369,14 @@ TEST(Tls, SdkAndCliUseTlsAndTheToken) {
                pki.path("client.key")};
   auto credentials = MakeChannelCredentials(tls);
   ASSERT_TRUE(credentials.ok()) << credentials.status();
-  Client client(grpc::CreateChannel(server->target(), *credentials));
-  auto denied = client.Gather({sdk::Task::Echo({{"x", 1}})});
+  ClientOptions client_options;
+  client_options.credentials = *credentials;
+  Client no_token = Client::ForTargets({server->target()}, client_options);
+  auto denied = no_token.Gather({Task::Echo({{"x", 1}})});
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kUnauthenticated);
-  client.set_auth_token("cli-token");
-  auto outputs = client.Gather({sdk::Task::Echo({{"x", 1}})});
+  client_options.auth_token = "cli-token";
+  Client client = Client::ForTargets({server->target()}, client_options);
+  auto outputs = client.Gather({Task::Echo({{"x", 1}})});
   ASSERT_TRUE(outputs.ok()) << outputs.status();
   EXPECT_EQ(outputs->size(), 1u);
   EXPECT_TRUE(client.ListTaskKinds().ok());

@@ -17,8 +17,8 @@ failed=0
 # The gRPC-free core (targets that do not reach gRPC), where our locks are
 # and where TSan looks too; sources that include gRPC take seconds each to
 # parse and hold no lock the core does not.
-core='kind("cc_(library|test)", //server/... + //client/... + //common/...)'
-core="$core except rdeps(//server/... + //client/... + //common/..., \"@com_github_grpc_grpc//:grpc++\")"
+core='kind("cc_(library|test)", //server/... + //client/... + //cli/... + //common/...)'
+core="$core except rdeps(//server/... + //client/... + //cli/... + //common/..., \"@com_github_grpc_grpc//:grpc++\")"
 sources=$(bazel query "labels(srcs, $core)" 2>/dev/null | grep '\.cc$' |
   sed 's|^//||; s|:|/|')
 [ -n "$sources" ] || { echo "thread-safety: 0 passed, 1 failed"; exit 1; }

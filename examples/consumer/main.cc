@@ -10,7 +10,9 @@
 int main() {
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
-  batchexec::Client client(channel);
+  batchexec::ClientOptions options;
+  options.auth_token = "token-of-this-consumer";  // sent on every call
+  batchexec::Client client(channel, options);
   (void)client;
   std::cout << "batchexec::Client constructed\n";
   return 0;

@@ -4,7 +4,7 @@
 # second, runs a batch with the CLI, and checks through Prometheus's HTTP API
 # that the target is up and that batchexec_tasks_completed_total rose.
 #   bash tests/prometheus/run.sh [SERVER_BINARY] [CLI_BINARY]
-# (default bazel-bin/server/batchexec_server, bazel-bin/client/batchexec).
+# (default bazel-bin/server/batchexec_server, bazel-bin/cli/batchexec).
 # Builds nothing. Ends with one line "prometheus: N passed, N failed"; exits
 # non-zero if anything failed.
 set -euo pipefail
@@ -14,7 +14,7 @@ root=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/start_server.sh
 . "$root/tests/start_server.sh"
 server=${1:-$root/bazel-bin/server/batchexec_server}
-cli=${2:-$root/bazel-bin/client/batchexec}
+cli=${2:-$root/bazel-bin/cli/batchexec}
 prometheus=${PROMETHEUS:-/usr/bin/prometheus}
 
 work=$(mktemp -d)
@@ -57,7 +57,7 @@ die() {
 }
 
 for bin in "$server" "$cli" "$prometheus"; do
-  [ -x "$bin" ] || die "no executable $bin (bazel build //server:batchexec_server //client:batchexec; bash bazel/install_deps.sh)"
+  [ -x "$bin" ] || die "no executable $bin (bazel build //server:batchexec_server //cli:batchexec; bash bazel/install_deps.sh)"
 done
 command -v curl >/dev/null || die "curl is missing (bash bazel/install_deps.sh)"
 

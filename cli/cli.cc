@@ -1,0 +1,378 @@
+#include "cli/cli.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "cli/flags.h"
+#include "cli/ordered_output.h"
+#include "cli/progress_printer.h"
+#include "cli/result_json.h"
+#include "cli/task_args.h"
+#include "cli/task_reader.h"
+#include "client/client.h"
+#include "client/credentials.h"
+#include "common/file_util.h"
+#include "common/mutex.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/client_interceptor.h"
+
+namespace batchexec {
+namespace {
+
+constexpr absl::Duration kBarInterval = absl::Milliseconds(100);
+constexpr absl::Duration kLinesInterval = absl::Seconds(2);
+constexpr absl::Duration kKindsTimeout = absl::Seconds(10);
+constexpr char kExecuteMethod[] = "/batchexec.v1.BatchExecutor/Execute";
+
+constexpr char kUsageHead[] = R"(Usage:
+  batchexec gather [flags] [INPUT ...]   run a batch, print results as JSON lines
+  batchexec kinds [flags]                list the server's task kinds
+  batchexec help                         this text
+
+INPUT is a file of JSON lines, one Task each, e.g.
+    {"kind": "sleep", "args": {"seconds": 1}, "id": "a"}
+or - for stdin (the default), or a task argument:
+    sleep:2   primes:100000   echo:'{"x":1}'   fail:'{"code":5}'   echo:
+    http:http://127.0.0.1:8080/health   grpc_health:127.0.0.1:50051
+    dns:localhost
+    '{"kind":"echo","args":{"x":1},"id":"a"}'
+Every input is read before anything is sent; a malformed line is an error
+naming its line, and nothing runs. Under `bazel run`, relative FILEs (inputs,
+--tls_*, --auth_token_file) are taken from where the command was typed.
+)";
+
+constexpr char kUsageTail[] = R"(
+Output: one line per task, in request order, each printed as soon as every
+earlier task's is (while the batch runs): the proto3 JSON of a
+batchexec.v1.TaskResult ({"index","id","status":{"code","message"},"output",
+...}). Exit code 0 if every task succeeded, 1 if any failed, 2 for usage or
+input errors, a batch the server rejects for its content (INVALID_ARGUMENT,
+e.g. an unknown kind) included: then its message is printed once, and no
+lines.
+)";
+
+// The usage text; the flags' part comes from their definitions (flags.cc).
+std::string Usage() {
+  return absl::StrCat(kUsageHead, "\n", CliFlagsUsage(), kUsageTail);
+}
+
+// Every task of every input, in order, or the first error.
+absl::StatusOr<std::vector<v1::Task>> ReadInputs(
+    const std::vector<std::string>& inputs, std::istream& in) {
+  std::vector<v1::Task> tasks;
+  auto add_lines = [&](absl::string_view source,
+                       absl::string_view text) -> absl::Status {
+    absl::StatusOr<std::vector<v1::Task>> parsed = ParseTasksJsonl(text);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", parsed.status().message()));
+    }
+    for (v1::Task& t : *parsed) tasks.push_back(std::move(t));
+    return absl::OkStatus();
+  };
+  for (const std::string& input : inputs) {
+    absl::Status status;
+    if (input == "-") {
+      std::string text;
+      char buffer[1 << 16];  // istreambuf_iterator goes a byte at a time
+      while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+        text.append(buffer, static_cast<size_t>(in.gcount()));
+      }
+      status = add_lines("<stdin>", text);
+    } else if (LooksLikeTaskArg(input)) {
+      absl::StatusOr<v1::Task> task = ParseTaskArg(input);
+      if (task.ok()) {
+        tasks.push_back(*std::move(task));
+      } else {
+        status = absl::Status(task.status().code(),
+                              TidyJsonError(task.status().message()));
+      }
+    } else {
+      // Read where the user meant; line errors name the file as typed.
+      absl::StatusOr<std::string> text = ReadFile(ResolveUserPath(input));
+      status = text.ok() ? add_lines(input, *text) : text.status();
+    }
+    if (!status.ok()) return status;
+  }
+  return tasks;
+}
+
+// What the CLI reads off the Execute stream itself: a failed task's timing
+// (the SDK hands a failed task out as a bare status, and the CLI prints
+// what the server sent), and the moment the server accepts the batch.
+class StreamTap {
+ public:
+  // Runs, on a gRPC thread, when the server accepts the batch. Set before
+  // the call starts.
+  void set_on_accepted(std::function<void()> on_accepted) {
+    on_accepted_ = std::move(on_accepted);
+  }
+
+  void Record(const v1::ExecuteEvent& event) {
+    if (event.has_accepted() && on_accepted_) on_accepted_();
+    if (!event.has_results()) return;
+    MutexLock lock(&mu_);
+    for (const v1::TaskResult& r : event.results().results()) {
+      // A result that succeeded carries its timing through the SDK.
+      if (r.status().code() == 0) continue;
+      if (!r.has_started_after() && !r.has_finished_after()) continue;
+      times_[r.index()] = {r.started_after(), r.finished_after(), r.attempts()};
+    }
+  }
+
+  // Failed task `index`'s, or null if the server sent none. The CLI has one
+  // --target, so the batch is not split and a result's index is the task's.
+  // The interceptor records an event before the SDK hands its results out.
+  const TaskTimes* Find(size_t index) const {
+    MutexLock lock(&mu_);
+    auto it = times_.find(index);
+    return it == times_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::function<void()> on_accepted_;
+  mutable Mutex mu_;
+  std::map<size_t, TaskTimes> times_ ABSL_GUARDED_BY(mu_);
+};
+
+// Hands every ExecuteEvent the client receives to a StreamTap.
+class StreamTapInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit StreamTapInterceptor(StreamTap* tap) : tap_(tap) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      // Null when the stream ended instead of delivering a message.
+      if (const void* event = methods->GetRecvMessage(); event != nullptr) {
+        tap_->Record(*static_cast<const v1::ExecuteEvent*>(event));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  StreamTap* const tap_;
+};
+
+class StreamTapInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit StreamTapInterceptorFactory(StreamTap* tap) : tap_(tap) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    if (absl::string_view(info->method()) != kExecuteMethod) return nullptr;
+    return new StreamTapInterceptor(tap_);
+  }
+
+ private:
+  StreamTap* const tap_;
+};
+
+// A client for --target with the TLS and token flags applied; `tap`, if
+// given, sees every event of its Execute streams.
+absl::StatusOr<std::unique_ptr<Client>> MakeClient(const CliFlags& flags,
+                                                   StreamTap* tap = nullptr) {
+  TlsFiles tls = flags.tls;
+  for (std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
+    *file = ResolveUserPath(*file);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  ClientOptions options;
+  if (!flags.auth_token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        ReadTokenFile(ResolveUserPath(flags.auth_token_file));
+    if (!token.ok()) return token.status();
+    options.auth_token = *std::move(token);
+  }
+  std::shared_ptr<grpc::Channel> channel;
+  if (tap == nullptr) {
+    channel = grpc::CreateChannel(flags.target, *credentials);
+  } else {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(std::make_unique<StreamTapInterceptorFactory>(tap));
+    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+        flags.target, *credentials, grpc::ChannelArguments(),
+        std::move(interceptors));
+  }
+  return std::make_unique<Client>(std::move(channel), std::move(options));
+}
+
+// Whether the server refused the batch as a whole for its content (unknown
+// kind, bad args) before running it: the call failed INVALID_ARGUMENT and
+// every task carries that status, none a result of its own.
+bool RejectedAsInput(const GatherResult& result) {
+  if (result.status.code() != absl::StatusCode::kInvalidArgument) return false;
+  for (const absl::StatusOr<TaskOutput>& r : result.results) {
+    if (r.status() != result.status) return false;
+  }
+  return true;
+}
+
+int RunGather(const CliCommandLine& command, std::istream& in,
+              std::ostream& out, std::ostream& err, const CliEnvironment& env) {
+  std::vector<std::string> inputs = command.inputs;
+  if (inputs.empty()) inputs.push_back("-");
+  absl::StatusOr<std::vector<v1::Task>> read = ReadInputs(inputs, in);
+  if (!read.ok()) {
+    err << "batchexec: " << read.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> ids;
+  std::vector<Task> tasks;
+  ids.reserve(read->size());
+  tasks.reserve(read->size());
+  for (v1::Task& t : *read) {
+    ids.push_back(t.id());
+    tasks.emplace_back(std::move(t));
+  }
+
+  const CliFlags& flags = command.flags;
+  // Each result is printed as soon as every earlier one is, once the server
+  // has accepted the batch; a batch it rejects prints no lines.
+  OrderedOutput output(ids.size());
+  StreamTap tap;  // outlives the client and its calls
+  tap.set_on_accepted([&output] { output.Open(); });
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags, &tap);
+  if (!client.ok()) {
+    err << "batchexec: " << client.status().message() << "\n";
+    return kExitUsage;
+  }
+  ProgressStyle style = ProgressStyle::kLines;
+  if (flags.progress == "none") {
+    style = ProgressStyle::kNone;
+  } else if (flags.progress == "bar" ||
+             (flags.progress == "auto" && env.stderr_is_tty &&
+              !env.stdout_is_tty)) {
+    style = ProgressStyle::kBar;
+  }
+  absl::Duration interval = env.progress_interval;
+  if (interval <= absl::ZeroDuration()) {
+    interval = style == ProgressStyle::kBar ? kBarInterval : kLinesInterval;
+  }
+  ProgressPrinter printer(err, style, interval);
+
+  GatherOptions options;
+  options.max_concurrency = flags.max_concurrency;
+  options.failure_policy = flags.return_exceptions ? FailurePolicy::kCollectAll
+                                                   : FailurePolicy::kFailFast;
+  options.task_timeout = flags.timeout;
+  options.timeout = flags.deadline;
+  if (flags.retry_attempts > 1) {
+    RetryPolicy retry;
+    retry.max_attempts = flags.retry_attempts;
+    retry.retryable_codes = flags.retry_codes;
+    retry.initial_backoff = flags.retry_backoff;
+    retry.max_backoff = std::max(flags.retry_backoff, absl::Seconds(10));
+    options.retry = retry;
+  }
+  options.max_starts_per_second = flags.rate;
+  options.on_progress = [&printer](const Progress& p) { printer.Update(p); };
+  // Formatting on the callback thread overlaps it with writing here.
+  options.on_result = [&](size_t i, const absl::StatusOr<TaskOutput>& r) {
+    std::string line;
+    AppendResultJsonLine(i, ids[i], r, r.ok() ? nullptr : tap.Find(i), &line);
+    line.push_back('\n');
+    output.Put(i, std::move(line));
+  };
+  options.on_done = [&output](const GatherResult&) { output.Close(); };
+  std::unique_ptr<GatherCall> call =
+      (*client)->StartGather(std::move(tasks), std::move(options));
+  output.WriteTo(out);
+  GatherResult result = call->TakeResult();
+  if (RejectedAsInput(result)) {
+    // An input error like a malformed line: said once, no result lines.
+    printer.Discard();
+    err << "batchexec: the server rejected the batch: "
+        << result.status.message() << "\n";
+    return kExitUsage;
+  }
+  // A call that failed before the server accepted it (e.g. unreachable)
+  // still prints a line per task.
+  output.Open();
+  output.WriteTo(out);
+  printer.Finish(result.progress, result.elapsed);
+  if (!result.status.ok()) {
+    err << "batchexec: " << result.status << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int RunKinds(const CliCommandLine& command, std::ostream& out,
+             std::ostream& err) {
+  if (!command.inputs.empty()) {
+    err << "batchexec: kinds takes no arguments\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(command.flags);
+  if (!client.ok()) {
+    err << "batchexec: " << client.status().message() << "\n";
+    return kExitUsage;
+  }
+  absl::Duration timeout = command.flags.deadline;
+  if (timeout == absl::InfiniteDuration()) timeout = kKindsTimeout;
+  absl::StatusOr<v1::ListTaskKindsResponse> kinds =
+      (*client)->ListTaskKinds(timeout);
+  if (!kinds.ok()) {
+    err << "batchexec: " << command.flags.target << ": " << kinds.status()
+        << "\n";
+    return kExitFailed;
+  }
+  if (command.flags.json) {
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(*kinds, &json);
+    out << UnescapeAngleBrackets(json) << "\n";
+    return kExitOk;
+  }
+  for (const v1::TaskKind& kind : kinds->kinds()) {
+    out << kind.name() << "  " << kind.description() << "\n";
+    for (const v1::ArgumentSpec& arg : kind.args()) {
+      out << "    " << arg.name() << " (" << arg.type()
+          << (arg.required() ? ", required" : "") << "): " << arg.description()
+          << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::istream& in,
+           std::ostream& out, std::ostream& err, const CliEnvironment& env) {
+  absl::StatusOr<CliCommandLine> command = ParseCliArgs(args);
+  if (!command.ok()) {
+    err << "batchexec: " << command.status().message()
+        << "\nRun 'batchexec help' for usage.\n";
+    return kExitUsage;
+  }
+  if (command->command == "help") {
+    out << Usage();
+    return kExitOk;
+  }
+  if (command->command == "gather")
+    return RunGather(*command, in, out, err, env);
+  if (command->command == "kinds") return RunKinds(*command, out, err);
+  err << (command->command.empty()
+              ? std::string("batchexec: missing command\n")
+              : absl::StrCat("batchexec: unknown command '", command->command,
+                             "'\n"))
+      << Usage();
+  return kExitUsage;
+}
+
+}  // namespace batchexec
