@@ -6,7 +6,7 @@
 #define BATCHEXEC_SERVER_TASKS_GRPC_HEALTH_SCHEMA_H_
 
 #include "absl/strings/string_view.h"
-#include "server/task_registry.h"
+#include "server/core/task_registry.h"
 
 namespace batchexec {
 

@@ -10,7 +10,7 @@
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "server/task_registry.h"
+#include "server/core/task_registry.h"
 #include "server/tasks/args.h"
 #include "server/tasks/grpc_health_schema.h"
 #include "server/tasks/host_port.h"
