@@ -11,8 +11,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
-#include "server/fair_semaphore.h"
-#include "server/timer_queue.h"
+#include "server/core/fair_semaphore.h"
+#include "server/core/timer_queue.h"
 
 namespace batchexec {
 namespace {

@@ -29,8 +29,8 @@
 #include "bench/report.h"
 #include "bench/scenarios.h"
 #include "grpcpp/grpcpp.h"
-#include "server/builtin_server.h"
-#include "server/server.h"
+#include "server/rpc/builtin_server.h"
+#include "server/rpc/server.h"
 #include "server/tasks/kinds.h"
 
 ABSL_FLAG(bool, quick, false,

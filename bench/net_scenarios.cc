@@ -13,7 +13,7 @@
 #include "bench/local_targets.h"
 #include "bench/report.h"
 #include "client/client.h"
-#include "server/builtin_server.h"
+#include "server/rpc/builtin_server.h"
 
 namespace batchexec::bench {
 namespace {

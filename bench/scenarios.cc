@@ -35,7 +35,7 @@
 #include "common/proto_time.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
-#include "server/request_parser.h"
+#include "server/core/request_parser.h"
 #include "server/tasks/kinds.h"
 
 namespace batchexec::bench {

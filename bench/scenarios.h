@@ -12,7 +12,7 @@
 #include "bench/asyncio_baseline.h"
 #include "bench/bare_echo.grpc.pb.h"
 #include "bench/report.h"
-#include "server/server.h"
+#include "server/rpc/server.h"
 
 namespace batchexec::bench {
 

@@ -13,7 +13,7 @@
 
 // The SDK's names live in the inline namespace batchexec::sdk: callers
 // write batchexec::Client, batchexec::TaskOutput. The server has a
-// handler-side batchexec::TaskOutput of its own (server/task_context.h);
+// handler-side batchexec::TaskOutput of its own (server/core/task_context.h);
 // the inline namespace keeps the two distinct symbols when one program
 // links both (tests, examples). A file that includes headers of both writes
 // batchexec::sdk::TaskOutput.

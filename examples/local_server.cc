@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "server/builtin_server.h"
+#include "server/rpc/builtin_server.h"
 
 namespace batchexec {
 

@@ -16,11 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
-#include "server/access_log.h"
-#include "server/builtin_server.h"
-#include "server/limits.h"
+#include "server/core/access_log.h"
+#include "server/core/limits.h"
+#include "server/rpc/builtin_server.h"
+#include "server/rpc/tokens_file.h"
 #include "server/tasks/kinds.h"
-#include "server/tokens_file.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1",
           "Address to listen on; 0.0.0.0 or [::] for every interface.");
@@ -154,8 +154,7 @@ int main(int argc, char** argv) {
   kinds.dns_servers = absl::GetFlag(FLAGS_dns_servers);
   if (!kinds.dns_servers.empty()) {
     // A usage error naming the flag, before anything starts.
-    if (auto r = batchexec::DnsResolver::Create({kinds.dns_servers});
-        !r.ok()) {
+    if (auto r = batchexec::DnsResolver::Create({kinds.dns_servers}); !r.ok()) {
       std::fprintf(stderr, "--dns_servers: %s\n",
                    std::string(r.status().message()).c_str());
       return 2;

@@ -22,7 +22,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/auth.h"
+#include "server/rpc/auth.h"
 #include "tests/test_util/identity_server.h"
 #include "tests/test_util/server_process.h"
 

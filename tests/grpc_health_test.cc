@@ -20,7 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
-#include "server/builtin_server.h"
+#include "server/rpc/builtin_server.h"
 #include "server/tasks/grpc_channel_cache.h"
 #include "server/test_util/dns_responder.h"
 #include "server/test_util/values.h"

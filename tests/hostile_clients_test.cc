@@ -14,8 +14,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/client_unary_call.h"
 #include "gtest/gtest.h"
-#include "server/builtin_server.h"
-#include "server/limits.h"
+#include "server/core/limits.h"
+#include "server/rpc/builtin_server.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {

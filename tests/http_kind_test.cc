@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "server/executor.h"
+#include "server/core/executor.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
 #include "tests/test_util/http_test_server.h"

@@ -12,8 +12,8 @@
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/builtin_server.h"
-#include "server/limits.h"
+#include "server/core/limits.h"
+#include "server/rpc/builtin_server.h"
 
 namespace batchexec {
 namespace {

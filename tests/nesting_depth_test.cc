@@ -19,7 +19,7 @@
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/limits.h"
+#include "server/core/limits.h"
 #include "tests/test_util/local_server_test.h"
 
 namespace batchexec {

@@ -14,7 +14,7 @@
 #include "client/client.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/builtin_server.h"
+#include "server/rpc/builtin_server.h"
 
 namespace batchexec {
 namespace {

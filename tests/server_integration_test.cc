@@ -12,7 +12,7 @@
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/builtin_server.h"
+#include "server/rpc/builtin_server.h"
 #include "tests/wait_until.h"
 
 namespace batchexec {
@@ -363,9 +363,9 @@ TEST_F(ServerTest, ListTaskKindsDescribesEveryKindAndItsArgs) {
     EXPECT_FALSE(k.description().empty()) << k.name();
     for (const auto& a : k.args()) EXPECT_FALSE(a.description().empty());
   }
-  EXPECT_EQ(names, (std::set<std::string>{"dns", "echo", "fail",
-                                          "grpc_health", "http", "primes",
-                                          "sleep", "tcp_probe"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"dns", "echo", "fail", "grpc_health", "http",
+                                   "primes", "sleep", "tcp_probe"}));
 }
 
 }  // namespace

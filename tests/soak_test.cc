@@ -21,7 +21,7 @@
 #include "common/process_memory.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/builtin_server.h"
+#include "server/rpc/builtin_server.h"
 
 namespace batchexec {
 namespace {

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "server/executor.h"
+#include "server/core/executor.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/dns_responder.h"
 #include "server/test_util/recording_sink.h"

@@ -12,7 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/limits.h"
+#include "server/core/limits.h"
 #include "server/tasks/args.h"
 #include "server/tasks/http_client.h"
 #include "server/tasks/kinds.h"

@@ -28,9 +28,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
+#include "server/core/timer_queue.h"
 #include "server/tasks/io_poller.h"
 #include "server/tasks/probe_allowlist.h"
-#include "server/timer_queue.h"
 
 namespace batchexec {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "server/task_registry.h"
+#include "server/core/task_registry.h"
 #include "server/tasks/dns_resolver.h"
 #include "server/tasks/probe_allowlist.h"
 

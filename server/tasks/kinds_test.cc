@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "server/executor.h"
+#include "server/core/executor.h"
 #include "server/test_util/recording_sink.h"
 #include "server/test_util/values.h"
 

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "server/limits.h"
+#include "server/core/limits.h"
 #include "server/tasks/args.h"
 #include "server/tasks/kinds.h"
 

@@ -1,5 +1,5 @@
 #include "absl/strings/str_cat.h"
-#include "server/limits.h"
+#include "server/core/limits.h"
 #include "server/tasks/args.h"
 #include "server/tasks/kinds.h"
 

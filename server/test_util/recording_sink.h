@@ -7,7 +7,7 @@
 
 #include "absl/time/time.h"
 #include "common/mutex.h"
-#include "server/batch.h"
+#include "server/core/batch.h"
 
 namespace batchexec {
 

@@ -12,8 +12,8 @@
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "server/executor.h"
-#include "server/request_parser.h"
+#include "server/core/executor.h"
+#include "server/core/request_parser.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
 

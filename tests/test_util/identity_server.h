@@ -15,7 +15,7 @@
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
-#include "server/auth.h"
+#include "server/rpc/auth.h"
 
 namespace batchexec::testing {
 

@@ -1,0 +1,288 @@
+#include "server/core/executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
+#include "server/core/retry_policy.h"
+
+namespace batchexec {
+namespace {
+
+absl::Status TaskError(int index, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat("tasks[", index, "]: ", rule));
+}
+
+std::string Batches(int64_t n) {
+  return absl::StrCat(n, n == 1 ? " batch" : " batches");
+}
+
+bool IsNegative(const google::protobuf::Duration& d) {
+  return d.seconds() < 0 || d.nanos() < 0;
+}
+
+}  // namespace
+
+Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
+    : options_(options),
+      registry_(registry),
+      request_memory_(options.max_request_memory),
+      semaphore_(
+          options.max_inflight_tasks,
+          [this](absl::AnyInvocable<void()> fn) {
+            dispatcher_.Post(std::move(fn));
+          },
+          kInlineStartBudget),
+      dispatcher_(1),
+      cpu_pool_(options.cpu_workers),
+      env_{timers_, cpu_pool_} {}
+
+Executor::~Executor() {
+  StopAccepting();
+  CancelAll(absl::CancelledError("server shutting down"));
+  WaitIdle(absl::InfiniteFuture());
+}
+
+absl::Status Executor::CheckBatchSize(int64_t tasks) const {
+  if (tasks <= options_.max_batch_size) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("tasks: ", tasks, " tasks exceed the limit of ",
+                   options_.max_batch_size, " per batch (--max_batch_size)"));
+}
+
+absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
+  if (absl::Status s = CheckBatchSize(request.tasks_size()); !s.ok()) return s;
+  if (request.has_task_timeout() && IsNegative(request.task_timeout())) {
+    return absl::InvalidArgumentError("task_timeout must not be negative");
+  }
+  if (request.failure_policy() != v1::FAILURE_POLICY_UNSPECIFIED &&
+      request.failure_policy() != v1::FAIL_FAST &&
+      request.failure_policy() != v1::COLLECT_ALL) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "failure_policy: unknown value ", request.failure_policy()));
+  }
+  const double rate = request.max_starts_per_second();
+  if (rate != 0 && !(rate >= kMinStartsPerSecond && std::isfinite(rate))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_starts_per_second must be 0 (no limit) or a finite rate of at "
+        "least ",
+        kMinStartsPerSecond, " (got ", rate, ")"));
+  }
+  if (absl::Status s = ValidateRetryPolicy(request.retry_policy()); !s.ok()) {
+    return s;
+  }
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    const v1::Task& task = request.tasks(i);
+    if (task.kind().empty()) return TaskError(i, "kind must not be empty");
+    const TaskKind* kind = registry_.Find(task.kind());
+    if (kind == nullptr) {
+      return TaskError(i, absl::StrCat("unknown kind '", task.kind(),
+                                       "' (see ListTaskKinds)"));
+    }
+    if (task.has_timeout() && IsNegative(task.timeout())) {
+      return TaskError(i, "timeout must not be negative");
+    }
+    if (task.has_retry_policy()) {
+      absl::Status s = ValidateRetryPolicy(task.retry_policy());
+      if (!s.ok()) return TaskError(i, s.message());
+    }
+    absl::Status args = TaskRegistry::ValidateArgs(*kind, task.args());
+    if (!args.ok()) return TaskError(i, args.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
+    std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
+    std::shared_ptr<BatchSink> sink, std::string* note, const Caller& caller) {
+  if (absl::Status s = Validate(*request); !s.ok()) {
+    return Rejected(RejectReason::kInvalidArgument, s);
+  }
+  const int64_t size = request->tasks_size();
+
+  BatchOptions options;
+  options.fail_fast = request->failure_policy() != v1::COLLECT_ALL;
+  options.observer = options_.metrics;
+  options.deadline = deadline;
+  if (request->has_task_timeout()) {
+    options.task_timeout = FromProtoDuration(request->task_timeout());
+  }
+  const int64_t asked = request->max_concurrency();
+  options.max_concurrency =
+      asked == 0 ? options_.max_task_concurrency
+                 : std::min<int64_t>(asked, options_.max_task_concurrency);
+  if (note != nullptr && asked > options_.max_task_concurrency) {
+    *note = absl::StrCat("max_concurrency ", asked, " lowered to the cap of ",
+                         options_.max_task_concurrency,
+                         " (--max_task_concurrency)");
+  }
+  options.retry = MakeRetryPlan(request->retry_policy(), options_.max_attempts);
+  options.max_attempts = options_.max_attempts;
+  options.max_starts_per_second = request->max_starts_per_second();
+  if (note != nullptr) {
+    // The largest max_attempts asked for, batch or task, said once.
+    uint32_t most = request->retry_policy().max_attempts();
+    for (const v1::Task& task : request->tasks()) {
+      if (task.has_retry_policy()) {
+        most = std::max(most, task.retry_policy().max_attempts());
+      }
+    }
+    if (most > options_.max_attempts) {
+      absl::StrAppend(note, note->empty() ? "" : "; ", "retry max_attempts ",
+                      most, " lowered to the cap of ", options_.max_attempts,
+                      " (--max_attempts)");
+    }
+  }
+
+  std::vector<const TaskKind*> kinds;
+  kinds.reserve(size);
+  for (const v1::Task& task : request->tasks()) {
+    kinds.push_back(registry_.Find(task.kind()));
+  }
+
+  std::string id;
+  std::shared_ptr<const Caller> shared_caller;
+  {
+    MutexLock lock(&mu_);
+    if (!accepting_) {
+      return Rejected(RejectReason::kShuttingDown,
+                      absl::UnavailableError("server is shutting down"));
+    }
+    if (static_cast<int64_t>(open_.size()) >= options_.max_open_batches) {
+      return Rejected(RejectReason::kMaxOpenBatches,
+                      absl::ResourceExhaustedError(absl::StrCat(
+                          "server already runs ", Batches(open_.size()),
+                          ", the limit (--max_open_batches); retry later")));
+    }
+    if (open_tasks_ + size > options_.max_queued_tasks) {
+      return Rejected(RejectReason::kMaxQueuedTasks,
+                      absl::ResourceExhaustedError(absl::StrCat(
+                          "server queue full: ", open_tasks_, " tasks open + ",
+                          size, " would exceed ", options_.max_queued_tasks,
+                          " (--max_queued_tasks); retry later")));
+    }
+    CallerRecord& record = callers_[caller.name];
+    if (record.open_batches >= options_.max_open_batches_per_caller) {
+      return Rejected(
+          RejectReason::kMaxOpenBatchesPerCaller,
+          absl::ResourceExhaustedError(absl::StrCat(
+              "caller '", caller.name, "' already runs ",
+              Batches(record.open_batches),
+              ", its limit (--max_open_batches_per_caller); retry later")));
+    }
+    if (record.open_tasks + size > options_.max_queued_tasks_per_caller) {
+      return Rejected(RejectReason::kMaxQueuedTasksPerCaller,
+                      absl::ResourceExhaustedError(absl::StrCat(
+                          "caller '", caller.name, "' has ", record.open_tasks,
+                          " tasks open + ", size, " would exceed its limit of ",
+                          options_.max_queued_tasks_per_caller,
+                          " (--max_queued_tasks_per_caller); retry later")));
+    }
+    // A caller's batches share one Caller: its address is the caller's key
+    // in the fair shares. A new weight (tokens reloaded) applies once the
+    // caller's open batches have ended.
+    if (record.caller == nullptr) {
+      record.caller = std::make_shared<const Caller>(caller);
+    }
+    shared_caller = record.caller;
+    ++record.open_batches;
+    record.open_tasks += size;
+    open_tasks_ += size;
+    id = absl::StrCat("b", ++batches_started_);
+    // Hold the batch's place now: checking the limits and taking the place in
+    // one critical section keeps concurrent callers from both passing them.
+    open_.emplace(id, std::weak_ptr<Batch>());
+  }
+
+  auto batch = std::make_shared<Batch>(
+      id, shared_caller, std::move(request), std::move(kinds), options, env_,
+      semaphore_, std::move(sink),
+      [this, id, size, name = caller.name, started = absl::Now()] {
+        if (options_.metrics != nullptr) {
+          options_.metrics->BatchEnded(absl::Now() - started);
+        }
+        MutexLock lock(&mu_);
+        open_.erase(id);
+        open_tasks_ -= size;
+        auto record = callers_.find(name);
+        record->second.open_tasks -= size;
+        if (--record->second.open_batches == 0) callers_.erase(record);
+        tasks_completed_.fetch_add(size, std::memory_order_relaxed);
+      });
+  {
+    MutexLock lock(&mu_);
+    open_[id] = batch;
+  }
+  batch->Start();
+  return batch;
+}
+
+absl::Status Executor::Rejected(RejectReason reason,
+                                absl::Status status) const {
+  if (options_.metrics != nullptr) options_.metrics->Rejected(reason);
+  return status;
+}
+
+void Executor::StopAccepting() {
+  MutexLock lock(&mu_);
+  accepting_ = false;
+}
+
+void Executor::CancelAll(absl::Status why) {
+  std::vector<std::shared_ptr<Batch>> batches;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, weak] : open_) {
+      if (auto b = weak.lock()) batches.push_back(std::move(b));
+    }
+  }
+  for (auto& b : batches) b->Cancel(why);
+}
+
+bool Executor::WaitIdle(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  // Runs under mu_ (Await calls it with the lock held).
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return open_.empty(); };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+v1::ServerStats Executor::Stats() const {
+  v1::ServerStats stats;
+  stats.set_inflight_tasks(semaphore_.in_use());
+  stats.set_max_inflight_tasks(semaphore_.limit());
+  std::vector<std::shared_ptr<Batch>> batches;
+  {
+    MutexLock lock(&mu_);
+    stats.set_open_batches(open_.size());
+    stats.set_batches_started(batches_started_);
+    for (auto& [id, weak] : open_) {
+      if (auto b = weak.lock()) batches.push_back(std::move(b));
+    }
+  }
+  uint64_t queued = 0;
+  absl::flat_hash_map<std::string, v1::CallerStats> callers;
+  for (auto& b : batches) {
+    const int64_t waiting = b->queued();
+    queued += waiting;
+    v1::CallerStats& c = callers[b->caller().name];
+    c.set_open_batches(c.open_batches() + 1);
+    c.set_queued_tasks(c.queued_tasks() + waiting);
+    c.set_inflight_tasks(c.inflight_tasks() + b->running());
+  }
+  stats.set_queued_tasks(queued);
+  stats.set_tasks_completed(tasks_completed_.load(std::memory_order_relaxed));
+  for (auto& [name, c] : callers) {
+    c.set_caller(name);
+    *stats.add_callers() = std::move(c);
+  }
+  std::sort(
+      stats.mutable_callers()->begin(), stats.mutable_callers()->end(),
+      [](const auto& a, const auto& b) { return a.caller() < b.caller(); });
+  return stats;
+}
+
+}  // namespace batchexec

@@ -1,0 +1,61 @@
+#include "server/core/task_context.h"
+
+#include <utility>
+
+namespace batchexec {
+
+TaskContext::TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
+                         const v1::Task& task, absl::Time deadline,
+                         TaskEnvironment& env)
+    : owner_(std::move(owner)),
+      index_(index),
+      task_(task),
+      deadline_(deadline),
+      started_at_(absl::Now()),
+      env_(env) {}
+
+bool TaskContext::Claim() {
+  return !ended_.exchange(true, std::memory_order_acq_rel);
+}
+
+void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      // After Finish the callback would never run: drop it, since it usually
+      // holds a reference to this context. (Cancel claims under mu_, so
+      // done() here means Finish.)
+      if (!done()) on_cancel_ = std::move(fn);
+      return;
+    }
+  }
+  fn();
+}
+
+void TaskContext::Finish(absl::StatusOr<HandlerOutput> result) {
+  if (!Claim()) return;
+  absl::AnyInvocable<void()> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dropped = std::move(on_cancel_);  // breaks the context <-> callback cycle
+  }
+  owner_->OnTaskEnded(*this, std::move(result));
+}
+
+bool TaskContext::Cancel(absl::Status status) {
+  absl::AnyInvocable<void()> fn;
+  {
+    // Claim and mark cancelled in one step: an OnCancel seeing the task
+    // ended but not cancelled must mean Finish ended it, or it would drop a
+    // callback that should run.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!Claim()) return false;
+    cancelled_ = true;
+    fn = std::move(on_cancel_);
+  }
+  owner_->OnTaskEnded(*this, std::move(status));
+  if (fn) fn();
+  return true;
+}
+
+}  // namespace batchexec

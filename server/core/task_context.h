@@ -1,0 +1,149 @@
+// What a task handler gets: its arguments, a deadline, a cancellation signal
+// and a way to finish. Handlers are asynchronous: they return at once and
+// call Finish later, exactly once, from any thread.
+#ifndef BATCHEXEC_SERVER_CORE_TASK_CONTEXT_H_
+#define BATCHEXEC_SERVER_CORE_TASK_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "batchexec/v1/batch.pb.h"
+#include "common/mutex.h"
+#include "google/protobuf/struct.pb.h"
+#include "server/core/timer_queue.h"
+#include "server/core/worker_pool.h"
+
+namespace batchexec {
+
+// Deletes a Value unless an arena owns it.
+struct DeleteUnlessOnArena {
+  void operator()(google::protobuf::Value* value) const {
+    if (value->GetArena() == nullptr) delete value;
+  }
+};
+
+// What a task produced.
+struct HandlerOutput {
+  google::protobuf::Value output;  // JSON-shaped result
+  std::string payload;             // binary result, if any
+  // Instead of `output`: a Value from TaskContext::NewOutput(), on the
+  // request's arena, which the result takes without a copy. Worth it for
+  // large objects (echo's copy of its args); set one or the other.
+  std::unique_ptr<google::protobuf::Value, DeleteUnlessOnArena> arena_output;
+};
+
+// Shared facilities a handler may use instead of holding a thread.
+struct TaskEnvironment {
+  TimerQueue& timers;    // sleeps and other waits
+  WorkerPool& cpu_pool;  // CPU-bound work (bounded, --cpu_workers threads)
+};
+
+class TaskContext {
+ public:
+  // Told once when the task has ended, by whichever came first: the
+  // handler's Finish or a Cancel. Runs on that caller's thread.
+  class Owner {
+   public:
+    virtual ~Owner() = default;
+    virtual void OnTaskEnded(TaskContext& task,
+                             absl::StatusOr<HandlerOutput> result) = 0;
+    // Names the caller whose turn CPU work takes (PostCpu).
+    virtual const void* caller_key() const { return this; }
+  };
+
+  TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
+              const v1::Task& task, absl::Time deadline, TaskEnvironment& env);
+
+  TaskContext(const TaskContext&) = delete;
+  TaskContext& operator=(const TaskContext&) = delete;
+
+  uint32_t index() const { return index_; }
+  const v1::Task& task() const { return task_; }
+  const google::protobuf::Struct& args() const { return task_.args(); }
+  const std::string& payload() const { return task_.payload(); }
+  // An empty Value on the request's arena (lives as long as the batch; on
+  // the heap for a request with no arena), for HandlerOutput::arena_output.
+  // Thread-safe.
+  google::protobuf::Value* NewOutput() const {
+    return google::protobuf::Arena::CreateMessage<google::protobuf::Value>(
+        task_.GetArena());
+  }
+  // When the task will be ended with DEADLINE_EXCEEDED if still running.
+  absl::Time deadline() const { return deadline_; }
+  absl::Time started_at() const { return started_at_; }
+  // Which run of the task this is: 1, then 2 for its first retry (its
+  // RetryPolicy), and so on.
+  int64_t attempt() const { return attempt_; }
+  TaskEnvironment& env() const { return env_; }
+  // Runs `fn` on the CPU pool in the turn of this task's caller and batch,
+  // so CPU work is shared round-robin between callers, then batches.
+  // Thread-safe.
+  void PostCpu(absl::AnyInvocable<void()> fn) const {
+    env_.cpu_pool.Post(owner_->caller_key(), owner_.get(), std::move(fn));
+  }
+
+  // True once the task has ended (Finish or Cancel); a handler doing long
+  // work polls it to stop early.
+  bool done() const { return ended_.load(std::memory_order_acquire); }
+
+  // Registers `fn` to run once if the task is cancelled (timeout, fail-fast,
+  // client cancel, shutdown); runs it at once if that already happened. It
+  // runs on the cancelling thread and must not block. Replaces an earlier
+  // callback.
+  void OnCancel(absl::AnyInvocable<void()> fn);
+
+  // Ends the task. Handlers call it once, from any thread; once the task was
+  // cancelled the call is ignored and may be skipped.
+  void Finish(absl::StatusOr<HandlerOutput> result);
+
+  // Ends the task with `status` unless it already ended, and runs the cancel
+  // callback. Returns true if this call ended it.
+  bool Cancel(absl::Status status);
+
+ private:
+  friend class Batch;  // links running tasks through the fields below
+  friend class TaskContextTestPeer;  // holds mu_ to force interleavings
+
+  // Claims the right to report the result; true for the first caller only.
+  bool Claim();
+
+  const std::shared_ptr<Owner> owner_;  // keeps the batch (and task_) alive
+  const uint32_t index_;
+  const v1::Task& task_;
+  const absl::Time deadline_;
+  const absl::Time started_at_;
+  TaskEnvironment& env_;
+  std::atomic<bool> ended_{false};
+
+  // A plain std::mutex: one exists per running task, and absl::Mutex's
+  // deadlock detector (on in Debian's build) slows with every live mutex.
+  std::mutex mu_;
+  absl::AnyInvocable<void()> on_cancel_;  // guarded by mu_
+  bool cancelled_ = false;                // guarded by mu_
+
+  // The owning batch's list of running tasks, guarded by the batch's lock:
+  // an intrusive list costs no allocation per task. `self_` keeps a running
+  // task alive even if its handler dropped every reference.
+  TaskContext* prev_ = nullptr;
+  TaskContext* next_ = nullptr;
+  std::shared_ptr<TaskContext> self_;
+  TimerQueue::TimerId timeout_timer_ = 0;  // 0: no per-task timeout
+  int64_t attempt_ = 1;                    // set by the batch before running
+};
+
+// A task kind's implementation. Called on the thread that admits the task;
+// must return quickly (hand waits to timers, CPU work to the cpu pool).
+// Throwing ends the task with INTERNAL.
+using TaskHandler = std::function<void(std::shared_ptr<TaskContext>)>;
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_CORE_TASK_CONTEXT_H_

@@ -1,0 +1,171 @@
+#include "server/rpc/call_util.h"
+
+#include <climits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/arena_blocks.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "server/core/limits.h"
+#include "server/core/request_parser.h"
+
+namespace batchexec {
+namespace {
+
+// Results beyond which serializing in two halves pays for the hand-off.
+constexpr int kParallelSerializeResults = 20'000;
+
+using google::protobuf::internal::WireFormatLite;
+
+// `message` encoded as field `field` of its parent: its size, with the tag
+// and length (sizing the message caches its size for WriteField).
+size_t FieldSize(int field, const google::protobuf::MessageLite& message) {
+  return WireFormatLite::TagSize(field, WireFormatLite::TYPE_MESSAGE) +
+         WireFormatLite::LengthDelimitedSize(message.ByteSizeLong());
+}
+
+uint8_t* WriteField(int field, const google::protobuf::MessageLite& message,
+                    uint8_t* out) {
+  using google::protobuf::io::CodedOutputStream;
+  out = WireFormatLite::WriteTagToArray(
+      field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+  out = CodedOutputStream::WriteVarint32ToArray(message.GetCachedSize(), out);
+  return message.SerializeWithCachedSizesToArray(out);
+}
+
+// Results [begin, end) as GatherResponse wire bytes, in one slice.
+grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
+                          int end) {
+  constexpr int kField = v1::GatherResponse::kResultsFieldNumber;
+  size_t total = 0;
+  for (int i = begin; i < end; ++i) {
+    total += FieldSize(kField, response.results(i));
+  }
+  grpc::Slice slice(total);
+  uint8_t* out = const_cast<uint8_t*>(slice.begin());
+  for (int i = begin; i < end; ++i) {
+    out = WriteField(kField, response.results(i), out);
+  }
+  return slice;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
+    const grpc::ByteBuffer& wire, Executor& executor) {
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&wire));
+  Metrics* metrics = executor.metrics();
+  absl::StatusOr<int64_t> tasks = CountTasks(reader);
+  if (!tasks.ok()) {
+    if (metrics != nullptr) metrics->Rejected(RejectReason::kInvalidArgument);
+    return tasks.status();
+  }
+  if (absl::Status s = executor.CheckBatchSize(*tasks); !s.ok()) {
+    if (metrics != nullptr) metrics->Rejected(RejectReason::kMaxBatchSize);
+    return s;
+  }
+  MemoryBudget& budget = executor.request_memory();
+  const int64_t need =
+      2 * static_cast<int64_t>(wire.Length()) + *tasks * kReservedBytesPerTask;
+  std::optional<MemoryBudget::Reservation> reserved = budget.TryReserve(need);
+  if (!reserved) {
+    if (metrics != nullptr) metrics->Rejected(RejectReason::kMaxRequestMemory);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "request: needs ~", need >> 20, " MiB of the server's ",
+        budget.limit() >> 20, " MiB for requests, of which ",
+        budget.in_use() >> 20, " MiB are taken (--max_request_memory); ",
+        "retry later or send smaller batches"));
+  }
+  struct ArenaWithReservation {
+    google::protobuf::Arena arena{CachedArenaOptions()};
+    MemoryBudget::Reservation reservation;
+  };
+  auto holder = std::make_shared<ArenaWithReservation>();
+  holder->reservation = std::move(*reserved);
+  return std::shared_ptr<google::protobuf::Arena>(holder, &holder->arena);
+}
+
+absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
+                                              Executor& executor) {
+  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
+      AdmitRequest(wire, executor);
+  if (!arena.ok()) return arena.status();
+  AdmittedRequest admitted;
+  admitted.arena = *std::move(arena);
+  absl::StatusOr<v1::ExecuteRequest*> request = ParseWireRequest(
+      wire, admitted.arena.get(), &executor.environment().cpu_pool);
+  if (!request.ok()) return request.status();
+  admitted.request = *request;
+  return admitted;
+}
+
+absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
+    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
+    WorkerPool* helpers) {
+  // gRPC reads the request buffer no more once the method is invoked;
+  // clearing it frees the wire bytes as soon as they are copied out.
+  auto& buffer = const_cast<grpc::ByteBuffer&>(wire);
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) {
+    return absl::InvalidArgumentError("request: unreadable message bytes");
+  }
+  std::string flat;
+  if (slices.size() != 1) {
+    flat.reserve(buffer.Length());
+    for (const grpc::Slice& slice : slices) {
+      flat.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    slices.clear();
+    buffer.Clear();
+  }
+  const absl::string_view bytes =
+      slices.size() == 1
+          ? absl::string_view(reinterpret_cast<const char*>(slices[0].begin()),
+                              slices[0].size())
+          : absl::string_view(flat);
+  auto request = ParseRequest(bytes, arena, helpers);
+  buffer.Clear();
+  return request;
+}
+
+bool SerializeGatherResponse(const v1::GatherResponse& response,
+                             grpc::ByteBuffer* wire, WorkerPool* helpers) {
+  const int n = response.results_size();
+  if (helpers == nullptr || n < kParallelSerializeResults) {
+    return SerializeTo(response, wire);
+  }
+  // Field by field, as SerializeToString would write them: results in
+  // order, then the summary.
+  grpc::Slice slices[3];
+  helpers->RunBoth([&] { slices[0] = EncodeResults(response, 0, n / 2); },
+                   [&] { slices[1] = EncodeResults(response, n / 2, n); });
+  if (response.has_summary()) {
+    constexpr int kField = v1::GatherResponse::kSummaryFieldNumber;
+    slices[2] = grpc::Slice(FieldSize(kField, response.summary()));
+    WriteField(kField, response.summary(),
+               const_cast<uint8_t*>(slices[2].begin()));
+  }
+  if (slices[0].size() + slices[1].size() + slices[2].size() > INT_MAX) {
+    return false;  // as SerializeTo: protobuf encodes at most 2 GiB
+  }
+  grpc::ByteBuffer buffer(slices, 3);
+  wire->Swap(&buffer);
+  return true;
+}
+
+bool SerializeTo(const google::protobuf::MessageLite& message,
+                 grpc::ByteBuffer* wire) {
+  wire->Clear();  // the serializer wants an empty buffer
+  bool own_buffer;
+  return grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+             message, wire, &own_buffer)
+      .ok();
+}
+
+}  // namespace batchexec

@@ -1,0 +1,73 @@
+// The Gather call: a unary reactor that is also the batch's sink. Results
+// are stored by index as they end; the response goes out once, in request
+// order, when the batch is done.
+#ifndef BATCHEXEC_SERVER_RPC_GATHER_REACTOR_H_
+#define BATCHEXEC_SERVER_RPC_GATHER_REACTOR_H_
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "batchexec/v1/batch.grpc.pb.h"
+#include "common/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "server/core/batch.h"
+#include "server/core/executor.h"
+#include "server/rpc/call_log.h"
+#include "server/rpc/call_util.h"
+
+namespace batchexec {
+
+class GatherReactor final : public grpc::ServerUnaryReactor,
+                            public BatchSink,
+                            public std::enable_shared_from_this<GatherReactor> {
+ public:
+  // Raw method: parses `request` onto the call's arena and serializes the
+  // response into `response` itself.
+  static GatherReactor* Start(Executor& executor,
+                              grpc::CallbackServerContext* context,
+                              const grpc::ByteBuffer* request,
+                              grpc::ByteBuffer* response, Caller caller);
+
+  // BatchSink
+  v1::TaskResult* NewResult(uint32_t index) override;
+  void OnResult(v1::TaskResult*, const v1::Progress&) override {}
+  void OnDone(const v1::Summary& summary,
+              const absl::Status& call_status) override;
+  void Flush() override;
+
+  // grpc::ServerUnaryReactor
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  explicit GatherReactor(grpc::ByteBuffer* wire_response)
+      : wire_response_(wire_response) {}
+  void Begin(Executor& executor, grpc::CallbackServerContext* context,
+             const grpc::ByteBuffer& request, const Caller& caller);
+  void FinishWith(const absl::Status& status);
+  void SerializeAndFinish();
+
+  // Responses with fewer results are serialized on the thread that ended
+  // the batch; bigger ones on the CPU pool.
+  static constexpr int kInlineSerializeResults = 1000;
+
+  std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
+  // Holds the request and response_ (both set by Begin, before the batch
+  // starts); the batch shares it.
+  std::shared_ptr<google::protobuf::Arena> arena_;
+  v1::GatherResponse* response_ = nullptr;  // on arena_
+  grpc::ByteBuffer* const wire_response_;   // gRPC's, valid until OnDone
+  WorkerPool* helpers_ = nullptr;           // the executor's CPU pool
+  Mutex mu_;
+  std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
+  bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<CallLog> log_;  // set by Begin; written in OnDone
+};
+
+}  // namespace batchexec
+
+#endif  // BATCHEXEC_SERVER_RPC_GATHER_REACTOR_H_
