@@ -562,7 +562,7 @@ void Batch::FinishIfDone() {
     }
     ToProtoStatus(outcome, summary.mutable_outcome());
     sink = std::move(sink_);
-    if (sink != nullptr) sink->OnDone(summary, call_status_);
+    if (sink != nullptr) sink->OnBatchDone(summary, call_status_);
     on_done = std::move(on_done_);
     timer = deadline_timer_;
     permit_timer = permit_timer_;

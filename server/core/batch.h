@@ -28,10 +28,10 @@
 namespace batchexec {
 
 // Receives a batch's events. The On* calls are made with the batch's lock
-// held, in order (results before OnDone): they only buffer, and must neither
-// block nor call into the batch. Flush() follows outside the lock, from the
-// same thread, to deliver what was buffered (e.g. start a gRPC write, which
-// may complete inline); it may come after OnDone and more than once.
+// held, in order (results before OnBatchDone): they only buffer, and must
+// neither block nor call into the batch. Flush() follows outside the lock, from
+// the same thread, to deliver what was buffered (e.g. start a gRPC write, which
+// may complete inline); it may come after OnBatchDone and more than once.
 class BatchSink {
  public:
   virtual ~BatchSink() = default;
@@ -48,8 +48,9 @@ class BatchSink {
   // The last call; the batch forgets the sink after it. `call_status` is
   // why the whole call was cancelled (client, deadline, shutdown), OK if it
   // was not: a fail-fast stop is the batch's outcome, not the call's.
-  virtual void OnDone(const v1::Summary& summary,
-                      const absl::Status& call_status) = 0;
+  // Named apart from gRPC's reactor OnDone(): a reactor may be a sink too.
+  virtual void OnBatchDone(const v1::Summary& summary,
+                           const absl::Status& call_status) = 0;
   // True while the sink holds so many undelivered results that the batch
   // should start no more tasks; the sink calls Batch::Resume() when it
   // drains.
@@ -73,7 +74,7 @@ class Batch final : public TaskContext::Owner,
                     public std::enable_shared_from_this<Batch> {
  public:
   // `request` must be validated. `kinds[i]` is the kind of task i.
-  // `on_done` runs once after the sink's OnDone, outside the lock.
+  // `on_done` runs once after the sink's OnBatchDone, outside the lock.
   // `caller` is shared by the caller's batches: its address names the
   // caller in the fair shares.
   Batch(std::string id, std::shared_ptr<const Caller> caller,
@@ -155,7 +156,7 @@ class Batch final : public TaskContext::Owner,
   v1::Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if the batch can start a task now (may arm the permit timer).
   bool WantsSlotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After the last result: sends OnDone, flushes, runs on_done_. Once.
+  // After the last result: sends OnBatchDone, flushes, runs on_done_. Once.
   void FinishIfDone();
   // Delivers what the sink buffered; call outside the lock.
   void Flush();
@@ -172,7 +173,8 @@ class Batch final : public TaskContext::Owner,
   const absl::Duration start_interval_;  // 1 / max_starts_per_second, or 0
 
   mutable Mutex mu_;
-  std::shared_ptr<BatchSink> sink_ ABSL_GUARDED_BY(mu_);  // null after OnDone
+  std::shared_ptr<BatchSink> sink_
+      ABSL_GUARDED_BY(mu_);                // null after OnBatchDone
   int64_t next_ ABSL_GUARDED_BY(mu_) = 0;  // first task not yet started
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;

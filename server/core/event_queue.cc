@@ -120,7 +120,7 @@ void EventQueue::OnResult(v1::TaskResult* result,
   if (BackloggedLocked()) paused_ = true;
 }
 
-void EventQueue::OnDone(const v1::Summary& summary) {
+void EventQueue::OnBatchDone(const v1::Summary& summary) {
   MutexLock lock(&mu_);
   summary_ = summary;
   done_ = true;

@@ -66,7 +66,7 @@ class EventQueue {
   // The result from NewResult is complete.
   void OnResult(v1::TaskResult* result, const v1::Progress& progress);
   // Queues the summary, the last event.
-  void OnDone(const v1::Summary& summary);
+  void OnBatchDone(const v1::Summary& summary);
   // True while the batch should start no more tasks.
   bool Backlogged() const;
 
@@ -131,7 +131,7 @@ class EventQueue {
   // none.
   absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::optional<v1::Summary> summary_ ABSL_GUARDED_BY(mu_);  // unsent
-  bool done_ ABSL_GUARDED_BY(mu_) = false;                   // OnDone seen
+  bool done_ ABSL_GUARDED_BY(mu_) = false;                   // OnBatchDone seen
   bool paused_ ABSL_GUARDED_BY(mu_) = false;  // Backlogged() turned true
   bool dropped_ ABSL_GUARDED_BY(mu_) = false;
   // Where results nobody will read are written (by the batch, outside mu_).

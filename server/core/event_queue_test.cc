@@ -94,7 +94,7 @@ TEST(EventQueue, SmallResultsShareOneChunkThenSummaryThenEnd) {
   for (uint32_t i = 0; i < 10; ++i) Produce(queue, i, 100);
   v1::Summary summary;
   summary.set_succeeded(10);
-  queue.OnDone(summary);
+  queue.OnBatchDone(summary);
   bool end = false;
   auto events = Drain(queue, Later(), &end);
   ASSERT_EQ(events.size(), 3u);
@@ -316,7 +316,7 @@ TEST(EventQueue, DropForgetsWhatIsQueuedAndDiscardsWhatComes) {
   EventQueue::Step step = queue.Take(Later());
   EXPECT_FALSE(step.event.has_value());
   EXPECT_FALSE(step.end);
-  queue.OnDone(v1::Summary());
+  queue.OnBatchDone(v1::Summary());
   step = queue.Take(Later());
   EXPECT_FALSE(step.event.has_value());
   EXPECT_TRUE(step.end);
@@ -418,7 +418,7 @@ TEST(EventQueue, KeepsEveryMessageUnder4MiBWhateverTheResultSizes) {
         events.insert(events.end(), more.begin(), more.end());
       }
     }
-    queue.OnDone(v1::Summary());
+    queue.OnBatchDone(v1::Summary());
     bool end = false;
     auto rest = Drain(queue, Earlier(), &end);  // done: everything is due
     events.insert(events.end(), rest.begin(), rest.end());
@@ -532,7 +532,7 @@ int RunConcurrently(int producers, int per_producer, size_t max_bytes,
         if (i % 16 == 0) queue.OnProgress(SomeProgress(seq + 1));
       }
       MutexLock lock(&batch_mu);
-      if (++finished_producers == producers) queue.OnDone(v1::Summary());
+      if (++finished_producers == producers) queue.OnBatchDone(v1::Summary());
     });
   }
   for (auto& t : threads) t.join();

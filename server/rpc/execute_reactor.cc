@@ -9,9 +9,8 @@
 
 namespace batchexec {
 
-// What the batch sees of the call. A class of its own, so that the batch's
-// OnDone and gRPC's OnDone do not share one object; holding the reactor, it
-// keeps it alive until the batch's last Flush.
+// What the batch sees of the call. A class of its own: holding the reactor,
+// it keeps it alive until the batch's last Flush, past gRPC's OnDone.
 class ExecuteReactor::Sink final : public BatchSink {
  public:
   explicit Sink(std::shared_ptr<ExecuteReactor> reactor)
@@ -27,8 +26,8 @@ class ExecuteReactor::Sink final : public BatchSink {
   void OnResult(v1::TaskResult* result, const v1::Progress& progress) override {
     reactor_->events_.OnResult(result, progress);
   }
-  void OnDone(const v1::Summary& summary,
-              const absl::Status& call_status) override {
+  void OnBatchDone(const v1::Summary& summary,
+                   const absl::Status& call_status) override {
     reactor_->OnBatchDone(summary, call_status);
   }
   bool Backlogged() const override { return reactor_->events_.Backlogged(); }
@@ -91,7 +90,7 @@ void ExecuteReactor::OnBatchDone(const v1::Summary& summary,
   MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(status);
   log_->BatchDone(summary);
-  events_.OnDone(summary);
+  events_.OnBatchDone(summary);
 }
 
 void ExecuteReactor::Pump() {

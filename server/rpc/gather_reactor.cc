@@ -54,8 +54,8 @@ v1::TaskResult* GatherReactor::NewResult(uint32_t index) {
   return response_->mutable_results(static_cast<int>(index));
 }
 
-void GatherReactor::OnDone(const v1::Summary& summary,
-                           const absl::Status& call_status) {
+void GatherReactor::OnBatchDone(const v1::Summary& summary,
+                                const absl::Status& call_status) {
   MutexLock lock(&mu_);
   call_status_ = ToGrpcStatus(call_status);
   *response_->mutable_summary() = summary;

@@ -33,8 +33,8 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   // BatchSink
   v1::TaskResult* NewResult(uint32_t index) override;
   void OnResult(v1::TaskResult*, const v1::Progress&) override {}
-  void OnDone(const v1::Summary& summary,
-              const absl::Status& call_status) override;
+  void OnBatchDone(const v1::Summary& summary,
+                   const absl::Status& call_status) override;
   void Flush() override;
 
   // grpc::ServerUnaryReactor
@@ -63,7 +63,7 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnDone
+  grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnBatchDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<CallLog> log_;  // set by Begin; written in OnDone
 };

@@ -26,13 +26,13 @@ class RecordingSink : public BatchSink {
     max_running_ = std::max<int64_t>(max_running_, p.running());
     results_.push_back(*r);
   }
-  void OnDone(const v1::Summary& s, const absl::Status&) override {
+  void OnBatchDone(const v1::Summary& s, const absl::Status&) override {
     MutexLock lock(&mu_);
     summary_ = s;
     ++done_calls_;
   }
 
-  // Waits for OnDone; false on timeout.
+  // Waits for OnBatchDone; false on timeout.
   bool WaitDone(absl::Duration timeout = absl::Seconds(30)) {
     MutexLock lock(&mu_);
     auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
