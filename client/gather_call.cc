@@ -84,7 +84,7 @@ class GatherCall::State final : public ExecuteStream::Listener {
   // Serializes the user's callbacks, and with them the reactions that
   // produce them, so callbacks see events in the order they were recorded.
   // Taken before mu_, never while calling into gRPC.
-  Mutex callback_mu_;
+  Mutex callback_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   Progress last_progress_ ABSL_GUARDED_BY(callback_mu_);
 
   // Results, progress and the batch's status. Thread-safe on its own; the

@@ -229,8 +229,7 @@ void Server::Shutdown(absl::Duration grace) {
   {
     MutexLock lock(&mu_);
     if (shutdown_started_) {
-      auto done = [this] { return shutdown_done_; };
-      mu_.Await(absl::Condition(&done));
+      mu_.Await(absl::Condition(this, &Server::ShutdownDone));
       return;
     }
     shutdown_started_ = true;
@@ -252,8 +251,7 @@ void Server::Shutdown(absl::Duration grace) {
 
 void Server::Wait() {
   MutexLock lock(&mu_);
-  auto done = [this] { return shutdown_done_; };
-  mu_.Await(absl::Condition(&done));
+  mu_.Await(absl::Condition(this, &Server::ShutdownDone));
 }
 
 }  // namespace batchexec

@@ -142,6 +142,10 @@ class Server {
   Mutex mu_;
   bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
+  // The condition Shutdown's second caller and Wait() wait for.
+  bool ShutdownDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return shutdown_done_;
+  }
 };
 
 }  // namespace batchexec
