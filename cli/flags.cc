@@ -171,6 +171,30 @@ absl::StatusOr<CliFlags> ReadFlags() {
   return f;
 }
 
+// Puts the tool's flags back to their values at construction. Not
+// absl::FlagSaver: it logs a "Restore saved value" line to stderr for every
+// flag that was set, i.e. on every run of the tool with a flag.
+class CliFlagsRestorer {
+ public:
+  CliFlagsRestorer() {
+    for (const FlagEntry& entry : CliFlagList()) {
+      saved_.emplace_back(entry.flag->Name(), entry.flag->CurrentValue());
+    }
+  }
+  ~CliFlagsRestorer() {
+    std::string error;
+    for (const auto& [name, value] : saved_) {
+      // The saved text is the flag's own rendering, which it parses back.
+      FindCliFlag(name)->ParseFrom(value, &error);
+    }
+  }
+  CliFlagsRestorer(const CliFlagsRestorer&) = delete;
+  CliFlagsRestorer& operator=(const CliFlagsRestorer&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
 // `text` as lines of at most `width` characters, each after `indent`.
 std::string Wrap(absl::string_view text, size_t indent, size_t width) {
   std::string out;
@@ -217,7 +241,7 @@ absl::StatusOr<CliCommandLine> ParseCliArgs(
     const std::vector<std::string>& args) {
   // The values are read into the result; the process's flags go back to
   // what they were when this returns.
-  absl::FlagSaver restore;
+  CliFlagsRestorer restore;
   CliCommandLine line;
   bool flags_done = false;
   for (size_t i = 0; i < args.size(); ++i) {

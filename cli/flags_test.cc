@@ -64,8 +64,22 @@ TEST(ParseCliArgs, BoolFlagsTakeValuesAndTheNoPrefix) {
 }
 
 TEST(ParseCliArgs, ValuesDoNotLeakIntoTheNextParse) {
-  ASSERT_TRUE(ParseCliArgs({"gather", "--target=elsewhere:1"}).ok());
-  EXPECT_EQ(ParseCliArgs({"gather"})->flags.target, "127.0.0.1:50051");
+  const std::string before = CliFlagsUsage();
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(ParseCliArgs({"gather", "--target=elsewhere:1", "--timeout=2s",
+                            "--deadline=1m", "--retry_codes=INTERNAL",
+                            "--retry_backoff=1s", "--rate=5", "--tls_ca=x",
+                            "--return_exceptions", "--max_concurrency=3"})
+                  .ok());
+  // Putting the flags back says nothing (absl::FlagSaver logs each one).
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  auto again = ParseCliArgs({"gather"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->flags.target, "127.0.0.1:50051");
+  EXPECT_EQ(again->flags.timeout, absl::InfiniteDuration());
+  EXPECT_EQ(again->flags.retry_backoff, absl::Milliseconds(100));
+  EXPECT_FALSE(again->flags.return_exceptions);
+  EXPECT_EQ(CliFlagsUsage(), before);
 }
 
 TEST(ParseCliArgs, HelpInEveryForm) {
