@@ -201,7 +201,13 @@ TEST(MetricsTest, RendersEveryDesignedFamilyWithItsType) {
       {"batchexec_requests_rejected_total", "counter"},
   };
   EXPECT_EQ(p.types, want);
+  // glibc's heap figure; AddressSanitizer's allocator replaces glibc's, so
+  // under it mallinfo2 reports 0.
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_GE(Value(p, "batchexec_process_heap_bytes", {}), 0);
+#else
   EXPECT_GT(Value(p, "batchexec_process_heap_bytes", {}), 0);
+#endif
   for (const auto& [family, type] : want) {
     EXPECT_FALSE(p.help[family].empty()) << family;
   }
