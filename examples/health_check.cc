@@ -7,9 +7,9 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "examples/local_server.h"
@@ -69,8 +69,8 @@ absl::StatusOr<std::pair<std::string, std::string>> HostAndPort(
     } else if (absl::ConsumePrefix(&rest, "https://")) {
       port = "443";
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--http ", where, ": expected an http:// or https:// URL"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--http ", where, ": expected an http:// or https:// URL"));
     }
     rest = rest.substr(0, rest.find_first_of("/?#"));
     if (size_t at = rest.rfind('@'); at != absl::string_view::npos) {
@@ -91,9 +91,9 @@ absl::StatusOr<std::pair<std::string, std::string>> HostAndPort(
   int number = 0;
   if (host.empty() || !absl::SimpleAtoi(port, &number) || number < 1 ||
       number > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        url ? "--http " : "--grpc ", where, ": expected ",
-        url ? "a URL with a host" : "host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(url ? "--http " : "--grpc ", where, ": expected ",
+                     url ? "a URL with a host" : "host:port"));
   }
   return std::make_pair(host, port);
 }

@@ -42,9 +42,28 @@ uint64_t Seed() {
 // escapes, and multi-byte UTF-8 (some of which protobuf escapes too).
 const std::vector<std::string>& StringPieces() {
   static const auto* pieces = new std::vector<std::string>{
-      "a", "Z", "0", " ", "task-7", "/", "'", "<", ">", "&", "\"", "\\",
-      "\\u003c", std::string(1, '\0'), "\x01", "\b", "\t", "\n", "\f", "\r",
-      "\x1f", "\x7f",
+      "a",
+      "Z",
+      "0",
+      " ",
+      "task-7",
+      "/",
+      "'",
+      "<",
+      ">",
+      "&",
+      "\"",
+      "\\",
+      "\\u003c",
+      std::string(1, '\0'),
+      "\x01",
+      "\b",
+      "\t",
+      "\n",
+      "\f",
+      "\r",
+      "\x1f",
+      "\x7f",
       "\xc2\x80",          // U+0080
       "\xc2\x9f",          // U+009F
       "\xc2\xa0",          // U+00A0, printed plainly
@@ -93,13 +112,38 @@ class Generator {
   }
 
   double Number(bool allow_non_finite) {
-    static const double kEdges[] = {
-        0.0, -0.0, 1, -1, 0.1, 0.5, 1.5, -2.25, 1e15, 1e15 - 1, -1e15 + 1,
-        1e16, 1e21, 1e22, 1e-7, 1e-5, 123456.789, 0.30000000000000004,
-        9007199254740992.0, 9007199254740993.0, -9007199254740992.0,
-        9223372036854775807.0, -9223372036854775808.0,
-        18446744073709551615.0, 4294967295.0, 2147483647.0, -2147483648.0,
-        DBL_MAX, -DBL_MAX, DBL_MIN, 5e-324, 1.7976931348623157e308};
+    static const double kEdges[] = {0.0,
+                                    -0.0,
+                                    1,
+                                    -1,
+                                    0.1,
+                                    0.5,
+                                    1.5,
+                                    -2.25,
+                                    1e15,
+                                    1e15 - 1,
+                                    -1e15 + 1,
+                                    1e16,
+                                    1e21,
+                                    1e22,
+                                    1e-7,
+                                    1e-5,
+                                    123456.789,
+                                    0.30000000000000004,
+                                    9007199254740992.0,
+                                    9007199254740993.0,
+                                    -9007199254740992.0,
+                                    9223372036854775807.0,
+                                    -9223372036854775808.0,
+                                    18446744073709551615.0,
+                                    4294967295.0,
+                                    2147483647.0,
+                                    -2147483648.0,
+                                    DBL_MAX,
+                                    -DBL_MAX,
+                                    DBL_MIN,
+                                    5e-324,
+                                    1.7976931348623157e308};
     switch (Uniform(0, 3)) {
       case 0:
         return kEdges[Uniform(0, std::size(kEdges) - 1)];
@@ -159,12 +203,11 @@ class Generator {
   void FillDuration(Duration* d) {
     constexpr int64_t kMax = 315'576'000'000;
     static const int64_t kSeconds[] = {0, 1, 59, 3600, kMax, kMax - 1};
-    static const int32_t kNanos[] = {0,         1,         999'999'999,
-                                     1'000,     1'000'000, 500'000'000,
-                                     12'345'000, 120'000,  7};
+    static const int32_t kNanos[] = {0,          1,         999'999'999,
+                                     1'000,      1'000'000, 500'000'000,
+                                     12'345'000, 120'000,   7};
     int64_t seconds = OneIn(2) ? kSeconds[Uniform(0, 5)] : Uniform(0, 100000);
-    int32_t nanos = OneIn(2) ? kNanos[Uniform(0, 8)]
-                             : Uniform(0, 999'999'999);
+    int32_t nanos = OneIn(2) ? kNanos[Uniform(0, 8)] : Uniform(0, 999'999'999);
     if (OneIn(5)) {
       seconds = -seconds;
       nanos = -nanos;
@@ -176,7 +219,13 @@ class Generator {
   v1::TaskResult Result() {
     static const uint32_t kIndexes[] = {0, 1, 99'999,
                                         std::numeric_limits<uint32_t>::max()};
-    static const int32_t kCodes[] = {0, 1, 4, 5, 13, 16, -1,
+    static const int32_t kCodes[] = {0,
+                                     1,
+                                     4,
+                                     5,
+                                     13,
+                                     16,
+                                     -1,
                                      std::numeric_limits<int32_t>::min(),
                                      std::numeric_limits<int32_t>::max()};
     v1::TaskResult r;
@@ -365,27 +414,47 @@ TEST(CliJsonEquivalence, TaskEdgeCases) {
       R"({"retryPolicy":{"backoffMultiplier":true}})",
       R"({"retryPolicy":{"retryableStatusCodes":["UNAVAILABLE",null]}})",
       // Bytes: standard or URL-safe base64, padded or not.
-      R"({"payload":"AP8B"})", R"({"payload":"YQ=="})", R"({"payload":"YQ"})",
-      R"({"payload":"AP-_"})", R"({"payload":"YQ="})",
-      R"({"payload":"Y Q=="})", R"({"payload":"YR=="})",
-      R"({"payload":"YQ==YQ=="})", R"({"payload":"A+/_"})",
+      R"({"payload":"AP8B"})",
+      R"({"payload":"YQ=="})",
+      R"({"payload":"YQ"})",
+      R"({"payload":"AP-_"})",
+      R"({"payload":"YQ="})",
+      R"({"payload":"Y Q=="})",
+      R"({"payload":"YR=="})",
+      R"({"payload":"YQ==YQ=="})",
+      R"({"payload":"A+/_"})",
       // Durations.
-      R"({"timeout":"1.5s"})", R"({"timeout":"-0.5s"})",
-      R"({"timeout":"0.000000001s"})", R"({"timeout":"1.123456789s"})",
+      R"({"timeout":"1.5s"})",
+      R"({"timeout":"-0.5s"})",
+      R"({"timeout":"0.000000001s"})",
+      R"({"timeout":"1.123456789s"})",
       R"({"timeout":"315576000000s"})",
       R"({"timeout":"-315576000000.999999999s"})",
-      R"({"timeout":"1.s"})", R"({"timeout":"01s"})",
-      R"({"timeout":"315576000001s"})", R"({"timeout":"1.1234567891s"})",
-      R"({"timeout":"1s5"})", R"({"timeout":".5s"})", R"({"timeout":"1e2s"})",
-      R"({"timeout":"--1s"})", R"({"timeout":"1"})", R"({"timeout":1})",
+      R"({"timeout":"1.s"})",
+      R"({"timeout":"01s"})",
+      R"({"timeout":"315576000001s"})",
+      R"({"timeout":"1.1234567891s"})",
+      R"({"timeout":"1s5"})",
+      R"({"timeout":".5s"})",
+      R"({"timeout":"1e2s"})",
+      R"({"timeout":"--1s"})",
+      R"({"timeout":"1"})",
+      R"({"timeout":1})",
       // Wrong types, unknown fields, not an object, trailing text.
-      R"({"kind":1})", R"({"id":true})", R"({"args":[]})", R"({"args":1})",
-      R"({"knd":"echo"})", R"({"Kind":"echo"})",
-      R"({"retryPolicy":{"maxAttempt":1}})", R"([1])", R"({"kind":"a"} x)",
+      R"({"kind":1})",
+      R"({"id":true})",
+      R"({"args":[]})",
+      R"({"args":1})",
+      R"({"knd":"echo"})",
+      R"({"Kind":"echo"})",
+      R"({"retryPolicy":{"maxAttempt":1}})",
+      R"([1])",
+      R"({"kind":"a"} x)",
       R"({"kind":"a")",
       // Nesting: protobuf takes 100 message levels, 3 per object level and
       // 2 per list level.
-      Nested(32, R"({"a":)", "}"), Nested(33, R"({"a":)", "}"),
+      Nested(32, R"({"a":)", "}"),
+      Nested(33, R"({"a":)", "}"),
       Nested(200, R"({"a":)", "}"),
       R"({"args":{"a":)" + std::string(48, '[') + "1" + std::string(48, ']') +
           "}}",

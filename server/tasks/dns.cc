@@ -60,8 +60,8 @@ TaskKind DnsKind(std::shared_ptr<DnsResolver> resolver) {
        "\"any\" (default), \"ipv4\" (A records) or \"ipv6\" (AAAA records)"},
       {"timeout", ArgType::kNumber, false,
        absl::StrCat("seconds to wait for an answer (default ",
-                    kDefaultDnsTimeoutSeconds, ", max ",
-                    kMaxDnsTimeoutSeconds, ")")},
+                    kDefaultDnsTimeoutSeconds, ", max ", kMaxDnsTimeoutSeconds,
+                    ")")},
   };
   kind.validate = ValidateDnsArgs;
   kind.handler = [resolver](std::shared_ptr<TaskContext> task) {
@@ -73,9 +73,9 @@ TaskKind DnsKind(std::shared_ptr<DnsResolver> resolver) {
     const absl::Time start = absl::Now();
     auto done = [task, start](absl::StatusOr<std::vector<IpAddress>> found) {
       if (!found.ok()) {
-        return task->Finish(absl::Status(
-            found.status().code(),
-            absl::StrCat("dns: ", found.status().message())));
+        return task->Finish(
+            absl::Status(found.status().code(),
+                         absl::StrCat("dns: ", found.status().message())));
       }
       HandlerOutput out;
       auto& f = *out.output.mutable_struct_value()->mutable_fields();

@@ -37,7 +37,8 @@ void InitAresOnce() {
 }
 
 absl::Status AresError(int status, absl::string_view name) {
-  const std::string what = absl::StrCat("'", name, "': ", ares_strerror(status));
+  const std::string what =
+      absl::StrCat("'", name, "': ", ares_strerror(status));
   switch (status) {
     case ARES_ENOTFOUND:
     case ARES_ENODATA:
@@ -110,14 +111,14 @@ class AresLookup : public DnsResolver::Lookup,
 
   void Start(const std::string& servers, int family) {
     ares_options options{};
-    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS |
-               ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS | ARES_OPT_TIMEOUTMS |
+               ARES_OPT_TRIES;
     options.sock_state_cb = &AresLookup::OnSocketState;
     options.sock_state_cb_data = this;
     char lookups[] = "fb";  // hosts file, then DNS
     options.lookups = lookups;
-    options.timeout = static_cast<int>(absl::ToInt64Milliseconds(
-        std::max(kMinTryTimeout, timeout_ / 4)));
+    options.timeout = static_cast<int>(
+        absl::ToInt64Milliseconds(std::max(kMinTryTimeout, timeout_ / 4)));
     options.tries = kTries;
     Delivery delivery;
     {
@@ -158,9 +159,9 @@ class AresLookup : public DnsResolver::Lookup,
   struct Socket {
     bool read = false;
     bool write = false;
-    bool armed = false;          // a watch is registered
+    bool armed = false;  // a watch is registered
     IoPoller::WatchId watch = 0;
-    uint64_t arm_seq = 0;        // tells a stale readiness callback apart
+    uint64_t arm_seq = 0;  // tells a stale readiness callback apart
   };
 
   static void OnSocketState(void* data, ares_socket_t fd, int readable,
@@ -177,11 +178,10 @@ class AresLookup : public DnsResolver::Lookup,
     if (!self->result_) {
       if (status == ARES_SUCCESS) {
         std::vector<IpAddress> addresses = Addresses(info);
-        self->result_ =
-            addresses.empty()
-                ? Result(absl::NotFoundError(
-                      absl::StrCat("'", self->name_, "': no addresses")))
-                : Result(std::move(addresses));
+        self->result_ = addresses.empty()
+                            ? Result(absl::NotFoundError(absl::StrCat(
+                                  "'", self->name_, "': no addresses")))
+                            : Result(std::move(addresses));
       } else if (status == ARES_ETIMEOUT && Clock::now() >= self->deadline_) {
         self->result_ = self->DeadlineError();
       } else {
@@ -248,13 +248,12 @@ class AresLookup : public DnsResolver::Lookup,
   void ArmTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Clock::time_point when = deadline_;
     timeval max{}, tv{};
-    const absl::Duration left =
-        absl::FromChrono(deadline_ - Clock::now());
+    const absl::Duration left = absl::FromChrono(deadline_ - Clock::now());
     max = absl::ToTimeval(std::max(absl::ZeroDuration(), left));
     if (timeval* next = ares_timeout(channel_, &max, &tv); next != nullptr) {
-      when = std::min(
-          when, Clock::now() + absl::ToChronoNanoseconds(
-                                   absl::DurationFromTimeval(*next)));
+      when =
+          std::min(when, Clock::now() + absl::ToChronoNanoseconds(
+                                            absl::DurationFromTimeval(*next)));
     }
     // An earlier timer still pending does no harm: firing, it re-arms.
     if (timer_ != 0 && timer_when_ <= when) return;
@@ -352,15 +351,14 @@ absl::Status CheckHostName(absl::string_view name) {
   if (host.back() == '.') host.remove_suffix(1);  // fully qualified
   if (host.size() > kMaxHostNameBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("is ", name.size(), " bytes; at most ",
-                     kMaxHostNameBytes, " are allowed"));
+        absl::StrCat("is ", name.size(), " bytes; at most ", kMaxHostNameBytes,
+                     " are allowed"));
   }
   for (absl::string_view label : absl::StrSplit(host, '.')) {
     if (label.empty() || label.size() > kMaxLabelBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", absl::CHexEscape(name), "' has a label of ",
-                       label.size(), " bytes; each must have 1..",
-                       kMaxLabelBytes));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", absl::CHexEscape(name), "' has a label of ", label.size(),
+          " bytes; each must have 1..", kMaxLabelBytes));
     }
     for (char c : label) {
       // Underscores appear in real records (_service._tcp); anything else
@@ -427,9 +425,9 @@ std::shared_ptr<DnsResolver::Lookup> DnsResolver::Resolve(
   if (auto ip = IpAddress::Parse(name); ip.ok() && name != "localhost") {
     if ((family == AddressFamily::kIpv4 && !ip->is_v4) ||
         (family == AddressFamily::kIpv6 && ip->is_v4)) {
-      done(absl::NotFoundError(absl::StrCat(
-          "'", name, "' is an ", ip->is_v4 ? "IPv4" : "IPv6",
-          " address, not of the family asked for")));
+      done(absl::NotFoundError(
+          absl::StrCat("'", name, "' is an ", ip->is_v4 ? "IPv4" : "IPv6",
+                       " address, not of the family asked for")));
     } else {
       done(std::vector<IpAddress>{*ip});
     }

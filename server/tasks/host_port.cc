@@ -46,8 +46,7 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view target) {
     }
   }
   if (port.empty() || port.front() == '+' ||
-      !absl::SimpleAtoi(port, &out.port) || out.port < 1 ||
-      out.port > 65535) {
+      !absl::SimpleAtoi(port, &out.port) || out.port < 1 || out.port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", target, "' needs a port 1..65535"));
   }

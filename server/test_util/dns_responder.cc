@@ -28,9 +28,9 @@ void Put16(std::string& out, uint16_t v) {
 }
 
 struct Question {
-  std::string name;   // lower case, dotted, no final dot
+  std::string name;  // lower case, dotted, no final dot
   uint16_t type = 0;
-  size_t end = 0;     // offset just past the question
+  size_t end = 0;  // offset just past the question
 };
 
 // Reads the first question; false if the packet is not a query we can read.
@@ -115,7 +115,10 @@ absl::StatusOr<std::unique_ptr<DnsResponder>> DnsResponder::Start(
 }
 
 DnsResponder::DnsResponder(DnsZone zone, int fd, int port)
-    : zone_(std::move(zone)), fd_(fd), port_(port), thread_([this] { Run(); }) {}
+    : zone_(std::move(zone)),
+      fd_(fd),
+      port_(port),
+      thread_([this] { Run(); }) {}
 
 DnsResponder::~DnsResponder() {
   stop_ = true;
