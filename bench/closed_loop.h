@@ -46,7 +46,10 @@ inline void RunClosedLoop(int lanes, int total, StartCall start) {
   };
   for (int lane = 0; lane < std::min(lanes, total); ++lane) Step::Run(state);
   absl::MutexLock lock(&state->mu);
-  auto all_done = [&] { return state->finished == total; };
+  // Await runs the condition with the lock held.
+  auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+    return state->finished == total;
+  };
   state->mu.Await(absl::Condition(&all_done));
 }
 

@@ -1,48 +1,33 @@
 #!/usr/bin/env bash
-# Compiles every C++ source of the server, the SDK, the CLI and common/ (their
-# tests too) with clang's thread-safety analysis (-Wthread-safety and -beta),
-# which checks the ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED /
-# ABSL_ACQUIRED_BEFORE annotations that gcc ignores. Syntax only: the Bazel
-# build (gcc) makes the binaries; this makes the annotations count.
-# Needs the generated proto headers: run after `bazel build //...`.
-# Prints "thread-safety: N passed, N failed" (one check per file).
+# Builds the server, the SDK, the CLI, common/ and the bench (their tests too)
+# with `--config=thread_safety` (.bazelrc): clang with -Wthread-safety as an
+# error, which checks the ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED /
+# ABSL_ACQUIRED_BEFORE annotations that gcc ignores.
+# Prints "thread-safety: N passed, N failed", one check per source file: a
+# file fails when clang reports a thread-safety error in it (or, when the
+# build fails for another reason, the build counts as one failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=$(bazel info bazel-bin 2>/dev/null)
-# gRPC's own protos (health, reflection) are generated under external/.
-includes=(-I. -I"$bin" -I"$bin/external/com_github_grpc_grpc")
-while IFS= read -r dir; do includes+=(-I"$dir"); done < <(
-  find "$bin" -maxdepth 4 -type d -path '*/_virtual_includes/*')
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+targets=(//server/... //client/... //cli/... //common/... //bench/...)
+query="kind('source file', labels(srcs, kind('cc_(library|test|binary)', $(
+  IFS=+; echo "${targets[*]}"))))"
+sources=$(bazel query --noshow_progress "$query" 2>/dev/null | grep -c '\.cc$')
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
-targets='kind("cc_(library|test|binary)", //server/... + //client/... + //cli/... + //common/...)'
-sources=$(bazel query "labels(srcs, $targets)" 2>/dev/null | grep '\.cc$' |
-  grep -v '^@' | sed 's|^//||; s|:|/|')
-[ -n "$sources" ] || { echo "thread-safety: 0 passed, 1 failed"; exit 1; }
-
-# One file: its verdict goes to $work/<n>.ok or $work/<n>.fail (with the
-# first diagnostics). Sources that include gRPC take seconds each to parse,
-# so the files run in parallel, one per core.
-check() {
-  local f=$1 out
-  local slot="$work/$(echo "$f" | tr '/' '_')"
-  if out=$(clang++ -std=c++17 -fsyntax-only -Wthread-safety -Wthread-safety-beta \
-      -Werror=thread-safety -Wno-unused-command-line-argument \
-      "${includes[@]}" "$f" 2>&1) && ! grep -q "thread-safety" <<<"$out"; then
-    touch "$slot.ok"
-  else
-    { echo "thread-safety: $f"; echo "$out" | grep -E "error|warning" | head -5; } >"$slot.fail"
-  fi
-}
-export -f check
-export work
-export includes_str="${includes[*]}"
-# shellcheck disable=SC2016
-echo "$sources" | xargs -P "$(nproc)" -I{} bash -c 'includes=($includes_str); check "$1"' _ {}
-
-passed=$(find "$work" -name '*.ok' | wc -l)
-failed=$(find "$work" -name '*.fail' | wc -l)
-[ "$failed" -eq 0 ] || cat "$work"/*.fail >&2
-echo "thread-safety: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+rc=0
+bazel build --config=thread_safety --keep_going --noshow_progress \
+  "${targets[@]}" >"$log" 2>&1 || rc=$?
+# clang: "path/file.cc:12:3: error: ... [-Werror,-Wthread-safety-analysis]"
+bad=$(grep -E '^[^ :]+:[0-9]+:[0-9]+: error: .*-Wthread-safety' "$log" |
+  cut -d: -f1 | sort -u)
+failed=$(grep -c . <<<"$bad")
+if [ "$failed" -gt 0 ]; then
+  grep -E -A3 '^[^ :]+:[0-9]+:[0-9]+: error: .*-Wthread-safety' "$log" >&2
+elif [ "$rc" -ne 0 ]; then
+  echo "thread-safety: the clang build failed:" >&2
+  grep -E 'error|ERROR' "$log" | head -20 >&2
+  failed=1
+fi
+echo "thread-safety: $((sources - failed)) passed, $failed failed"
+[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
