@@ -20,6 +20,7 @@
 #include "server/core/limits.h"
 #include "server/rpc/builtin_server.h"
 #include "server/rpc/tokens_file.h"
+#include "server/tasks/dns_resolver.h"
 #include "server/tasks/kinds.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1",

@@ -1,22 +1,32 @@
+#include <vector>
+
 #include "server/tasks/kinds.h"
 
 namespace batchexec {
+namespace {
+
+// Filled before main by the kinds' files; read-only afterwards. A function
+// static, so it exists whichever file initializes first.
+std::vector<BuiltinKindFactory>& Factories() {
+  static auto* factories = new std::vector<BuiltinKindFactory>();
+  return *factories;
+}
+
+}  // namespace
+
+bool AddBuiltinKind(BuiltinKindFactory factory) {
+  Factories().push_back(factory);
+  return true;
+}
 
 absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
                                   const BuiltinKindsOptions& options) {
-  for (TaskKind kind : {EchoKind(), SleepKind(), FailKind(), PrimesKind(),
-                        TcpProbeKind(options.probe_allowlist)}) {
-    if (absl::Status s = registry.Register(std::move(kind)); !s.ok()) return s;
-  }
-  if (absl::Status s = registry.Register(HttpKind(options.probe_allowlist));
-      !s.ok()) {
-    return s;
-  }
-  auto resolver = DnsResolver::Create({options.dns_servers});
-  if (!resolver.ok()) return resolver.status();
-  if (absl::Status s = registry.Register(DnsKind(*std::move(resolver)));
-      !s.ok()) {
-    return s;
+  for (BuiltinKindFactory factory : Factories()) {
+    absl::StatusOr<TaskKind> kind = factory(options);
+    if (!kind.ok()) return kind.status();
+    if (absl::Status s = registry.Register(*std::move(kind)); !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }

@@ -41,9 +41,11 @@ absl::Status ValidateDnsArgs(const google::protobuf::Struct& args) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-TaskKind DnsKind(std::shared_ptr<DnsResolver> resolver) {
+absl::StatusOr<TaskKind> DnsKind(const BuiltinKindsOptions& options) {
+  absl::StatusOr<std::shared_ptr<DnsResolver>> made =
+      DnsResolver::Create({options.dns_servers});
+  if (!made.ok()) return made.status();
+  std::shared_ptr<DnsResolver> resolver = *std::move(made);
   TaskKind kind;
   kind.name = "dns";
   kind.description = absl::StrCat(
@@ -95,5 +97,9 @@ TaskKind DnsKind(std::shared_ptr<DnsResolver> resolver) {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&DnsKind);
+
+}  // namespace
 
 }  // namespace batchexec

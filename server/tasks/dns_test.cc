@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/core/executor.h"
+#include "server/tasks/dns_resolver.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/dns_responder.h"
 #include "server/test_util/recording_sink.h"

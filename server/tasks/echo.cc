@@ -1,8 +1,10 @@
+// The echo kind: its output is its args.
 #include "server/tasks/kinds.h"
 
 namespace batchexec {
+namespace {
 
-TaskKind EchoKind() {
+absl::StatusOr<TaskKind> EchoKind(const BuiltinKindsOptions&) {
   TaskKind kind;
   kind.name = "echo";
   kind.description = "Returns its args unchanged as the output.";
@@ -15,5 +17,9 @@ TaskKind EchoKind() {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&EchoKind);
+
+}  // namespace
 
 }  // namespace batchexec

@@ -1,10 +1,12 @@
+// The fail kind: ends with the status `code` and `message` it is given.
 #include "absl/strings/str_cat.h"
 #include "server/tasks/args.h"
 #include "server/tasks/kinds.h"
 
 namespace batchexec {
+namespace {
 
-TaskKind FailKind() {
+absl::StatusOr<TaskKind> FailKind(const BuiltinKindsOptions&) {
   TaskKind kind;
   kind.name = "fail";
   kind.description =
@@ -49,5 +51,9 @@ TaskKind FailKind() {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&FailKind);
+
+}  // namespace
 
 }  // namespace batchexec

@@ -300,9 +300,8 @@ class LazyHttpClient {
   absl::StatusOr<std::unique_ptr<HttpClient>> client_;
 };
 
-}  // namespace
-
-TaskKind HttpKind(ProbeAllowlist allowlist) {
+absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
+  ProbeAllowlist allowlist = options.probe_allowlist;
   TaskKind kind;
   kind.name = "http";
   kind.description = absl::StrCat(
@@ -363,5 +362,9 @@ TaskKind HttpKind(ProbeAllowlist allowlist) {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&HttpKind);
+
+}  // namespace
 
 }  // namespace batchexec

@@ -1,45 +1,41 @@
-// The built-in task kinds. Each factory returns a complete TaskKind (schema,
-// validator, handler) ready for TaskRegistry::Register.
+// The built-in task kinds (echo, sleep, fail, primes, tcp_probe, http, dns):
+// each is one file here that makes its TaskKind (schema, validator, handler)
+// and registers its factory with one line,
+//   [[maybe_unused]] const bool kRegistered = AddBuiltinKind(&EchoKind);
+// plus its entry in BUILD's :builtin_kinds. RegisterBuiltinKinds puts them all
+// into a registry. (grpc_health, which needs gRPC, is registered by the gRPC
+// layer: grpc_health.h.)
 #ifndef BATCHEXEC_SERVER_TASKS_KINDS_H_
 #define BATCHEXEC_SERVER_TASKS_KINDS_H_
 
-#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "server/core/task_registry.h"
-#include "server/tasks/dns_resolver.h"
 #include "server/tasks/probe_allowlist.h"
 
 namespace batchexec {
 
-// echo: output = args.
-TaskKind EchoKind();
-// sleep: waits `seconds` on the shared timer thread (no thread held).
-TaskKind SleepKind();
-// fail: ends with the status `code` and `message` it is given.
-TaskKind FailKind();
-// primes: counts primes below `n` on the CPU pool (the CPU-bound kind).
-TaskKind PrimesKind();
-// tcp_probe: non-blocking TCP connect to `host`:`port`, only to targets the
-// allowlist permits (PERMISSION_DENIED otherwise).
-TaskKind TcpProbeKind(ProbeAllowlist allowlist);
-// http: an HTTP(S) request on a shared libcurl multi handle, connecting only
-// to addresses the allowlist permits (PERMISSION_DENIED otherwise).
-TaskKind HttpKind(ProbeAllowlist allowlist);
-// dns: looks `name` up with c-ares (hosts file, then DNS) on the resolver's
-// poller and the server's timers.
-TaskKind DnsKind(std::shared_ptr<DnsResolver> resolver);
-
 struct BuiltinKindsOptions {
+  // Targets tcp_probe and http may reach (PERMISSION_DENIED otherwise).
   ProbeAllowlist probe_allowlist = ProbeAllowlist::LoopbackOnly();
   // Name servers for dns (DnsResolverOptions::servers); empty = the system's.
   std::string dns_servers;
 };
 
-// Registers every kind above.
+// Registers every built-in kind.
 absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
                                   const BuiltinKindsOptions& options = {});
+
+// Makes one built-in kind for the given options.
+using BuiltinKindFactory =
+    absl::StatusOr<TaskKind> (*)(const BuiltinKindsOptions& options);
+
+// Adds a kind to those RegisterBuiltinKinds registers. Called once per kind,
+// from the initializer of a namespace-scope constant in the kind's file (the
+// library is alwayslink, so every kind's file is linked). Returns true.
+bool AddBuiltinKind(BuiltinKindFactory factory);
 
 }  // namespace batchexec
 

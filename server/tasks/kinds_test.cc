@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +39,30 @@ v1::TaskResult RunOne(const std::string& kind,
   if (!batch.ok()) return {};
   EXPECT_TRUE(sink->WaitDone());
   return sink->ByIndex().at(0);
+}
+
+// Each kind registers itself from its own file (kinds.h): all of them must
+// have been linked in and registered, once.
+TEST(RegisterBuiltinKinds, RegistersEveryKindFileOnce) {
+  TaskRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinKinds(registry).ok());
+  std::vector<std::string> names;
+  for (const TaskKind* kind : registry.List()) names.push_back(kind->name);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"dns", "echo", "fail", "http",
+                                             "primes", "sleep", "tcp_probe"}));
+  // A second registry gets its own kinds; registering twice into one fails.
+  TaskRegistry second;
+  EXPECT_TRUE(RegisterBuiltinKinds(second).ok());
+  EXPECT_FALSE(RegisterBuiltinKinds(second).ok());
+}
+
+// A bad option fails registration with the kind's own message.
+TEST(RegisterBuiltinKinds, BadDnsServersFailRegistration) {
+  TaskRegistry registry;
+  BuiltinKindsOptions options;
+  options.dns_servers = "not an address";
+  EXPECT_FALSE(RegisterBuiltinKinds(registry, options).ok());
 }
 
 double Field(const v1::TaskResult& r, const std::string& name) {

@@ -1,3 +1,5 @@
+// The primes kind: counts primes below `n` on the CPU pool (the CPU-bound
+// kind).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -83,9 +85,7 @@ class PrimesJob {
   int64_t count_ = 0;
 };
 
-}  // namespace
-
-TaskKind PrimesKind() {
+absl::StatusOr<TaskKind> PrimesKind(const BuiltinKindsOptions&) {
   TaskKind kind;
   kind.name = "primes";
   kind.description =
@@ -110,5 +110,9 @@ TaskKind PrimesKind() {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&PrimesKind);
+
+}  // namespace
 
 }  // namespace batchexec

@@ -1,11 +1,13 @@
+// The sleep kind: waits `seconds` on the shared timer thread (no thread held).
 #include "absl/strings/str_cat.h"
 #include "server/core/limits.h"
 #include "server/tasks/args.h"
 #include "server/tasks/kinds.h"
 
 namespace batchexec {
+namespace {
 
-TaskKind SleepKind() {
+absl::StatusOr<TaskKind> SleepKind(const BuiltinKindsOptions&) {
   TaskKind kind;
   kind.name = "sleep";
   kind.description =
@@ -42,5 +44,9 @@ TaskKind SleepKind() {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&SleepKind);
+
+}  // namespace
 
 }  // namespace batchexec

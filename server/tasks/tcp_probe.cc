@@ -1,3 +1,5 @@
+// The tcp_probe kind: a non-blocking TCP connect to `host`:`port`, only to
+// targets the allowlist permits (PERMISSION_DENIED otherwise).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -126,9 +128,8 @@ absl::Status ValidateProbeArgs(const google::protobuf::Struct& args) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-TaskKind TcpProbeKind(ProbeAllowlist allowlist) {
+absl::StatusOr<TaskKind> TcpProbeKind(const BuiltinKindsOptions& options) {
+  ProbeAllowlist allowlist = options.probe_allowlist;
   // The poller lives as long as the handler, i.e. the registry.
   std::shared_ptr<IoPoller> poller = *IoPoller::Create();
   TaskKind kind;
@@ -186,5 +187,9 @@ TaskKind TcpProbeKind(ProbeAllowlist allowlist) {
   };
   return kind;
 }
+
+[[maybe_unused]] const bool kRegistered = AddBuiltinKind(&TcpProbeKind);
+
+}  // namespace
 
 }  // namespace batchexec

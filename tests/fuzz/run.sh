@@ -16,10 +16,12 @@ bazel build //proto:batch_cc_proto >/dev/null 2>&1 || { echo "fuzz: 0 passed, 1 
 gen=$(find -L "$(bazel info bazel-bin 2>/dev/null)/proto" -name batch.pb.cc | head -1)
 gen_root=${gen%/batchexec/v1/batch.pb.cc}
 absl_modules=$(cd /usr/lib/x86_64-linux-gnu/pkgconfig && ls absl_*.pc | sed 's/\.pc$//')
-flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
-       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -fsanitize-ignorelist="$root/tests/fuzz/sanitizer_ignorelist.txt"
-       -I"$root" -I"$gen_root")
+sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+            -fsanitize-ignorelist="$root/tests/fuzz/sanitizer_ignorelist.txt")
+# Sources are compiled once (with libFuzzer's coverage, without its main)
+# and shared by the targets that link them.
+cflags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link
+        "${sanitizers[@]}" -I"$root" -I"$gen_root")
 # libcurl and c-ares: the `http` and `dns` kinds are in the executor.
 libs="$(pkg-config --libs protobuf $absl_modules) $(pkg-config --libs libcurl libcares)"
 
@@ -29,19 +31,40 @@ first_party_srcs() {
   bazel query "kind('source file', deps(//tests/fuzz:$1_corpus_test)) except kind('source file', deps(//proto:batch_cc_proto))" 2>/dev/null |
     grep -v '^@' | grep '\.cc$' | grep -v corpus_replay_test | sed 's#^//##; s#:#/#' | tr '\n' ' '
 }
-declare -A sources=(
-  [execute_request]="$(first_party_srcs execute_request) $gen"
-  [task_reader]="$(first_party_srcs task_reader) $gen"
-  [task_args]="$(first_party_srcs task_args) $gen"
-)
+# Every <name>_corpus_test in tests/fuzz/BUILD replays <name>_fuzzer.cc's
+# corpus; each is a target here.
+all_targets=$(bazel query --noshow_progress 'kind(cc_test, //tests/fuzz:*)' 2>/dev/null |
+  sed -n 's#^//tests/fuzz:\(.*\)_corpus_test$#\1#p' | tr '\n' ' ')
+[ -n "$all_targets" ] || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
+
+targets=${FUZZ_TARGETS:-$all_targets}
+declare -A objects
+mkdir -p "$work/obj"
+for target in $targets; do
+  objects[$target]=""
+  for src in $(first_party_srcs "$target") $gen; do
+    objects[$target]+=" $work/obj/$(tr / _ <<<"$src").o"
+    echo "$src" >>"$work/all_sources"
+  done
+done
+sort -u "$work/all_sources" >"$work/sources"
+compile() {
+  local out="$work/obj/$(tr / _ <<<"$1").o"
+  clang++ "${cflags[@]}" -c "$1" -o "$out" 2>"$out.log" || cat "$out.log" >&2
+}
+export -f compile
+export work
+export cflags_str="${cflags[*]}"
+# shellcheck disable=SC2016
+xargs -P "$(nproc)" -I{} bash -c 'cflags=($cflags_str); compile "$1"' _ {} <"$work/sources"
 
 passed=0
 failed=0
 total_execs=0
-for target in ${FUZZ_TARGETS:-execute_request task_reader task_args}; do
+for target in $targets; do
   bin="$work/${target}_fuzzer"
   # shellcheck disable=SC2086
-  if ! clang++ "${flags[@]}" ${sources[$target]} $libs -lpthread -o "$bin" 2>"$work/$target.build.log"; then
+  if ! clang++ -fsanitize=fuzzer "${sanitizers[@]}" ${objects[$target]} $libs -lpthread -o "$bin" 2>"$work/$target.build.log"; then
     echo "fuzz: $target failed to build:" >&2
     tail -20 "$work/$target.build.log" >&2
     failed=$((failed + 1))
