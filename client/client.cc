@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "batchexec/v1/batch.grpc.pb.h"
 #include "client/credentials.h"
 #include "client/internal/batch_split.h"
 #include "client/internal/gather_call_factory.h"
@@ -24,6 +25,19 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
 }
 
 }  // namespace
+
+struct Client::Backend {
+  std::shared_ptr<v1::BatchExecutor::Stub> stub;
+  std::string label;
+};
+
+Client::Client(const Client&) = default;
+Client& Client::operator=(const Client&) = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+size_t Client::channel_count() const { return backends_.size(); }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : auth_token_(std::move(options.auth_token)) {

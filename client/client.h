@@ -28,7 +28,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "batchexec/v1/batch.grpc.pb.h"
 #include "batchexec/v1/batch.pb.h"
 #include "client/channels.h"
 #include "client/client_options.h"
@@ -88,16 +87,22 @@ class Client {
   absl::StatusOr<v1::ServerStats> GetServerStats(
       size_t channel = 0, absl::Duration timeout = absl::Seconds(10)) const;
 
-  size_t channel_count() const { return backends_.size(); }
+  size_t channel_count() const;
+
+  // Copies share the channels.
+  Client(const Client&);
+  Client& operator=(const Client&);
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
 
  private:
   // The call's context with the token applied.
   void Authorize(grpc::ClientContext& context) const;
 
-  struct Backend {
-    std::shared_ptr<v1::BatchExecutor::Stub> stub;
-    std::string label;
-  };
+  // A channel's stub and label (client.cc): the generated gRPC stub stays
+  // out of this header.
+  struct Backend;
   std::vector<Backend> backends_;
   std::string auth_token_;
 };
