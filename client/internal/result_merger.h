@@ -2,8 +2,8 @@
 // per server when the batch is split), without gRPC: it maps each part's
 // results to request order, keeps exactly one result per task, sums progress
 // across parts, fails the tasks a part ended without, and decides the
-// batch's status under its failure policy. GatherCall feeds it from its
-// streams and delivers what it reports to the user's callbacks.
+// batch's status under its failure policy. GatherCoordinator feeds it from
+// the call's parts and delivers what it reports to the user's callbacks.
 //
 // A `part` argument is a position in the constructor's `parts`; EndPart or
 // FailPart is a part's last call. Thread safety: every method may be called
