@@ -32,6 +32,7 @@
 namespace batchexec {
 namespace {
 
+using ::batchexec::testing::Bool;
 using ::batchexec::testing::Num;
 using ::batchexec::testing::Str;
 
@@ -157,11 +158,6 @@ v1::Task Health(const std::string& target,
   f["target"].set_string_value(target);
   for (auto& [k, v] : more) f[k] = v;
   return t;
-}
-google::protobuf::Value Bool(bool b) {
-  google::protobuf::Value v;
-  v.set_bool_value(b);
-  return v;
 }
 
 class GrpcHealthTest : public ::testing::Test {

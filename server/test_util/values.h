@@ -20,6 +20,12 @@ inline google::protobuf::Value Str(const std::string& s) {
   return v;
 }
 
+inline google::protobuf::Value Bool(bool b) {
+  google::protobuf::Value v;
+  v.set_bool_value(b);
+  return v;
+}
+
 }  // namespace batchexec::testing
 
 #endif  // BATCHEXEC_SERVER_TEST_UTIL_VALUES_H_
