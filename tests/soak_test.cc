@@ -176,7 +176,9 @@ TEST(Soak, RandomBatchesCancelsAndDeadlinesLoseNothing) {
   EXPECT_GT(totals.cancelled_calls.load() + totals.deadline_calls.load(), 0);
   EXPECT_EQ(totals.other_errors.load(), 0);
   // No leak: back within a margin of the warm baseline (allocator slack).
-  if (kRssTracksHeap) EXPECT_LT(rss, warm_rss + (64 << 20) + warm_rss / 4);
+  if (kRssTracksHeap) {
+    EXPECT_LT(rss, warm_rss + (64 << 20) + warm_rss / 4);
+  }
 }
 
 }  // namespace

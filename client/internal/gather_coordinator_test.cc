@@ -17,6 +17,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "client/gather_options.h"
 #include "client/internal/result_merger.h"
+#include "client/internal/test_events.h"
 #include "client/progress.h"
 #include "client/task_output.h"
 #include "gtest/gtest.h"
@@ -24,6 +25,8 @@
 namespace batchexec {
 namespace {
 
+using ::batchexec::testing::Chunk;
+using ::batchexec::testing::ServerProgress;
 using AfterReaction = GatherCoordinator::AfterReaction;
 
 // Stands in for the streams: records what the coordinator asks of each part.
@@ -138,23 +141,6 @@ v1::TaskResult Failed(uint32_t index) {
       static_cast<int>(absl::StatusCode::kAborted));
   result.mutable_status()->set_message("boom");
   return result;
-}
-
-v1::ExecuteEvent Chunk(std::vector<v1::TaskResult> results, uint32_t running,
-                       uint32_t queued) {
-  v1::ExecuteEvent event;
-  v1::ResultChunk& chunk = *event.mutable_results();
-  for (v1::TaskResult& r : results) *chunk.add_results() = std::move(r);
-  chunk.mutable_progress()->set_running(running);
-  chunk.mutable_progress()->set_queued(queued);
-  return event;
-}
-
-v1::ExecuteEvent ServerProgress(uint32_t running, uint32_t queued) {
-  v1::ExecuteEvent event;
-  event.mutable_progress()->set_running(running);
-  event.mutable_progress()->set_queued(queued);
-  return event;
 }
 
 // `parts` parts of `size` tasks each.

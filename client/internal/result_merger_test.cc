@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "batchexec/v1/batch.pb.h"
 #include "client/gather_options.h"
+#include "client/internal/test_events.h"
 #include "client/progress.h"
 #include "client/task_output.h"
 #include "gtest/gtest.h"
@@ -19,6 +20,8 @@
 namespace batchexec {
 namespace {
 
+using ::batchexec::testing::Chunk;
+using ::batchexec::testing::ServerProgress;
 using Update = ResultMerger::Update;
 
 // Three servers: tasks 0..1 on "a", 2..4 on "b", 5..6 on "c".
@@ -42,23 +45,6 @@ v1::TaskResult Failed(uint32_t index, const std::string& id,
   result.mutable_status()->set_code(static_cast<int>(code));
   result.mutable_status()->set_message(message);
   return result;
-}
-
-v1::ExecuteEvent Chunk(std::vector<v1::TaskResult> results, uint32_t running,
-                       uint32_t queued) {
-  v1::ExecuteEvent event;
-  v1::ResultChunk& chunk = *event.mutable_results();
-  for (v1::TaskResult& r : results) *chunk.add_results() = std::move(r);
-  chunk.mutable_progress()->set_running(running);
-  chunk.mutable_progress()->set_queued(queued);
-  return event;
-}
-
-v1::ExecuteEvent ServerProgress(uint32_t running, uint32_t queued) {
-  v1::ExecuteEvent event;
-  event.mutable_progress()->set_running(running);
-  event.mutable_progress()->set_queued(queued);
-  return event;
 }
 
 TEST(ResultMerger, PutsResultsInRequestOrderWhateverTheArrivalOrder) {
