@@ -301,7 +301,6 @@ class LazyHttpClient {
 };
 
 absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
-  ProbeAllowlist allowlist = options.probe_allowlist;
   TaskKind kind;
   kind.name = "http";
   kind.description = absl::StrCat(
@@ -313,7 +312,7 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
       "429/502/503/504 UNAVAILABLE, else UNKNOWN); refused, reset or "
       "unresolvable: UNAVAILABLE; over timeout: DEADLINE_EXCEEDED. Every "
       "address connected to, redirects included, must be on the allowlist (",
-      allowlist.spec(),
+      options.probe_allowlist.spec(),
       "), else PERMISSION_DENIED. TLS peers are verified "
       "against the system CA store; proxies are never used.");
   kind.args = {
@@ -345,7 +344,7 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
        "HTTP status codes that end the task OK (default any 2xx or 3xx)"},
   };
   kind.validate = ValidateHttpArgs;
-  auto client = std::make_shared<LazyHttpClient>(std::move(allowlist));
+  auto client = std::make_shared<LazyHttpClient>(options.probe_allowlist);
   kind.handler = [client](std::shared_ptr<TaskContext> task) {
     absl::StatusOr<HttpClient*> http = client->Get();
     if (!http.ok()) return task->Finish(http.status());

@@ -129,15 +129,17 @@ absl::Status ValidateProbeArgs(const google::protobuf::Struct& args) {
 }
 
 absl::StatusOr<TaskKind> TcpProbeKind(const BuiltinKindsOptions& options) {
-  ProbeAllowlist allowlist = options.probe_allowlist;
   // The poller lives as long as the handler, i.e. the registry.
-  std::shared_ptr<IoPoller> poller = *IoPoller::Create();
+  absl::StatusOr<std::unique_ptr<IoPoller>> made = IoPoller::Create();
+  if (!made.ok()) return made.status();
+  std::shared_ptr<IoPoller> poller = *std::move(made);
   TaskKind kind;
   kind.name = "tcp_probe";
   kind.description = absl::StrCat(
       "Non-blocking TCP connect to host:port; returns {reachable, latency_ms, "
       "error}. Only targets on the allowlist (",
-      allowlist.spec(), ") may be probed; others end PERMISSION_DENIED.");
+      options.probe_allowlist.spec(),
+      ") may be probed; others end PERMISSION_DENIED.");
   kind.args = {
       {"host", ArgType::kString, true,
        "numeric IPv4/IPv6 address, or \"localhost\""},
@@ -148,7 +150,8 @@ absl::StatusOr<TaskKind> TcpProbeKind(const BuiltinKindsOptions& options) {
                     kMaxProbeTimeoutSeconds, ")")},
   };
   kind.validate = ValidateProbeArgs;
-  kind.handler = [poller, allowlist](std::shared_ptr<TaskContext> task) {
+  kind.handler = [poller, allowlist = options.probe_allowlist](
+                     std::shared_ptr<TaskContext> task) {
     IpAddress ip = *IpAddress::Parse(StringArg(task->args(), "host"));
     const int port = static_cast<int>(NumberArg(task->args(), "port", 0));
     const std::string target =
