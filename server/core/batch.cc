@@ -24,20 +24,24 @@ absl::Duration TaskTimeout(const v1::Task& task, absl::Duration fallback) {
   return task.has_timeout() ? FromProtoDuration(task.timeout()) : fallback;
 }
 
-// Moves a handler's output into `result`. An output on the result's arena
-// is taken as it is; on an arena, a heap object or list is adopted (the arena
-// deletes it) rather than deep-copied, while a scalar is simply copied.
-void SetOutput(HandlerOutput& out, v1::TaskResult* result) {
+// Moves a handler's output into `result`. On an arena, a heap object or list
+// is adopted (the arena deletes it) rather than deep-copied, while a scalar
+// is simply copied. Echo's output (its args) is borrowed from the request
+// when `borrow` allows: the Value points at the request's Struct, which
+// outlives the result, and nothing ever writes through it.
+void SetOutput(HandlerOutput& out, const v1::Task& spec, bool borrow,
+               v1::TaskResult* result) {
   google::protobuf::Arena* arena = result->GetArena();
-  if (out.arena_output != nullptr) {
-    google::protobuf::Arena* owner = out.arena_output->GetArena();
-    if (owner == arena) {  // same arena, or both on the heap
-      result->unsafe_arena_set_allocated_output(out.arena_output.release());
-    } else if (owner == nullptr) {
-      arena->Own(out.arena_output.get());
-      result->unsafe_arena_set_allocated_output(out.arena_output.release());
+  if (out.output_is_args) {
+    if (borrow && arena != nullptr) {
+      auto* value =
+          google::protobuf::Arena::CreateMessage<google::protobuf::Value>(
+              arena);
+      value->unsafe_arena_set_allocated_struct_value(
+          const_cast<google::protobuf::Struct*>(&spec.args()));
+      result->unsafe_arena_set_allocated_output(value);
     } else {
-      *result->mutable_output() = *out.arena_output;  // its arena keeps it
+      *result->mutable_output()->mutable_struct_value() = spec.args();
     }
     return;
   }
@@ -237,10 +241,8 @@ void Batch::OnTaskEnded(TaskContext& task,
                         absl::StatusOr<HandlerOutput> result) {
   // An output nested deeper than clients can parse fails its task alone
   // (handlers are the embedder's; echo's args are limited on the way in).
-  if (result.ok()) {
-    const google::protobuf::Value& out = result->arena_output != nullptr
-                                             ? *result->arena_output
-                                             : result->output;
+  if (result.ok() && !result->output_is_args) {
+    const google::protobuf::Value& out = result->output;
     if (out.has_struct_value() || out.has_list_value()) {
       if (absl::Status s = CheckOutputDepth(out); !s.ok()) result = s;
     }
@@ -280,7 +282,8 @@ void Batch::OnTaskEnded(TaskContext& task,
     bool ok = result.ok();
     if (ok) {
       r->mutable_status();  // code 0
-      SetOutput(*result, r);
+      SetOutput(*result, task.task(),
+                sink_ != nullptr && sink_->ResultsMayBorrowFromRequest(), r);
       if (!result->payload.empty()) r->set_payload(std::move(result->payload));
       if (FailIfTooLarge(r)) {
         ok = false;

@@ -55,6 +55,10 @@ class BatchSink {
   // should start no more tasks; the sink calls Batch::Resume() when it
   // drains.
   virtual bool Backlogged() const { return false; }
+  // True if the sink is done with every result (sent, freed) before the
+  // batch, and with it the request, is gone: a result may then point into
+  // the request instead of copying from it (echo's output, its args).
+  virtual bool ResultsMayBorrowFromRequest() const { return false; }
 };
 
 struct BatchOptions {

@@ -22,21 +22,14 @@
 
 namespace batchexec {
 
-// Deletes a Value unless an arena owns it.
-struct DeleteUnlessOnArena {
-  void operator()(google::protobuf::Value* value) const {
-    if (value->GetArena() == nullptr) delete value;
-  }
-};
-
 // What a task produced.
 struct HandlerOutput {
   google::protobuf::Value output;  // JSON-shaped result
   std::string payload;             // binary result, if any
-  // Instead of `output`: a Value from TaskContext::NewOutput(), on the
-  // request's arena, which the result takes without a copy. Worth it for
-  // large objects (echo's copy of its args); set one or the other.
-  std::unique_ptr<google::protobuf::Value, DeleteUnlessOnArena> arena_output;
+  // Instead of `output`: the output is the task's args as an object (echo).
+  // The result points at the request's copy where the sink allows it
+  // (BatchSink::ResultsMayBorrowFromRequest), so nothing is copied.
+  bool output_is_args = false;
 };
 
 // Shared facilities a handler may use instead of holding a thread.
@@ -68,13 +61,6 @@ class TaskContext {
   const v1::Task& task() const { return task_; }
   const google::protobuf::Struct& args() const { return task_.args(); }
   const std::string& payload() const { return task_.payload(); }
-  // An empty Value on the request's arena (lives as long as the batch; on
-  // the heap for a request with no arena), for HandlerOutput::arena_output.
-  // Thread-safe.
-  google::protobuf::Value* NewOutput() const {
-    return google::protobuf::Arena::CreateMessage<google::protobuf::Value>(
-        task_.GetArena());
-  }
   // When the task will be ended with DEADLINE_EXCEEDED if still running.
   absl::Time deadline() const { return deadline_; }
   absl::Time started_at() const { return started_at_; }

@@ -31,6 +31,8 @@ class ExecuteReactor::Sink final : public BatchSink {
     reactor_->OnBatchDone(summary, call_status);
   }
   bool Backlogged() const override { return reactor_->events_.Backlogged(); }
+  // The reactor writes its last event before OnDone drops the batch.
+  bool ResultsMayBorrowFromRequest() const override { return true; }
 
  private:
   const std::shared_ptr<ExecuteReactor> reactor_;

@@ -36,6 +36,8 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   void OnBatchDone(const v1::Summary& summary,
                    const absl::Status& call_status) override;
   void Flush() override;
+  // The response lives on the request's arena.
+  bool ResultsMayBorrowFromRequest() const override { return true; }
 
   // grpc::ServerUnaryReactor
   void OnCancel() override;

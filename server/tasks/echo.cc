@@ -10,8 +10,7 @@ absl::StatusOr<TaskKind> EchoKind(const BuiltinKindsOptions&) {
   kind.description = "Returns its args unchanged as the output.";
   kind.handler = [](std::shared_ptr<TaskContext> task) {
     HandlerOutput out;
-    out.arena_output.reset(task->NewOutput());  // the copy stays on the arena
-    *out.arena_output->mutable_struct_value() = task->args();
+    out.output_is_args = true;  // no copy of the args (see HandlerOutput)
     out.payload = task->payload();
     task->Finish(std::move(out));
   };
