@@ -55,6 +55,12 @@ void SetOutput(HandlerOutput& out, const v1::Task& spec, bool borrow,
   result->unsafe_arena_set_allocated_output(owned);
 }
 
+// A failed result's size: the batch fits only outputs (FitResult); a sink
+// with a limit of its own checks the rest.
+ResultFit SizeOf(const v1::TaskResult& result) {
+  return {result.ByteSizeLong(), 0};
+}
+
 }  // namespace
 
 Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
@@ -280,23 +286,26 @@ void Batch::OnTaskEnded(TaskContext& task,
                      r->mutable_started_after());
     SetProtoDuration(now - start_time_, r->mutable_finished_after());
     bool ok = result.ok();
+    ResultFit fit;
     if (ok) {
       r->mutable_status();  // code 0
       SetOutput(*result, task.task(),
                 sink_ != nullptr && sink_->ResultsMayBorrowFromRequest(), r);
       if (!result->payload.empty()) r->set_payload(std::move(result->payload));
-      if (FailIfTooLarge(r)) {
+      fit = FitResult(r);
+      if (fit.dropped > 0) {
         ok = false;
         result = absl::ResourceExhaustedError(r->status().message());
       }
     } else {
       ToProtoStatus(result.status(), r->mutable_status());
+      fit = SizeOf(*r);
     }
     if (options_.observer != nullptr) {
       options_.observer->TaskEnded(*kinds_[index], r->status().code(),
                                    now - task.started_at());
     }
-    EmitLocked(r, ok);
+    EmitLocked(r, ok, fit);
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
       // Named as the SDK and CLI name it: task 2 (id "b") failed: ...
@@ -432,7 +441,7 @@ void Batch::EndWaitingRetriesLocked(const absl::Status& why) {
                                    absl::InfiniteDuration());
     }
     retries_.erase(it++);
-    EmitLocked(r, false);
+    EmitLocked(r, false, SizeOf(*r));
   }
   ready_.clear();
   waiting_retries_ = 0;
@@ -490,7 +499,7 @@ void Batch::EmitNotStartedLocked() {
                                    absl::InfiniteDuration());
     }
     ++next_;
-    EmitLocked(r, false);
+    EmitLocked(r, false, SizeOf(*r));
   }
 }
 
@@ -506,7 +515,7 @@ v1::TaskResult* Batch::NewResultLocked(uint32_t index) {
   return r;
 }
 
-void Batch::EmitLocked(v1::TaskResult* result, bool ok) {
+void Batch::EmitLocked(v1::TaskResult* result, bool ok, const ResultFit& fit) {
   ++completed_;
   if (!ok) {
     ++failed_;
@@ -515,7 +524,7 @@ void Batch::EmitLocked(v1::TaskResult* result, bool ok) {
       ++cancelled_count_;
     }
   }
-  if (sink_ != nullptr) sink_->OnResult(result, ProgressLocked());
+  if (sink_ != nullptr) sink_->OnResult(result, fit, ProgressLocked());
 }
 
 void Batch::Resume() {

@@ -20,6 +20,7 @@
 #include "common/mutex.h"
 #include "server/core/caller.h"
 #include "server/core/fair_semaphore.h"
+#include "server/core/result_size.h"
 #include "server/core/retry_policy.h"
 #include "server/core/task_context.h"
 #include "server/core/task_observer.h"
@@ -42,8 +43,9 @@ class BatchSink {
   // follows at once, under the same lock hold. Lets a sink keep results
   // where they go out (e.g. the response's slot, on its arena): no copy.
   virtual v1::TaskResult* NewResult(uint32_t index) = 0;
-  // That result is complete (once per task, in completion order).
-  virtual void OnResult(v1::TaskResult* result,
+  // That result is complete (once per task, in completion order), already
+  // sized and fitted under the per-result limit (`fit`).
+  virtual void OnResult(v1::TaskResult* result, const ResultFit& fit,
                         const v1::Progress& progress) = 0;
   // The last call; the batch forgets the sink after it. `call_status` is
   // why the whole call was cancelled (client, deadline, shutdown), OK if it
@@ -155,7 +157,7 @@ class Batch final : public TaskContext::Owner,
   v1::TaskResult* NewResultLocked(uint32_t index)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a result written into NewResultLocked's message and passes it on.
-  void EmitLocked(v1::TaskResult* result, bool ok)
+  void EmitLocked(v1::TaskResult* result, bool ok, const ResultFit& fit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if the batch can start a task now (may arm the permit timer).

@@ -79,7 +79,7 @@ void EventQueue::MoveLastToNewChunkLocked() {
   chunks_.push_back(std::move(next));
 }
 
-void EventQueue::OnResult(v1::TaskResult* result,
+void EventQueue::OnResult(v1::TaskResult* result, const ResultFit& sized,
                           const v1::Progress& progress) {
   MutexLock lock(&mu_);
   filling_ = false;
@@ -91,14 +91,16 @@ void EventQueue::OnResult(v1::TaskResult* result,
     DropUnsentLocked();
     return;
   }
-  size_t size = result->ByteSizeLong();
+  // The batch fitted an output; a failed result too large (its id, its
+  // message) is fitted here.
+  ResultFit fit = sized;
+  if (fit.bytes > static_cast<size_t>(kMaxStreamedResultBytes)) {
+    fit = FitResult(result);
+  }
+  const size_t size = fit.bytes;
   // Arena space an oversize result leaves behind: unsent bytes until its
   // chunk is sent.
-  int64_t waste = 0;
-  if (FailIfTooLarge(result)) {
-    waste = static_cast<int64_t>(size);
-    size = result->ByteSizeLong();
-  }
+  const auto waste = static_cast<int64_t>(fit.dropped);
   const int64_t framed = FramedSize(size);
   if (chunks_.back().results > 0 &&
       chunks_.back().bytes + framed > kMaxChunkBytes) {

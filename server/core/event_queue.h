@@ -28,6 +28,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
 #include "google/protobuf/arena.h"
+#include "server/core/result_size.h"
 
 namespace batchexec {
 
@@ -63,8 +64,10 @@ class EventQueue {
   // Where the next result is to be written; OnResult(that result) follows
   // before any other NewResult.
   v1::TaskResult* NewResult();
-  // The result from NewResult is complete.
-  void OnResult(v1::TaskResult* result, const v1::Progress& progress);
+  // The result from NewResult is complete; `sized` is its size as the batch
+  // measured it (BatchSink::OnResult).
+  void OnResult(v1::TaskResult* result, const ResultFit& sized,
+                const v1::Progress& progress);
   // Queues the summary, the last event.
   void OnBatchDone(const v1::Summary& summary);
   // True while the batch should start no more tasks.

@@ -389,8 +389,9 @@ TEST_F(ExecutorTest, FullServerQueueIsResourceExhausted) {
 class StalledSink : public RecordingSink {
  public:
   explicit StalledSink(int64_t capacity) : capacity_(capacity) {}
-  void OnResult(v1::TaskResult* r, const v1::Progress& p) override {
-    RecordingSink::OnResult(r, p);
+  void OnResult(v1::TaskResult* r, const ResultFit& fit,
+                const v1::Progress& p) override {
+    RecordingSink::OnResult(r, fit, p);
     ++held_;
   }
   bool Backlogged() const override { return held_ >= capacity_; }

@@ -6,10 +6,10 @@
 
 namespace batchexec {
 
-bool FailIfTooLarge(v1::TaskResult* result) {
+ResultFit FitResult(v1::TaskResult* result) {
   constexpr auto kLimit = static_cast<size_t>(kMaxStreamedResultBytes);
   const size_t size = result->ByteSizeLong();
-  if (size <= kLimit) return false;
+  if (size <= kLimit) return {size, 0};
   result->clear_output();
   result->clear_payload();
   v1::Status* status = result->mutable_status();
@@ -20,7 +20,7 @@ bool FailIfTooLarge(v1::TaskResult* result) {
       " bytes per result (messages stay under 4 MiB)"));
   // Even its id may be too large (the request's limit is far higher).
   if (result->ByteSizeLong() > kLimit) result->clear_id();
-  return true;
+  return {result->ByteSizeLong(), size};
 }
 
 }  // namespace batchexec

@@ -8,10 +8,17 @@
 
 namespace batchexec {
 
-// If `result` serializes to more than kMaxStreamedResultBytes, turns it into
-// RESOURCE_EXHAUSTED naming its size and the limit, keeping what identifies
-// it (index, id, timings), and returns true.
-bool FailIfTooLarge(v1::TaskResult* result);
+// A result's serialized size, measured once by the batch and handed to the
+// sink with it: sizing a result walks all of its output.
+struct ResultFit {
+  size_t bytes = 0;    // as it goes out
+  size_t dropped = 0;  // the size of an output that did not fit, else 0
+};
+
+// Sizes `result`. If it serializes to more than kMaxStreamedResultBytes,
+// turns it into RESOURCE_EXHAUSTED naming its size and the limit, keeping
+// what identifies it (index, id, timings); `dropped` is then its old size.
+ResultFit FitResult(v1::TaskResult* result);
 
 }  // namespace batchexec
 

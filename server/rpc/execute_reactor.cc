@@ -23,8 +23,9 @@ class ExecuteReactor::Sink final : public BatchSink {
   v1::TaskResult* NewResult(uint32_t) override {
     return reactor_->events_.NewResult();
   }
-  void OnResult(v1::TaskResult* result, const v1::Progress& progress) override {
-    reactor_->events_.OnResult(result, progress);
+  void OnResult(v1::TaskResult* result, const ResultFit& fit,
+                const v1::Progress& progress) override {
+    reactor_->events_.OnResult(result, fit, progress);
   }
   void OnBatchDone(const v1::Summary& summary,
                    const absl::Status& call_status) override {

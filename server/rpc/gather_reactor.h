@@ -32,7 +32,8 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
   // BatchSink
   v1::TaskResult* NewResult(uint32_t index) override;
-  void OnResult(v1::TaskResult*, const v1::Progress&) override {}
+  void OnResult(v1::TaskResult*, const ResultFit&,
+                const v1::Progress&) override {}
   void OnBatchDone(const v1::Summary& summary,
                    const absl::Status& call_status) override;
   void Flush() override;

@@ -21,7 +21,8 @@ class RecordingSink : public BatchSink {
     next_.Clear();
     return &next_;
   }
-  void OnResult(v1::TaskResult* r, const v1::Progress& p) override {
+  void OnResult(v1::TaskResult* r, const ResultFit&,
+                const v1::Progress& p) override {
     MutexLock lock(&mu_);
     max_running_ = std::max<int64_t>(max_running_, p.running());
     results_.push_back(*r);
