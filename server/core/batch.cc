@@ -211,7 +211,7 @@ std::shared_ptr<TaskContext> Batch::StartNextLocked() {
   auto task = std::make_shared<TaskContext>(shared_from_this(), index, spec,
                                             task_deadline, env_);
   if (auto it = retries_.find(index); it != retries_.end()) {
-    task->attempt_ = it->second.attempts + 1;
+    task->attempt_ = static_cast<uint32_t>(it->second.attempts + 1);
   }
   task->self_ = task;
   task->next_ = running_;

@@ -8,11 +8,13 @@ TaskContext::TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
                          const v1::Task& task, absl::Time deadline,
                          TaskEnvironment& env)
     : owner_(std::move(owner)),
-      index_(index),
       task_(task),
-      deadline_(deadline),
-      started_at_(absl::Now()),
-      env_(env) {}
+      env_(env),
+      deadline_ns_(deadline == absl::InfiniteFuture()
+                       ? kNoDeadline
+                       : absl::ToUnixNanos(deadline)),
+      started_at_ns_(absl::ToUnixNanos(absl::Now())),
+      index_(index) {}
 
 bool TaskContext::Claim() {
   return !ended_.exchange(true, std::memory_order_acq_rel);
@@ -20,7 +22,7 @@ bool TaskContext::Claim() {
 
 void TaskContext::OnCancel(absl::AnyInvocable<void()> fn) {
   {
-    PlainMutexLock lock(&mu_);
+    TinyMutexLock lock(&mu_);
     if (!cancelled_) {
       // After Finish the callback would never run: drop it, since it usually
       // holds a reference to this context. (Cancel claims under mu_, so
@@ -36,7 +38,7 @@ void TaskContext::Finish(absl::StatusOr<HandlerOutput> result) {
   if (!Claim()) return;
   absl::AnyInvocable<void()> dropped;
   {
-    PlainMutexLock lock(&mu_);
+    TinyMutexLock lock(&mu_);
     dropped = std::move(on_cancel_);  // breaks the context <-> callback cycle
   }
   owner_->OnTaskEnded(*this, std::move(result));
@@ -48,7 +50,7 @@ bool TaskContext::Cancel(absl::Status status) {
     // Claim and mark cancelled in one step: an OnCancel seeing the task
     // ended but not cancelled must mean Finish ended it, or it would drop a
     // callback that should run.
-    PlainMutexLock lock(&mu_);
+    TinyMutexLock lock(&mu_);
     if (!Claim()) return false;
     cancelled_ = true;
     fn = std::move(on_cancel_);

@@ -62,8 +62,11 @@ class TaskContext {
   const google::protobuf::Struct& args() const { return task_.args(); }
   const std::string& payload() const { return task_.payload(); }
   // When the task will be ended with DEADLINE_EXCEEDED if still running.
-  absl::Time deadline() const { return deadline_; }
-  absl::Time started_at() const { return started_at_; }
+  absl::Time deadline() const {
+    return deadline_ns_ == kNoDeadline ? absl::InfiniteFuture()
+                                       : absl::FromUnixNanos(deadline_ns_);
+  }
+  absl::Time started_at() const { return absl::FromUnixNanos(started_at_ns_); }
   // Which run of the task this is: 1, then 2 for its first retry (its
   // RetryPolicy), and so on.
   int64_t attempt() const { return attempt_; }
@@ -100,18 +103,20 @@ class TaskContext {
   // Claims the right to report the result; true for the first caller only.
   bool Claim();
 
-  const std::shared_ptr<Owner> owner_;  // keeps the batch (and task_) alive
-  const uint32_t index_;
-  const v1::Task& task_;
-  const absl::Time deadline_;
-  const absl::Time started_at_;
-  TaskEnvironment& env_;
-  std::atomic<bool> ended_{false};
+  // One exists per sleeping or waiting task, so its fields are packed:
+  // times as Unix nanoseconds, the small ones together.
+  static constexpr int64_t kNoDeadline = INT64_MAX;
 
-  // One exists per running task: see PlainMutex for why not absl::Mutex.
-  PlainMutex mu_;
-  absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
+  const std::shared_ptr<Owner> owner_;  // keeps the batch (and task_) alive
+  const v1::Task& task_;
+  TaskEnvironment& env_;
+  const int64_t deadline_ns_;  // kNoDeadline: none
+  const int64_t started_at_ns_;
+  const uint32_t index_;
+  std::atomic<bool> ended_{false};
+  TinyMutex mu_;  // see TinyMutex for why not absl::Mutex
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
 
   // The owning batch's list of running tasks, guarded by the batch's lock:
   // an intrusive list costs no allocation per task. `self_` keeps a running
@@ -120,7 +125,7 @@ class TaskContext {
   TaskContext* next_ = nullptr;
   std::shared_ptr<TaskContext> self_;
   TimerQueue::TimerId timeout_timer_ = 0;  // 0: no per-task timeout
-  int64_t attempt_ = 1;                    // set by the batch before running
+  uint32_t attempt_ = 1;                   // set by the batch before running
 };
 
 // A task kind's implementation. Called on the thread that admits the task;

@@ -13,7 +13,7 @@ namespace batchexec {
 // Holds a task's internal lock, to stall Cancel and OnCancel at it.
 class TaskContextTestPeer {
  public:
-  static PlainMutex& mu(TaskContext& task) { return task.mu_; }
+  static TinyMutex& mu(TaskContext& task) { return task.mu_; }
 };
 
 namespace {
@@ -77,7 +77,7 @@ TEST_F(TaskContextTest, OnCancelRacingCancelStillRuns) {
     auto task = NewTask();
     std::atomic<bool> ran{false};
     std::atomic<bool> cancelled{false};
-    PlainMutex& mu = TaskContextTestPeer::mu(*task);
+    TinyMutex& mu = TaskContextTestPeer::mu(*task);
     mu.Lock();
     std::thread registerer([&] { task->OnCancel([&] { ran.store(true); }); });
     absl::SleepFor(absl::Milliseconds(5));  // let it block on the lock
