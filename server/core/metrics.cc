@@ -1,11 +1,10 @@
 #include "server/core/metrics.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/process_memory.h"
 #include "common/status_code_name.h"
 #include "server/core/metrics_exposition.h"
 
@@ -198,14 +197,13 @@ std::string Metrics::Render(const External& external) const {
 
   // The live heap, without the free pages and fragmentation RSS also
   // counts: what the server's requests and tasks hold now (the bench reads
-  // it for its bytes-per-task figure). mallinfo2 walks malloc's arenas under
-  // their locks, so it is read once per scrape, never per task.
-  const struct mallinfo2 heap = mallinfo2();
+  // it for its bytes-per-task figure). Read once per scrape, never per task:
+  // mallinfo2 walks malloc's arenas under their locks.
   w.Family("batchexec_process_heap_bytes", "gauge",
            "Bytes malloc has handed out and not got back (mallinfo2 "
            "uordblks + hblkhd).");
   w.Sample("batchexec_process_heap_bytes", {},
-           static_cast<double>(heap.uordblks + heap.hblkhd));
+           static_cast<double>(HeapInUseBytes()));
 
   w.Family("batchexec_requests_rejected_total", "counter",
            "Requests refused before their batch started, by reason.");
