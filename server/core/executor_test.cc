@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/proto_time.h"
+#include "google/protobuf/arena.h"
 #include "gtest/gtest.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
@@ -504,6 +505,61 @@ TEST_F(ExecutorTest, ResultTooLargeForAMessageFailsItsTaskAndCounts) {
   // The summary agrees with the results: one failed, one succeeded.
   EXPECT_EQ(sink->summary().succeeded(), 1u);
   EXPECT_EQ(sink->summary().progress().failed(), 1u);
+}
+
+// A sink that keeps results on an arena and sends them before the batch
+// ends, as Execute's and Gather's do, so results may point into the request.
+class BorrowingSink : public RecordingSink {
+ public:
+  v1::TaskResult* NewResult(uint32_t) override {
+    return google::protobuf::Arena::CreateMessage<v1::TaskResult>(&arena_);
+  }
+  void OnResult(v1::TaskResult* r, const ResultFit& fit,
+                const v1::Progress& p) override {
+    {
+      MutexLock lock(&mu_);
+      outputs_.push_back(&r->output().struct_value());
+    }
+    RecordingSink::OnResult(r, fit, p);
+  }
+  bool ResultsMayBorrowFromRequest() const override { return borrow_; }
+
+  explicit BorrowingSink(bool borrow) : borrow_(borrow) {}
+  std::vector<const google::protobuf::Struct*> outputs() const {
+    MutexLock lock(&mu_);
+    return outputs_;
+  }
+
+ private:
+  const bool borrow_;
+  google::protobuf::Arena arena_;  // written under the batch's lock
+  mutable Mutex mu_;
+  std::vector<const google::protobuf::Struct*> outputs_ ABSL_GUARDED_BY(mu_);
+};
+
+// Echo's output is its args: where the sink allows it, the result points at
+// the request's copy (no copy of a big object); elsewhere it is copied.
+TEST_F(ExecutorTest, EchoOutputIsTheRequestsArgsWhereTheSinkAllows) {
+  for (bool borrow : {true, false}) {
+    SCOPED_TRACE(borrow ? "borrowing sink" : "copying sink");
+    auto ex = MakeExecutor();
+    auto request =
+        Request({MakeTask("echo", "a", 1), MakeTask("echo", "b", 2)});
+    const google::protobuf::Struct* args = &request->tasks(0).args();
+    auto sink = std::make_shared<BorrowingSink>(borrow);
+    auto batch = ex->Start(std::move(request), absl::InfiniteFuture(), sink);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_TRUE(sink->WaitDone());
+    auto r = sink->ByIndex();
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_EQ(r[0].output().struct_value().fields().at("a").number_value(), 1);
+    EXPECT_EQ(r[1].output().struct_value().fields().at("b").number_value(), 2);
+    const auto outputs = sink->outputs();
+    ASSERT_EQ(outputs.size(), 2u);
+    const bool first_borrowed =
+        outputs[0] == args || outputs[1] == args;  // completion order
+    EXPECT_EQ(first_borrowed, borrow);
+  }
 }
 
 // A retry policy for UNAVAILABLE (or `codes`) with backoff ceilings of
