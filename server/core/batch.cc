@@ -55,12 +55,6 @@ void SetOutput(HandlerOutput& out, const v1::Task& spec, bool borrow,
   result->unsafe_arena_set_allocated_output(owned);
 }
 
-// A failed result's size: the batch fits only outputs (FitResult); a sink
-// with a limit of its own checks the rest.
-ResultFit SizeOf(const v1::TaskResult& result) {
-  return {result.ByteSizeLong(), 0};
-}
-
 }  // namespace
 
 Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
@@ -299,7 +293,7 @@ void Batch::OnTaskEnded(TaskContext& task,
       }
     } else {
       ToProtoStatus(result.status(), r->mutable_status());
-      fit = SizeOf(*r);
+      fit = SizeResult(*r);
     }
     if (options_.observer != nullptr) {
       options_.observer->TaskEnded(*kinds_[index], r->status().code(),
@@ -441,7 +435,7 @@ void Batch::EndWaitingRetriesLocked(const absl::Status& why) {
                                    absl::InfiniteDuration());
     }
     retries_.erase(it++);
-    EmitLocked(r, false, SizeOf(*r));
+    EmitLocked(r, false, SizeResult(*r));
   }
   ready_.clear();
   waiting_retries_ = 0;
@@ -499,7 +493,7 @@ void Batch::EmitNotStartedLocked() {
                                    absl::InfiniteDuration());
     }
     ++next_;
-    EmitLocked(r, false, SizeOf(*r));
+    EmitLocked(r, false, SizeResult(*r));
   }
 }
 

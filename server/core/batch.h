@@ -44,7 +44,8 @@ class BatchSink {
   // where they go out (e.g. the response's slot, on its arena): no copy.
   virtual v1::TaskResult* NewResult(uint32_t index) = 0;
   // That result is complete (once per task, in completion order), already
-  // sized and fitted under the per-result limit (`fit`).
+  // sized (`fit`): fitted under the per-result limit if it succeeded
+  // (FitResult), only sized if it failed (SizeResult).
   virtual void OnResult(v1::TaskResult* result, const ResultFit& fit,
                         const v1::Progress& progress) = 0;
   // The last call; the batch forgets the sink after it. `call_status` is

@@ -30,9 +30,6 @@ v1::Progress SomeProgress(uint32_t completed) {
   return p;
 }
 
-// A result's size as the batch hands it over (unfitted: the queue fits it).
-ResultFit Sized(const v1::TaskResult& r) { return {r.ByteSizeLong(), 0}; }
-
 // Writes a result of task `index` with a payload of `payload_bytes`, as a
 // batch does, and returns its serialized size.
 size_t Produce(EventQueue& queue, uint32_t index, size_t payload_bytes,
@@ -44,7 +41,7 @@ size_t Produce(EventQueue& queue, uint32_t index, size_t payload_bytes,
   r->mutable_finished_after()->set_nanos(1000);
   r->set_payload(std::string(payload_bytes, 'p'));
   const size_t size = r->ByteSizeLong();
-  queue.OnResult(r, Sized(*r), SomeProgress(index + 1));
+  queue.OnResult(r, SizeResult(*r), SomeProgress(index + 1));
   return size;
 }
 
@@ -192,7 +189,7 @@ void ProduceExactly(EventQueue& queue, uint32_t index, size_t size) {
   progress.set_failed(UINT32_MAX);
   progress.set_running(UINT32_MAX);
   progress.set_queued(UINT32_MAX);
-  queue.OnResult(slot, Sized(*slot), progress);
+  queue.OnResult(slot, SizeResult(*slot), progress);
 }
 
 TEST(EventQueue, SendsAResultOfExactlyTheLimitWithin4MiB) {
@@ -335,7 +332,7 @@ TEST(EventQueue, DropWhileAResultIsWrittenDropsItWhenComplete) {
   EXPECT_FALSE(queue.Take(Later()).event.has_value());
   r->set_index(1);
   r->set_payload("written after the drop");
-  queue.OnResult(r, Sized(*r), SomeProgress(2));
+  queue.OnResult(r, SizeResult(*r), SomeProgress(2));
   EXPECT_EQ(queue.unsent_results(), 0);
   EXPECT_EQ(queue.unsent_bytes(), 0);
 }
@@ -348,7 +345,7 @@ TEST(EventQueue, KeepsTheChunkBeingWrittenUntilItsResultIsComplete) {
   v1::TaskResult* r = queue.NewResult();
   EXPECT_FALSE(queue.Take(Later()).event.has_value());
   r->set_index(1);
-  queue.OnResult(r, Sized(*r), SomeProgress(2));
+  queue.OnResult(r, SizeResult(*r), SomeProgress(2));
   auto results = Results(Drain(queue));
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[1].index(), 1u);
@@ -412,7 +409,7 @@ TEST(EventQueue, KeepsEveryMessageUnder4MiBWhateverTheResultSizes) {
       progress.set_total(count);
       progress.set_completed(n + 1);
       progress.set_running(count - n - 1);
-      queue.OnResult(r, Sized(*r), progress);
+      queue.OnResult(r, SizeResult(*r), progress);
       // The writer takes its turn at random moments.
       if (std::uniform_int_distribution<int>(0, 3)(rng) == 0) {
         auto more = Drain(queue, std::uniform_int_distribution<int>(0, 1)(rng)
@@ -527,7 +524,7 @@ int RunConcurrently(int producers, int per_producer, size_t max_bytes,
         v1::TaskResult* r = queue.NewResult();
         r->set_index(seq);
         r->set_payload(std::string(bytes, 'p'));
-        queue.OnResult(r, Sized(*r), SomeProgress(seq + 1));
+        queue.OnResult(r, SizeResult(*r), SomeProgress(seq + 1));
         if (queue.Backlogged() && !paused) {
           paused = true;
           ++pauses;

@@ -511,6 +511,8 @@ TEST_F(ExecutorTest, ResultTooLargeForAMessageFailsItsTaskAndCounts) {
 // ends, as Execute's and Gather's do, so results may point into the request.
 class BorrowingSink : public RecordingSink {
  public:
+  explicit BorrowingSink(bool borrow) : borrow_(borrow) {}
+
   v1::TaskResult* NewResult(uint32_t) override {
     return google::protobuf::Arena::CreateMessage<v1::TaskResult>(&arena_);
   }
@@ -524,7 +526,6 @@ class BorrowingSink : public RecordingSink {
   }
   bool ResultsMayBorrowFromRequest() const override { return borrow_; }
 
-  explicit BorrowingSink(bool borrow) : borrow_(borrow) {}
   std::vector<const google::protobuf::Struct*> outputs() const {
     MutexLock lock(&mu_);
     return outputs_;

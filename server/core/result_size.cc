@@ -6,6 +6,10 @@
 
 namespace batchexec {
 
+ResultFit SizeResult(const v1::TaskResult& result) {
+  return {result.ByteSizeLong(), 0};
+}
+
 ResultFit FitResult(v1::TaskResult* result) {
   constexpr auto kLimit = static_cast<size_t>(kMaxStreamedResultBytes);
   const size_t size = result->ByteSizeLong();
@@ -19,8 +23,12 @@ ResultFit FitResult(v1::TaskResult* result) {
       kMaxStreamedResultBytes,
       " bytes per result (messages stay under 4 MiB)"));
   // Even its id may be too large (the request's limit is far higher).
-  if (result->ByteSizeLong() > kLimit) result->clear_id();
-  return {result->ByteSizeLong(), size};
+  size_t fitted = result->ByteSizeLong();
+  if (fitted > kLimit) {
+    result->clear_id();
+    fitted = result->ByteSizeLong();
+  }
+  return {fitted, size};
 }
 
 }  // namespace batchexec

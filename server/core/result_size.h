@@ -15,6 +15,10 @@ struct ResultFit {
   size_t dropped = 0;  // the size of an output that did not fit, else 0
 };
 
+// Sizes `result`, leaving it as it is (a failed result: the batch fits only
+// outputs; a sink with a limit of its own fits the rest).
+ResultFit SizeResult(const v1::TaskResult& result);
+
 // Sizes `result`. If it serializes to more than kMaxStreamedResultBytes,
 // turns it into RESOURCE_EXHAUSTED naming its size and the limit, keeping
 // what identifies it (index, id, timings); `dropped` is then its old size.
