@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "server/core/executor.h"
+#include "server/core/limits.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
 #include "tests/test_util/http_test_server.h"
@@ -281,6 +282,26 @@ TEST_F(HttpKindTest, BodyIsCappedAtMaxBodyBytes) {
   EXPECT_EQ(r.payload().size(), 65536u);
 }
 
+// The largest cap a task may ask for must give a result that fits in one
+// message: a body at the cap arrives whole, with a long id beside it, not
+// as a RESOURCE_EXHAUSTED result after the download.
+TEST_F(HttpKindTest, TheLargestAllowedBodyFitsInItsResult) {
+  const std::string id(1000, 'i');
+  for (const int64_t bytes : {kMaxHttpMaxBodyBytes, kMaxHttpMaxBodyBytes + 1}) {
+    auto results = Run(absl::StrCat(R"({"tasks":[{"kind":"http","id":")", id,
+                                    R"(","args":{"url":"$URL/large?bytes=)",
+                                    bytes, R"(","max_body_bytes":)",
+                                    kMaxHttpMaxBodyBytes, "}}]}"));
+    ASSERT_EQ(results.size(), 1u);
+    const v1::TaskResult& r = results[0];
+    ASSERT_EQ(r.status().code(), 0) << bytes << ": " << r.status().message();
+    EXPECT_EQ(r.payload().size(), static_cast<size_t>(kMaxHttpMaxBodyBytes));
+    EXPECT_EQ(Bool(r, "truncated"), bytes > kMaxHttpMaxBodyBytes);
+    EXPECT_EQ(r.id(), id);
+    EXPECT_LE(r.ByteSizeLong(), static_cast<size_t>(kMaxStreamedResultBytes));
+  }
+}
+
 TEST_F(HttpKindTest, SendsMethodHeadersAndBody) {
   auto r =
       RunOne(R"("url":"$URL/echo","method":"POST","headers":{"X-Test":"v 1"},)"
@@ -315,7 +336,9 @@ TEST_F(HttpKindTest, BadArgsAreRejectedBeforeAnythingRuns) {
       {R"("url":"$URL/ok","timeout":3601)", "args.timeout"},
       {R"("url":"$URL/ok","max_body_bytes":-1)", "args.max_body_bytes"},
       {R"("url":"$URL/ok","max_body_bytes":1.5)", "args.max_body_bytes"},
-      {R"("url":"$URL/ok","max_body_bytes":16777217)", "args.max_body_bytes"},
+      {absl::StrCat(R"("url":"$URL/ok","max_body_bytes":)",
+                    kMaxHttpMaxBodyBytes + 1),
+       "args.max_body_bytes"},
       {R"("url":"$URL/ok","expect_status":[99])", "args.expect_status"},
       {R"("url":"$URL/ok","expect_status":[])", "args.expect_status"},
       {R"("url":"$URL/ok","body":"x")", "args.body"},
@@ -331,11 +354,14 @@ TEST_F(HttpKindTest, BadArgsAreRejectedBeforeAnythingRuns) {
         << args << " -> " << s.message();
   }
   EXPECT_TRUE(Validate(R"("url":"$URL/ok")").ok());
-  EXPECT_TRUE(Validate(R"("url":"https://example.com:8443/a?b=c#d",)"
-                       R"("method":"OPTIONS","timeout":3600,)"
-                       R"("max_body_bytes":16777216,"expect_status":[200],)"
-                       R"("headers":{"Authorization":"Bearer x"})")
-                  .ok());
+  EXPECT_TRUE(
+      Validate(absl::StrCat(R"("url":"https://example.com:8443/a?b=c#d",)"
+                            R"("method":"OPTIONS","timeout":3600,)"
+                            R"("max_body_bytes":)",
+                            kMaxHttpMaxBodyBytes,
+                            R"(,"expect_status":[200],)"
+                            R"("headers":{"Authorization":"Bearer x"})"))
+          .ok());
   EXPECT_EQ(server_->connections(), 0);
 }
 

@@ -122,13 +122,16 @@ inline constexpr absl::Duration kMaxSleep = absl::Hours(24);
 inline constexpr int64_t kMaxPrimesLimit = 100'000'000;
 
 // The `http` kind: its default and longest `timeout`, its default and
-// largest `max_body_bytes` (a body is returned whole in TaskResult.payload,
-// so the cap also bounds a result), the longest `url` and the most
-// `headers` a request may carry.
+// largest `max_body_bytes`, the longest `url` and the most `headers` a
+// request may carry. A body is returned whole in TaskResult.payload, so the
+// largest one must fit in one result (kMaxStreamedResultBytes) with room for
+// the result's other fields (output, id, status): a larger cap would only
+// let a task download a body its result cannot carry.
 inline constexpr absl::Duration kDefaultHttpTimeout = absl::Seconds(10);
 inline constexpr absl::Duration kMaxHttpTimeout = absl::Hours(1);
 inline constexpr int64_t kDefaultHttpMaxBodyBytes = 64 << 10;
-inline constexpr int64_t kMaxHttpMaxBodyBytes = 16 << 20;
+inline constexpr int64_t kMaxHttpMaxBodyBytes =
+    kMaxStreamedResultBytes - (64 << 10);
 inline constexpr int64_t kMaxHttpUrlLength = 8192;
 inline constexpr int kMaxHttpHeaders = 100;
 
