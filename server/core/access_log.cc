@@ -77,8 +77,9 @@ std::string Seconds(absl::Duration d) {
 
 }  // namespace
 
-void AccessRecord::SetRequest(const v1::ExecuteRequest& request) {
-  tasks = request.tasks_size();
+void AccessRecord::SetRequest(const v1::ExecuteRequest& request,
+                              int64_t batch_tasks) {
+  tasks = batch_tasks;
   policy =
       request.failure_policy() == v1::COLLECT_ALL ? "COLLECT_ALL" : "FAIL_FAST";
 }

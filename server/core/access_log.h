@@ -32,9 +32,9 @@ struct AccessRecord {
   int64_t bytes_in = 0;   // the request on the wire
   int64_t bytes_out = 0;  // responses written to the wire
 
-  // Fills tasks and policy from the request, outcome, failed and wall from
-  // the summary.
-  void SetRequest(const v1::ExecuteRequest& request);
+  // Fills tasks (the batch's size) and policy from the request, outcome,
+  // failed and wall from the summary.
+  void SetRequest(const v1::ExecuteRequest& request, int64_t tasks);
   void SetSummary(const v1::Summary& summary);
 };
 

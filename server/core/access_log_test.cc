@@ -55,7 +55,7 @@ TEST(AccessLogTest, SummaryAndRequestFillTheirFields) {
   summary.mutable_wall_time()->set_seconds(1);
   summary.mutable_wall_time()->set_nanos(500000000);
   AccessRecord r;
-  r.SetRequest(request);
+  r.SetRequest(request, request.tasks_size());
   r.SetSummary(summary);
   EXPECT_EQ(r.tasks, 2);
   EXPECT_EQ(r.policy, "FAIL_FAST");

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "common/arena_blocks.h"
 #include "common/proto_status.h"
 #include "common/proto_time.h"
 #include "server/core/result_size.h"
@@ -58,17 +60,16 @@ void SetOutput(HandlerOutput& out, const v1::Task& spec, bool borrow,
 }  // namespace
 
 Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
-             std::shared_ptr<const v1::ExecuteRequest> request,
-             std::vector<const TaskKind*> kinds, BatchOptions options,
-             TaskEnvironment& env, FairSemaphore& semaphore,
-             std::shared_ptr<BatchSink> sink,
+             TaskList tasks, std::vector<const TaskKind*> kinds,
+             BatchOptions options, TaskEnvironment& env,
+             FairSemaphore& semaphore, std::shared_ptr<BatchSink> sink,
              absl::AnyInvocable<void()> on_done)
     : id_(std::move(id)),
       caller_(std::move(caller)),
-      request_(std::move(request)),
+      tasks_(std::move(tasks)),
       kinds_(std::move(kinds)),
       options_(options),
-      size_(request_->tasks_size()),
+      size_(tasks_.size()),
       env_(env),
       semaphore_(semaphore),
       start_time_(absl::Now()),
@@ -158,13 +159,18 @@ int64_t Batch::OnSlots(int64_t offered) {
     std::shared_ptr<TaskContext> task;
     const TaskKind* kind;
   };
-  // One lock hold and one progress event for the whole turn.
+  // One lock hold and one progress event for the whole turn. Wire tasks
+  // are parsed onto one arena for the turn, freed once their handlers
+  // returned.
   absl::InlinedVector<Started, 64> started;
+  std::optional<google::protobuf::Arena> arena;
+  if (!tasks_.parsed()) arena.emplace(CachedArenaOptions());
   {
     MutexLock lock(&mu_);
     while (static_cast<int64_t>(started.size()) < offered &&
            WantsSlotLocked()) {
-      std::shared_ptr<TaskContext> task = StartNextLocked();
+      std::shared_ptr<TaskContext> task =
+          StartNextLocked(arena ? &*arena : nullptr);
       const TaskKind* kind = kinds_[task->index()];
       started.push_back({std::move(task), kind});
     }
@@ -172,11 +178,15 @@ int64_t Batch::OnSlots(int64_t offered) {
     if (sink_ != nullptr) sink_->OnProgress(ProgressLocked());
   }
   Flush();
-  for (Started& s : started) RunTask(std::move(s.task), *s.kind);
+  for (Started& s : started) {
+    RunTask(s.task, *s.kind);
+    if (arena) s.task->ReleaseTask();
+  }
   return static_cast<int64_t>(started.size());
 }
 
-std::shared_ptr<TaskContext> Batch::StartNextLocked() {
+std::shared_ptr<TaskContext> Batch::StartNextLocked(
+    google::protobuf::Arena* arena) {
   uint32_t index;
   if (!ready_.empty()) {  // retries first: their tasks began long ago
     index = ready_.front();
@@ -195,7 +205,8 @@ std::shared_ptr<TaskContext> Batch::StartNextLocked() {
         (steady - next_permit_ < start_interval_ ? next_permit_ : steady) +
         start_interval_;
   }
-  const v1::Task& spec = request_->tasks(index);
+  // Validated at admission, so it parses.
+  const v1::Task& spec = *tasks_.Get(index, arena);
   const absl::Duration timeout = TaskTimeout(spec, options_.task_timeout);
   const absl::Time now = absl::Now();
   const absl::Time task_deadline =
@@ -224,7 +235,8 @@ std::shared_ptr<TaskContext> Batch::StartNextLocked() {
   return task;
 }
 
-void Batch::RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind) {
+void Batch::RunTask(const std::shared_ptr<TaskContext>& task,
+                    const TaskKind& kind) {
   // Our own reference: a handler may Finish, drop its copy and then throw.
   try {
     kind.handler(task);
@@ -275,7 +287,8 @@ void Batch::OnTaskEnded(TaskContext& task,
 
     v1::TaskResult* r = NewResultLocked(index);
     r->set_attempts(static_cast<uint32_t>(attempts));
-    if (!task.task().id().empty()) r->set_id(task.task().id());
+    const absl::string_view id = tasks_.Id(index);
+    if (!id.empty()) r->set_id(std::string(id));
     SetProtoDuration(task.started_at() - start_time_,
                      r->mutable_started_after());
     SetProtoDuration(now - start_time_, r->mutable_finished_after());
@@ -283,8 +296,12 @@ void Batch::OnTaskEnded(TaskContext& task,
     ResultFit fit;
     if (ok) {
       r->mutable_status();  // code 0
+      // A wire task's parsed copy is gone once its turn ended: nothing may
+      // point into it.
       SetOutput(*result, task.task(),
-                sink_ != nullptr && sink_->ResultsMayBorrowFromRequest(), r);
+                tasks_.parsed() && sink_ != nullptr &&
+                    sink_->ResultsMayBorrowFromRequest(),
+                r);
       if (!result->payload.empty()) r->set_payload(std::move(result->payload));
       fit = FitResult(r);
       if (fit.dropped > 0) {
@@ -303,7 +320,6 @@ void Batch::OnTaskEnded(TaskContext& task,
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
       // Named as the SDK and CLI name it: task 2 (id "b") failed: ...
-      const std::string& id = task.task().id();
       to_cancel = CancelLocked(
           absl::Status(
               result.status().code(),
@@ -348,7 +364,8 @@ bool Batch::RetryIfAllowed(TaskContext& task, const absl::Status& status) {
     if (auto it = retries_.find(task.index()); it != retries_.end()) {
       attempts = it->second.attempts + 1;
     }
-    const v1::Task& spec = task.task();
+    google::protobuf::Arena arena;  // for a wire task's policy
+    const v1::Task& spec = *tasks_.Get(task.index(), &arena);
     const RetryPlan own =
         spec.has_retry_policy()
             ? MakeRetryPlan(spec.retry_policy(), options_.max_attempts)
@@ -416,8 +433,9 @@ void Batch::EndWaitingRetriesLocked(const absl::Status& why) {
     }
     if (state.backoff_timer != 0) env_.timers.Cancel(state.backoff_timer);
     v1::TaskResult* r = NewResultLocked(index);
-    if (!request_->tasks(index).id().empty())
-      r->set_id(request_->tasks(index).id());
+    if (const absl::string_view id = tasks_.Id(index); !id.empty()) {
+      r->set_id(std::string(id));
+    }
     ToProtoStatus(
         absl::Status(
             code,
@@ -484,8 +502,9 @@ void Batch::EmitNotStartedLocked() {
   const absl::Duration elapsed = absl::Now() - start_time_;
   while (next_ < size_ && !(sink_ != nullptr && sink_->Backlogged())) {
     v1::TaskResult* r = NewResultLocked(static_cast<uint32_t>(next_));
-    if (!request_->tasks(next_).id().empty())
-      r->set_id(request_->tasks(next_).id());
+    if (const absl::string_view id = tasks_.Id(next_); !id.empty()) {
+      r->set_id(std::string(id));
+    }
     ToProtoStatus(not_started_, r->mutable_status());
     SetProtoDuration(elapsed, r->mutable_finished_after());
     if (options_.observer != nullptr) {

@@ -23,6 +23,7 @@
 #include "server/core/result_size.h"
 #include "server/core/retry_policy.h"
 #include "server/core/task_context.h"
+#include "server/core/task_list.h"
 #include "server/core/task_observer.h"
 #include "server/core/task_registry.h"
 
@@ -80,12 +81,11 @@ class Batch final : public TaskContext::Owner,
                     public FairSemaphore::Client,
                     public std::enable_shared_from_this<Batch> {
  public:
-  // `request` must be validated. `kinds[i]` is the kind of task i.
+  // `tasks` must be validated. `kinds[i]` is the kind of task i.
   // `on_done` runs once after the sink's OnBatchDone, outside the lock.
   // `caller` is shared by the caller's batches: its address names the
   // caller in the fair shares.
-  Batch(std::string id, std::shared_ptr<const Caller> caller,
-        std::shared_ptr<const v1::ExecuteRequest> request,
+  Batch(std::string id, std::shared_ptr<const Caller> caller, TaskList tasks,
         std::vector<const TaskKind*> kinds, BatchOptions options,
         TaskEnvironment& env, FairSemaphore& semaphore,
         std::shared_ptr<BatchSink> sink, absl::AnyInvocable<void()> on_done);
@@ -124,8 +124,8 @@ class Batch final : public TaskContext::Owner,
 
   // Creates the context of the next task to run (a retry whose backoff
   // ended, else task `next_`), links it as running and takes a start
-  // permit.
-  std::shared_ptr<TaskContext> StartNextLocked()
+  // permit. A wire task is parsed onto `arena`.
+  std::shared_ptr<TaskContext> StartNextLocked(google::protobuf::Arena* arena)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks an ended task from the running list.
   void UnlinkLocked(TaskContext& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -144,7 +144,7 @@ class Batch final : public TaskContext::Owner,
   bool HasPermitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The permit timer fired.
   void OnPermit();
-  void RunTask(std::shared_ptr<TaskContext> task, const TaskKind& kind);
+  void RunTask(const std::shared_ptr<TaskContext>& task, const TaskKind& kind);
   // Marks the batch cancelled and ends its queued tasks, and those waiting
   // to retry with `waiting_end`; returns the running ones for the caller to
   // cancel outside the lock.
@@ -170,7 +170,7 @@ class Batch final : public TaskContext::Owner,
 
   const std::string id_;
   const std::shared_ptr<const Caller> caller_;
-  const std::shared_ptr<const v1::ExecuteRequest> request_;
+  const TaskList tasks_;
   const std::vector<const TaskKind*> kinds_;
   const BatchOptions options_;
   const int64_t size_;

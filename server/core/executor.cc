@@ -6,13 +6,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/arena_blocks.h"
 #include "common/proto_time.h"
 #include "server/core/retry_policy.h"
 
 namespace batchexec {
 namespace {
 
-absl::Status TaskError(int index, absl::string_view rule) {
+absl::Status TaskError(int64_t index, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat("tasks[", index, "]: ", rule));
 }
 
@@ -54,7 +55,31 @@ absl::Status Executor::CheckBatchSize(int64_t tasks) const {
 }
 
 absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
-  if (absl::Status s = CheckBatchSize(request.tasks_size()); !s.ok()) return s;
+  // Not owned: the request outlives the call.
+  std::shared_ptr<const v1::ExecuteRequest> view(
+      std::shared_ptr<const v1::ExecuteRequest>(), &request);
+  std::vector<const TaskKind*> kinds;
+  uint32_t most_attempts;
+  return Check(request, TaskList(view), &kinds, &most_attempts);
+}
+
+bool Executor::CanRunFromWire(const TaskList& tasks) const {
+  absl::string_view last;  // batches mostly repeat one kind
+  for (int64_t i = 0; i < tasks.size(); ++i) {
+    const absl::string_view name = tasks.Kind(i);
+    if (i > 0 && name == last) continue;
+    const TaskKind* kind = registry_.Find(name);
+    if (kind == nullptr || !kind->reads_task_only_at_start) return false;
+    last = name;
+  }
+  return true;
+}
+
+absl::Status Executor::Check(const v1::ExecuteRequest& request,
+                             const TaskList& tasks,
+                             std::vector<const TaskKind*>* kinds,
+                             uint32_t* most_attempts) const {
+  if (absl::Status s = CheckBatchSize(tasks.size()); !s.ok()) return s;
   if (request.has_task_timeout() && IsNegative(request.task_timeout())) {
     return absl::InvalidArgumentError("task_timeout must not be negative");
   }
@@ -74,43 +99,102 @@ absl::Status Executor::Validate(const v1::ExecuteRequest& request) const {
   if (absl::Status s = ValidateRetryPolicy(request.retry_policy()); !s.ok()) {
     return s;
   }
-  for (int i = 0; i < request.tasks_size(); ++i) {
-    const v1::Task& task = request.tasks(i);
-    if (task.kind().empty()) return TaskError(i, "kind must not be empty");
+  // Wire tasks are each parsed here once; a big list in two halves at once.
+  const int64_t size = tasks.size();
+  kinds->assign(size, nullptr);
+  TaskChecks first, second;
+  if (!tasks.parsed() && size >= kParallelCheckTasks) {
+    env_.cpu_pool.RunBoth(
+        [&] { first = CheckTasks(tasks, 0, size / 2, kinds->data()); },
+        [&] { second = CheckTasks(tasks, size / 2, size, kinds->data()); });
+  } else {
+    first = CheckTasks(tasks, 0, size, kinds->data());
+  }
+  // The first bad task is named, as a check in order would.
+  if (!first.status.ok()) return first.status;
+  if (!second.status.ok()) return second.status;
+  *most_attempts = std::max({request.retry_policy().max_attempts(),
+                             first.most_attempts, second.most_attempts});
+  return absl::OkStatus();
+}
+
+Executor::TaskChecks Executor::CheckTasks(const TaskList& tasks, int64_t begin,
+                                          int64_t end,
+                                          const TaskKind** kinds) const {
+  TaskChecks checks;
+  // Emptied as it goes: a wire task is parsed here, checked and dropped.
+  google::protobuf::Arena arena(CachedArenaOptions());
+  constexpr int kTasksPerReset = 256;
+  for (int64_t i = begin; i < end; ++i) {
+    if (!tasks.parsed() && (i - begin) % kTasksPerReset == 0) arena.Reset();
+    const v1::Task* parsed = tasks.Get(i, &arena);
+    if (parsed == nullptr) {
+      checks.status = TaskError(i, "not a valid batchexec.v1.Task message");
+      return checks;
+    }
+    const v1::Task& task = *parsed;
+    if (task.kind().empty()) {
+      checks.status = TaskError(i, "kind must not be empty");
+      return checks;
+    }
     const TaskKind* kind = registry_.Find(task.kind());
     if (kind == nullptr) {
-      return TaskError(i, absl::StrCat("unknown kind '", task.kind(),
-                                       "' (see ListTaskKinds)"));
+      checks.status = TaskError(i, absl::StrCat("unknown kind '", task.kind(),
+                                                "' (see ListTaskKinds)"));
+      return checks;
     }
     if (task.has_timeout() && IsNegative(task.timeout())) {
-      return TaskError(i, "timeout must not be negative");
+      checks.status = TaskError(i, "timeout must not be negative");
+      return checks;
     }
     if (task.has_retry_policy()) {
       absl::Status s = ValidateRetryPolicy(task.retry_policy());
-      if (!s.ok()) return TaskError(i, s.message());
+      if (!s.ok()) {
+        checks.status = TaskError(i, s.message());
+        return checks;
+      }
+      checks.most_attempts =
+          std::max(checks.most_attempts, task.retry_policy().max_attempts());
     }
     absl::Status args = TaskRegistry::ValidateArgs(*kind, task.args());
-    if (!args.ok()) return TaskError(i, args.message());
+    if (!args.ok()) {
+      checks.status = TaskError(i, args.message());
+      return checks;
+    }
+    kinds[i] = kind;
   }
-  return absl::OkStatus();
+  return checks;
 }
 
 absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
     std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
     std::shared_ptr<BatchSink> sink, std::string* note, const Caller& caller) {
-  if (absl::Status s = Validate(*request); !s.ok()) {
+  TaskList tasks(request);
+  return Start(BatchRequest{std::move(request), std::move(tasks)}, deadline,
+               std::move(sink), note, caller);
+}
+
+absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
+    BatchRequest batch_request, absl::Time deadline,
+    std::shared_ptr<BatchSink> sink, std::string* note, const Caller& caller) {
+  const v1::ExecuteRequest& request = *batch_request.request;
+  std::vector<const TaskKind*> kinds;
+  uint32_t most_attempts;
+  if (absl::Status s =
+          Check(request, batch_request.tasks, &kinds, &most_attempts);
+      !s.ok()) {
     return Rejected(RejectReason::kInvalidArgument, s);
   }
-  const int64_t size = request->tasks_size();
+  const int64_t size = batch_request.tasks.size();
 
   BatchOptions options;
-  options.fail_fast = request->failure_policy() != v1::COLLECT_ALL;
+  options.fail_fast = request.failure_policy() != v1::COLLECT_ALL;
   options.observer = options_.metrics;
   options.deadline = deadline;
-  if (request->has_task_timeout()) {
-    options.task_timeout = FromProtoDuration(request->task_timeout());
+  if (request.has_task_timeout()) {
+    options.task_timeout = FromProtoDuration(request.task_timeout());
   }
-  const int64_t asked = request->max_concurrency();
+  const int64_t asked = request.max_concurrency();
   options.max_concurrency =
       asked == 0 ? options_.max_task_concurrency
                  : std::min<int64_t>(asked, options_.max_task_concurrency);
@@ -119,28 +203,14 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
                          options_.max_task_concurrency,
                          " (--max_task_concurrency)");
   }
-  options.retry = MakeRetryPlan(request->retry_policy(), options_.max_attempts);
+  options.retry = MakeRetryPlan(request.retry_policy(), options_.max_attempts);
   options.max_attempts = options_.max_attempts;
-  options.max_starts_per_second = request->max_starts_per_second();
-  if (note != nullptr) {
-    // The largest max_attempts asked for, batch or task, said once.
-    uint32_t most = request->retry_policy().max_attempts();
-    for (const v1::Task& task : request->tasks()) {
-      if (task.has_retry_policy()) {
-        most = std::max(most, task.retry_policy().max_attempts());
-      }
-    }
-    if (most > options_.max_attempts) {
-      absl::StrAppend(note, note->empty() ? "" : "; ", "retry max_attempts ",
-                      most, " lowered to the cap of ", options_.max_attempts,
-                      " (--max_attempts)");
-    }
-  }
-
-  std::vector<const TaskKind*> kinds;
-  kinds.reserve(size);
-  for (const v1::Task& task : request->tasks()) {
-    kinds.push_back(registry_.Find(task.kind()));
+  options.max_starts_per_second = request.max_starts_per_second();
+  // The largest max_attempts asked for, batch or task, said once.
+  if (note != nullptr && most_attempts > options_.max_attempts) {
+    absl::StrAppend(note, note->empty() ? "" : "; ", "retry max_attempts ",
+                    most_attempts, " lowered to the cap of ",
+                    options_.max_attempts, " (--max_attempts)");
   }
 
   std::string id;
@@ -198,8 +268,8 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
   }
 
   auto batch = std::make_shared<Batch>(
-      id, shared_caller, std::move(request), std::move(kinds), options, env_,
-      semaphore_, std::move(sink),
+      id, shared_caller, std::move(batch_request.tasks), std::move(kinds),
+      options, env_, semaphore_, std::move(sink),
       [this, id, size, name = caller.name, started = absl::Now()] {
         if (options_.metrics != nullptr) {
           options_.metrics->BatchEnded(absl::Now() - started);

@@ -23,6 +23,7 @@
 #include "server/core/limits.h"
 #include "server/core/memory_budget.h"
 #include "server/core/metrics.h"
+#include "server/core/task_list.h"
 #include "server/core/task_registry.h"
 #include "server/core/timer_queue.h"
 #include "server/core/worker_pool.h"
@@ -47,6 +48,13 @@ struct ExecutorOptions {
   AccessLog* access_log = nullptr;
 };
 
+// A request as a batch takes it: its top-level fields, and its tasks. When
+// `tasks` is a wire list (TaskList), `request` holds no tasks itself.
+struct BatchRequest {
+  std::shared_ptr<const v1::ExecuteRequest> request;
+  TaskList tasks;
+};
+
 class Executor {
  public:
   // `registry` must outlive the executor.
@@ -60,6 +68,9 @@ class Executor {
   // Checks a request against the registry and the limits without running
   // anything: INVALID_ARGUMENT naming the first bad task index and the rule.
   absl::Status Validate(const v1::ExecuteRequest& request) const;
+  // True if a batch of these wire tasks may run from its wire bytes: every
+  // task's kind is registered with TaskKind::reads_task_only_at_start.
+  bool CanRunFromWire(const TaskList& tasks) const;
   // The --max_batch_size rule alone, for a count taken before parsing.
   absl::Status CheckBatchSize(int64_t tasks) const;
 
@@ -67,6 +78,12 @@ class Executor {
   // RESOURCE_EXHAUSTED when the server or the caller's quota is full, or
   // UNAVAILABLE while shutting down. `note` gets adjustments made (e.g. a
   // lowered max_concurrency) for the Accepted event.
+  absl::StatusOr<std::shared_ptr<Batch>> Start(BatchRequest request,
+                                               absl::Time deadline,
+                                               std::shared_ptr<BatchSink> sink,
+                                               std::string* note = nullptr,
+                                               const Caller& caller = Caller());
+  // The same for a parsed request.
   absl::StatusOr<std::shared_ptr<Batch>> Start(
       std::shared_ptr<const v1::ExecuteRequest> request, absl::Time deadline,
       std::shared_ptr<BatchSink> sink, std::string* note = nullptr,
@@ -103,6 +120,23 @@ class Executor {
   WorkerPool dispatcher_;
   WorkerPool cpu_pool_;
   TaskEnvironment env_;
+
+  // Validate's work: checks `request`'s fields and each of `tasks`, and
+  // gives each task's kind and the largest max_attempts asked for.
+  absl::Status Check(const v1::ExecuteRequest& request, const TaskList& tasks,
+                     std::vector<const TaskKind*>* kinds,
+                     uint32_t* most_attempts) const;
+
+  // CheckTasks' findings over a range of tasks.
+  struct TaskChecks {
+    absl::Status status;         // the range's first bad task
+    uint32_t most_attempts = 0;  // the largest task max_attempts
+  };
+  // Checks tasks [begin, end) and sets kinds[i] for each. Thread-safe.
+  TaskChecks CheckTasks(const TaskList& tasks, int64_t begin, int64_t end,
+                        const TaskKind** kinds) const;
+  // Wire tasks from which Check parses the two halves at once.
+  static constexpr int64_t kParallelCheckTasks = 20'000;
 
   // Counts the refusal (if metrics are on) and returns `status`.
   absl::Status Rejected(RejectReason reason, absl::Status status) const;

@@ -8,7 +8,7 @@ TaskContext::TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
                          const v1::Task& task, absl::Time deadline,
                          TaskEnvironment& env)
     : owner_(std::move(owner)),
-      task_(task),
+      task_(&task),
       env_(env),
       deadline_ns_(deadline == absl::InfiniteFuture()
                        ? kNoDeadline

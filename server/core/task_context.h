@@ -58,9 +58,14 @@ class TaskContext {
   TaskContext& operator=(const TaskContext&) = delete;
 
   uint32_t index() const { return index_; }
-  const v1::Task& task() const { return task_; }
-  const google::protobuf::Struct& args() const { return task_.args(); }
-  const std::string& payload() const { return task_.payload(); }
+  // The task as the request gave it. For a kind with
+  // TaskKind::reads_task_only_at_start, only until its handler returns: the
+  // task's parsed copy is freed then, and these read an empty Task.
+  const v1::Task& task() const {
+    return *task_.load(std::memory_order_acquire);
+  }
+  const google::protobuf::Struct& args() const { return task().args(); }
+  const std::string& payload() const { return task().payload(); }
   // When the task will be ended with DEADLINE_EXCEEDED if still running.
   absl::Time deadline() const {
     return deadline_ns_ == kNoDeadline ? absl::InfiniteFuture()
@@ -102,13 +107,19 @@ class TaskContext {
 
   // Claims the right to report the result; true for the first caller only.
   bool Claim();
+  // The handler returned and the task's parsed copy is about to be freed:
+  // task() reads an empty Task from now on (atomic: a misbehaving handler
+  // may still read it from another thread).
+  void ReleaseTask() {
+    task_.store(&v1::Task::default_instance(), std::memory_order_release);
+  }
 
   // One exists per sleeping or waiting task, so its fields are packed:
   // times as Unix nanoseconds, the small ones together.
   static constexpr int64_t kNoDeadline = INT64_MAX;
 
   const std::shared_ptr<Owner> owner_;  // keeps the batch (and task_) alive
-  const v1::Task& task_;
+  std::atomic<const v1::Task*> task_;
   TaskEnvironment& env_;
   const int64_t deadline_ns_;  // kNoDeadline: none
   const int64_t started_at_ns_;

@@ -19,11 +19,11 @@ CallLog::CallLog(AccessLog* log, absl::string_view method, const Caller& caller,
 }
 
 void CallLog::BatchStarted(absl::string_view batch_id,
-                           const v1::ExecuteRequest& request) {
+                           const v1::ExecuteRequest& request, int64_t tasks) {
   if (log_ == nullptr) return;
   MutexLock lock(&mu_);
   record_.batch_id = std::string(batch_id);
-  record_.SetRequest(request);
+  record_.SetRequest(request, tasks);
 }
 
 void CallLog::BatchDone(const v1::Summary& summary) {

@@ -24,8 +24,9 @@ class CallLog {
           const grpc::CallbackServerContext& context,
           const grpc::ByteBuffer& request);
 
+  // `tasks`: the batch's size (a wire request's fields hold no tasks).
   void BatchStarted(absl::string_view batch_id,
-                    const v1::ExecuteRequest& request);
+                    const v1::ExecuteRequest& request, int64_t tasks);
   void BatchDone(const v1::Summary& summary);
   // Bytes written to the wire; Set for a call that writes once.
   void AddBytesOut(size_t bytes) {

@@ -57,7 +57,7 @@ grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
+absl::StatusOr<std::shared_ptr<RequestMemory>> AdmitRequest(
     const grpc::ByteBuffer& wire, Executor& executor) {
   grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&wire));
   Metrics* metrics = executor.metrics();
@@ -82,32 +82,19 @@ absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
         budget.in_use() >> 20, " MiB are taken (--max_request_memory); ",
         "retry later or send smaller batches"));
   }
-  struct ArenaWithReservation {
-    google::protobuf::Arena arena{CachedArenaOptions()};
-    MemoryBudget::Reservation reservation;
-  };
-  auto holder = std::make_shared<ArenaWithReservation>();
-  holder->reservation = std::move(*reserved);
-  return std::shared_ptr<google::protobuf::Arena>(holder, &holder->arena);
+  auto memory = std::make_shared<RequestMemory>();
+  memory->reservation = std::move(*reserved);
+  return memory;
 }
 
 absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
                                               Executor& executor) {
-  absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> arena =
+  absl::StatusOr<std::shared_ptr<RequestMemory>> memory =
       AdmitRequest(wire, executor);
-  if (!arena.ok()) return arena.status();
+  if (!memory.ok()) return memory.status();
   AdmittedRequest admitted;
-  admitted.arena = *std::move(arena);
-  absl::StatusOr<v1::ExecuteRequest*> request = ParseWireRequest(
-      wire, admitted.arena.get(), &executor.environment().cpu_pool);
-  if (!request.ok()) return request.status();
-  admitted.request = *request;
-  return admitted;
-}
-
-absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
-    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
-    WorkerPool* helpers) {
+  admitted.memory = *std::move(memory);
+  RequestMemory& m = *admitted.memory;
   // gRPC reads the request buffer no more once the method is invoked;
   // clearing it frees the wire bytes as soon as they are copied out.
   auto& buffer = const_cast<grpc::ByteBuffer&>(wire);
@@ -115,23 +102,34 @@ absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
   if (!buffer.Dump(&slices).ok()) {
     return absl::InvalidArgumentError("request: unreadable message bytes");
   }
-  std::string flat;
-  if (slices.size() != 1) {
-    flat.reserve(buffer.Length());
-    for (const grpc::Slice& slice : slices) {
-      flat.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-    slices.clear();
-    buffer.Clear();
+  m.wire.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) {
+    m.wire.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
-  const absl::string_view bytes =
-      slices.size() == 1
-          ? absl::string_view(reinterpret_cast<const char*>(slices[0].begin()),
-                              slices[0].size())
-          : absl::string_view(flat);
-  auto request = ParseRequest(bytes, arena, helpers);
+  slices.clear();
   buffer.Clear();
-  return request;
+
+  // Tasks of kinds that read them only at start stay as wire bytes.
+  std::shared_ptr<const std::string> bytes(admitted.memory, &m.wire);
+  auto* top =
+      google::protobuf::Arena::CreateMessage<v1::ExecuteRequest>(&m.arena);
+  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, top);
+  if (!tasks.ok()) return tasks.status();
+  if (executor.CanRunFromWire(*tasks)) {
+    admitted.batch.request =
+        std::shared_ptr<const v1::ExecuteRequest>(admitted.memory, top);
+    admitted.batch.tasks = *std::move(tasks);
+    return admitted;
+  }
+  *tasks = TaskList();
+  absl::StatusOr<v1::ExecuteRequest*> request =
+      ParseRequest(m.wire, &m.arena, &executor.environment().cpu_pool);
+  std::string().swap(m.wire);  // parsed: the bytes are not needed
+  if (!request.ok()) return request.status();
+  admitted.batch.request =
+      std::shared_ptr<const v1::ExecuteRequest>(admitted.memory, *request);
+  admitted.batch.tasks = TaskList(admitted.batch.request);
+  return admitted;
 }
 
 bool SerializeGatherResponse(const v1::GatherResponse& response,

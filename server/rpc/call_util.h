@@ -4,48 +4,53 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
+#include "common/arena_blocks.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
 #include "server/core/executor.h"
+#include "server/core/memory_budget.h"
 #include "server/core/worker_pool.h"
 
 namespace batchexec {
 
-// Admits a call's request before it is parsed: counts its tasks against
-// --max_batch_size with a pass over the wire bytes (no copy), then reserves
-// its estimated parsed size from the server's request memory budget. The
-// returned arena holds the reservation for as long as the request lives.
-// INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming the limit.
-// The arena is the call's own: the request and a Gather response live on it,
-// so a 100k-task batch costs a few large blocks rather than allocations per
-// task. Shared, because the batch may outlive the call.
-absl::StatusOr<std::shared_ptr<google::protobuf::Arena>> AdmitRequest(
-    const grpc::ByteBuffer& wire, Executor& executor);
-
-// Parses the request of Execute or Gather (request_parser.h) from gRPC's
-// buffer, releasing the wire bytes.
-absl::StatusOr<v1::ExecuteRequest*> ParseWireRequest(
-    const grpc::ByteBuffer& wire, google::protobuf::Arena* arena,
-    WorkerPool* helpers);
-
-// A request admitted (AdmitRequest) and parsed (ParseWireRequest), on the
-// call's own arena.
-struct AdmittedRequest {
-  std::shared_ptr<google::protobuf::Arena> arena;
-  v1::ExecuteRequest* request = nullptr;  // on `arena`
-
-  // The request as the executor takes it: it keeps the arena alive.
-  std::shared_ptr<const v1::ExecuteRequest> Shared() const {
-    return std::shared_ptr<const v1::ExecuteRequest>(arena, request);
-  }
+// What a call's request lives in, holding its share of the server's
+// request memory budget for as long as the request lives. Shared, because
+// the batch may outlive the call.
+struct RequestMemory {
+  // The call's own arena: the request (or its top-level fields) and a Gather
+  // response live on it, so a 100k-task batch costs a few large blocks
+  // rather than allocations per task.
+  google::protobuf::Arena arena{CachedArenaOptions()};
+  // The request's bytes, while they are read, and for the batch's life when
+  // its tasks run from them (TaskList).
+  std::string wire;
+  MemoryBudget::Reservation reservation;
 };
 
-// What Execute and Gather do first: admit, then parse on the CPU pool.
+// Admits a call's request before it is parsed: counts its tasks against
+// --max_batch_size with a pass over the wire bytes (no copy), then reserves
+// its estimated parsed size from the server's request memory budget.
+// INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming the limit.
+absl::StatusOr<std::shared_ptr<RequestMemory>> AdmitRequest(
+    const grpc::ByteBuffer& wire, Executor& executor);
+
+// A request admitted (AdmitRequest) and read: its tasks either parsed onto
+// the call's arena or, when every kind allows (Executor::CanRunFromWire),
+// kept as wire bytes and parsed as each starts.
+struct AdmittedRequest {
+  std::shared_ptr<RequestMemory> memory;
+  BatchRequest batch;
+};
+
+// What Execute and Gather do first: admit, then read the request from
+// gRPC's buffer, releasing it; a big request is parsed in two halves at
+// once (request_parser.h).
 absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
                                               Executor& executor);
 

@@ -58,7 +58,7 @@ void ExecuteReactor::Begin(Executor& executor,
   absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
   std::string note;
   absl::StatusOr<std::shared_ptr<Batch>> batch =
-      request.ok() ? executor.Start(request->Shared(), CallDeadline(*context),
+      request.ok() ? executor.Start(request->batch, CallDeadline(*context),
                                     std::make_shared<Sink>(shared_from_this()),
                                     &note, caller)
                    : request.status();
@@ -70,14 +70,15 @@ void ExecuteReactor::Begin(Executor& executor,
     Finish(ToGrpcStatus(batch.status()));
     return;
   }
-  log_->BatchStarted((*batch)->id(), *request->request);
+  log_->BatchStarted((*batch)->id(), *request->batch.request,
+                     request->batch.tasks.size());
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
   }
   v1::Accepted accepted;
   accepted.set_batch_id((*batch)->id());
-  accepted.set_task_count(request->request->tasks_size());
+  accepted.set_task_count(static_cast<uint32_t>(request->batch.tasks.size()));
   accepted.set_max_concurrency(static_cast<uint32_t>(
       std::min<int64_t>((*batch)->max_concurrency(), UINT32_MAX)));
   accepted.set_note(note);

@@ -25,10 +25,10 @@ void GatherReactor::Begin(Executor& executor,
                                    *context, wire);
   absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
   if (!request.ok()) return FinishWith(request.status());
-  arena_ = request->arena;
-  response_ =
-      google::protobuf::Arena::CreateMessage<v1::GatherResponse>(arena_.get());
-  const int size = request->request->tasks_size();
+  memory_ = request->memory;
+  response_ = google::protobuf::Arena::CreateMessage<v1::GatherResponse>(
+      &memory_->arena);
+  const auto size = static_cast<int>(request->batch.tasks.size());
   {
     // One slot per task, filled in place as tasks end: the response is built
     // in request order with no copy at the end.
@@ -37,10 +37,11 @@ void GatherReactor::Begin(Executor& executor,
     results->Reserve(size);
     for (int i = 0; i < size; ++i) results->Add();
   }
-  auto batch = executor.Start(request->Shared(), CallDeadline(*context),
+  auto batch = executor.Start(request->batch, CallDeadline(*context),
                               shared_from_this(), nullptr, caller);
   if (!batch.ok()) return FinishWith(batch.status());
-  log_->BatchStarted((*batch)->id(), *request->request);
+  log_->BatchStarted((*batch)->id(), *request->batch.request,
+                     request->batch.tasks.size());
   {
     MutexLock lock(&mu_);
     batch_ = *batch;

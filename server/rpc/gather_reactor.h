@@ -59,8 +59,8 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
   // Holds the request and response_ (both set by Begin, before the batch
   // starts); the batch shares it.
-  std::shared_ptr<google::protobuf::Arena> arena_;
-  v1::GatherResponse* response_ = nullptr;  // on arena_
+  std::shared_ptr<RequestMemory> memory_;
+  v1::GatherResponse* response_ = nullptr;  // on memory_'s arena
   grpc::ByteBuffer* const wire_response_;   // gRPC's, valid until OnDone
   WorkerPool* helpers_ = nullptr;           // the executor's CPU pool
   Mutex mu_;

@@ -66,6 +66,7 @@ absl::StatusOr<TaskKind> DnsKind(const BuiltinKindsOptions& options) {
                     ")")},
   };
   kind.validate = ValidateDnsArgs;
+  kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [resolver](std::shared_ptr<TaskContext> task) {
     const std::string name = StringArg(task->args(), "name");
     const AddressFamily family =

@@ -34,6 +34,7 @@ absl::StatusOr<TaskKind> FailKind(const BuiltinKindsOptions&) {
     }
     return absl::OkStatus();
   };
+  kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [](std::shared_ptr<TaskContext> task) {
     const auto times =
         static_cast<int64_t>(NumberArg(task->args(), "times", 0));

@@ -198,6 +198,7 @@ TaskKind GrpcHealthKind(GrpcHealthOptions options) {
                                          std::move(options.resolver),
                                          options.max_cached_channels);
   TaskKind kind = GrpcHealthSchema(shared->allowlist.spec());
+  kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [shared](std::shared_ptr<TaskContext> task) {
     const auto& args = task->args();
     HostPort target = *ParseHostPort(StringArg(args, "target"));

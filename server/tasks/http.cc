@@ -345,6 +345,7 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
   };
   kind.validate = ValidateHttpArgs;
   auto client = std::make_shared<LazyHttpClient>(options.probe_allowlist);
+  kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [client](std::shared_ptr<TaskContext> task) {
     absl::StatusOr<HttpClient*> http = client->Get();
     if (!http.ok()) return task->Finish(http.status());

@@ -102,6 +102,7 @@ absl::StatusOr<TaskKind> PrimesKind(const BuiltinKindsOptions&) {
     }
     return absl::OkStatus();
   };
+  kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [](std::shared_ptr<TaskContext> task) {
     const auto n = static_cast<int64_t>(NumberArg(task->args(), "n", 0));
     auto job = std::make_unique<PrimesJob>(task, n);

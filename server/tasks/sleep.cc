@@ -25,14 +25,13 @@ absl::StatusOr<TaskKind> SleepKind(const BuiltinKindsOptions&) {
     }
     return absl::OkStatus();
   };
+  // The args are read here only: a batch of sleeps is kept as wire bytes.
+  kind.reads_task_only_at_start = true;
   kind.handler = [](std::shared_ptr<TaskContext> task) {
     const double seconds = NumberArg(task->args(), "seconds", 0);
     TimerQueue& timers = task->env().timers;
     TimerQueue::TimerId id =
-        timers.ScheduleAfter(absl::Seconds(seconds), [task] {
-          // Capturing only the pointer keeps the closure in AnyInvocable's
-          // inline storage: no allocation per sleeping task.
-          const double seconds = NumberArg(task->args(), "seconds", 0);
+        timers.ScheduleAfter(absl::Seconds(seconds), [task, seconds] {
           // A plain number, not an object: a client parses 100k results
           // of a big sleep batch with no map per result.
           HandlerOutput out;

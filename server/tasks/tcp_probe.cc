@@ -150,6 +150,7 @@ absl::StatusOr<TaskKind> TcpProbeKind(const BuiltinKindsOptions& options) {
                     kMaxProbeTimeoutSeconds, ")")},
   };
   kind.validate = ValidateProbeArgs;
+  kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [poller, allowlist = options.probe_allowlist](
                      std::shared_ptr<TaskContext> task) {
     IpAddress ip = *IpAddress::Parse(StringArg(task->args(), "host"));

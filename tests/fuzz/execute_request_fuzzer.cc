@@ -14,6 +14,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/core/executor.h"
 #include "server/core/request_parser.h"
+#include "server/core/task_list.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
 
@@ -69,6 +70,38 @@ Executor& FuzzExecutor() {
   return *executor;
 }
 
+// The wire form of a request (TaskList::Split) agrees with a plain parse of
+// the same bytes: the same top-level fields, and each task, its kind and id.
+void CheckWireSplit(absl::string_view bytes, const v1::ExecuteRequest& plain) {
+  auto shared = std::make_shared<const std::string>(bytes);
+  v1::ExecuteRequest top;
+  absl::StatusOr<TaskList> tasks = TaskList::Split(shared, &top);
+  if (!tasks.ok()) __builtin_trap();  // the whole parsed: so must the split
+  v1::ExecuteRequest expected_top = plain;
+  expected_top.clear_tasks();
+  if (!SameRequest(top, expected_top)) __builtin_trap();
+  if (tasks->size() != plain.tasks_size()) __builtin_trap();
+  google::protobuf::Arena arena;
+  for (int i = 0; i < plain.tasks_size(); ++i) {
+    const v1::Task* task = tasks->Get(i, &arena);
+    if (task == nullptr) __builtin_trap();
+    v1::ExecuteRequest a, b;
+    *a.add_tasks() = *task;
+    *b.add_tasks() = plain.tasks(i);
+    if (!SameRequest(a, b)) __builtin_trap();
+    if (tasks->Kind(i) != plain.tasks(i).kind()) __builtin_trap();
+    if (tasks->Id(i) != plain.tasks(i).id()) __builtin_trap();
+  }
+}
+
+BatchRequest WireRequest(const v1::ExecuteRequest& request) {
+  auto bytes = std::make_shared<const std::string>(request.SerializeAsString());
+  auto top = std::make_shared<v1::ExecuteRequest>();
+  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, top.get());
+  if (!tasks.ok()) __builtin_trap();
+  return BatchRequest{std::move(top), *std::move(tasks)};
+}
+
 }  // namespace
 }  // namespace batchexec
 
@@ -90,6 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!plain_ok) return 0;
     if (!SameRequest(plain, **split)) __builtin_trap();
     request = std::shared_ptr<v1::ExecuteRequest>(arena, *split);
+    CheckWireSplit(absl::string_view(bytes, size - 1), plain);
   } else {
     request = std::make_shared<v1::ExecuteRequest>();
     if (!google::protobuf::util::JsonStringToMessage(
@@ -103,9 +137,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // only requests whose tasks end quickly.
   if (request->has_task_timeout()) request->clear_task_timeout();
   for (auto& t : *request->mutable_tasks()) t.clear_timeout();
+  // Every other binary input runs from its wire bytes (as a batch of kinds
+  // that read their task at start does), re-encoded without the timeouts.
+  BatchRequest batch_request;
+  if (data[0] % 4 == 2) {
+    batch_request = WireRequest(*request);
+  } else {
+    std::shared_ptr<const v1::ExecuteRequest> parsed = std::move(request);
+    batch_request = BatchRequest{parsed, TaskList(parsed)};
+  }
   auto sink = std::make_shared<RecordingSink>();
-  auto batch =
-      FuzzExecutor().Start(std::move(request), absl::InfiniteFuture(), sink);
+  auto batch = FuzzExecutor().Start(std::move(batch_request),
+                                    absl::InfiniteFuture(), sink);
   if (!batch.ok()) return 0;  // rejected: a clear error is all we ask
   if (!sink->WaitDone(absl::Seconds(10))) __builtin_trap();  // a batch hung
   std::vector<int> seen(n, 0);
