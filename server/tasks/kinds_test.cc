@@ -57,6 +57,17 @@ TEST(RegisterBuiltinKinds, RegistersEveryKindFileOnce) {
   EXPECT_FALSE(RegisterBuiltinKinds(second).ok());
 }
 
+// Batches of these kinds are kept as wire bytes (TaskList): echo alone
+// returns its args, so it needs its task after its handler returned.
+TEST(RegisterBuiltinKinds, EveryKindButEchoReadsItsTaskOnlyAtStart) {
+  TaskRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinKinds(registry).ok());
+  for (const TaskKind* kind : registry.List()) {
+    EXPECT_EQ(kind->reads_task_only_at_start, kind->name != "echo")
+        << kind->name;
+  }
+}
+
 // A bad option fails registration with the kind's own message.
 TEST(RegisterBuiltinKinds, BadDnsServersFailRegistration) {
   TaskRegistry registry;
