@@ -181,6 +181,7 @@ int64_t Batch::OnSlots(int64_t offered) {
   for (Started& s : started) {
     RunTask(s.task, *s.kind);
     if (arena) s.task->ReleaseTask();
+    s.task.reset();  // a task that ended is freed now, not after the turn
   }
   return static_cast<int64_t>(started.size());
 }
@@ -364,8 +365,9 @@ bool Batch::RetryIfAllowed(TaskContext& task, const absl::Status& status) {
     if (auto it = retries_.find(task.index()); it != retries_.end()) {
       attempts = it->second.attempts + 1;
     }
-    google::protobuf::Arena arena;  // for a wire task's policy
-    const v1::Task& spec = *tasks_.Get(task.index(), &arena);
+    std::optional<google::protobuf::Arena> arena;  // for a wire task's policy
+    if (!tasks_.parsed()) arena.emplace();
+    const v1::Task& spec = *tasks_.Get(task.index(), arena ? &*arena : nullptr);
     const RetryPlan own =
         spec.has_retry_policy()
             ? MakeRetryPlan(spec.retry_policy(), options_.max_attempts)

@@ -127,43 +127,42 @@ Executor::TaskChecks Executor::CheckTasks(const TaskList& tasks, int64_t begin,
   constexpr int kTasksPerReset = 256;
   for (int64_t i = begin; i < end; ++i) {
     if (!tasks.parsed() && (i - begin) % kTasksPerReset == 0) arena.Reset();
-    const v1::Task* parsed = tasks.Get(i, &arena);
-    if (parsed == nullptr) {
-      checks.status = TaskError(i, "not a valid batchexec.v1.Task message");
+    const v1::Task* task = tasks.Get(i, &arena);
+    absl::Status s = task == nullptr
+                         ? absl::InvalidArgumentError(
+                               "not a valid batchexec.v1.Task message")
+                         : CheckTask(*task, &kinds[i]);
+    if (!s.ok()) {
+      checks.status = TaskError(i, s.message());
       return checks;
     }
-    const v1::Task& task = *parsed;
-    if (task.kind().empty()) {
-      checks.status = TaskError(i, "kind must not be empty");
-      return checks;
-    }
-    const TaskKind* kind = registry_.Find(task.kind());
-    if (kind == nullptr) {
-      checks.status = TaskError(i, absl::StrCat("unknown kind '", task.kind(),
-                                                "' (see ListTaskKinds)"));
-      return checks;
-    }
-    if (task.has_timeout() && IsNegative(task.timeout())) {
-      checks.status = TaskError(i, "timeout must not be negative");
-      return checks;
-    }
-    if (task.has_retry_policy()) {
-      absl::Status s = ValidateRetryPolicy(task.retry_policy());
-      if (!s.ok()) {
-        checks.status = TaskError(i, s.message());
-        return checks;
-      }
+    if (task->has_retry_policy()) {
       checks.most_attempts =
-          std::max(checks.most_attempts, task.retry_policy().max_attempts());
+          std::max(checks.most_attempts, task->retry_policy().max_attempts());
     }
-    absl::Status args = TaskRegistry::ValidateArgs(*kind, task.args());
-    if (!args.ok()) {
-      checks.status = TaskError(i, args.message());
-      return checks;
-    }
-    kinds[i] = kind;
   }
   return checks;
+}
+
+absl::Status Executor::CheckTask(const v1::Task& task,
+                                 const TaskKind** kind) const {
+  if (task.kind().empty()) {
+    return absl::InvalidArgumentError("kind must not be empty");
+  }
+  *kind = registry_.Find(task.kind());
+  if (*kind == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown kind '", task.kind(), "' (see ListTaskKinds)"));
+  }
+  if (task.has_timeout() && IsNegative(task.timeout())) {
+    return absl::InvalidArgumentError("timeout must not be negative");
+  }
+  if (task.has_retry_policy()) {
+    if (absl::Status s = ValidateRetryPolicy(task.retry_policy()); !s.ok()) {
+      return s;
+    }
+  }
+  return TaskRegistry::ValidateArgs(**kind, task.args());
 }
 
 absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(

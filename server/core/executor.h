@@ -135,6 +135,9 @@ class Executor {
   // Checks tasks [begin, end) and sets kinds[i] for each. Thread-safe.
   TaskChecks CheckTasks(const TaskList& tasks, int64_t begin, int64_t end,
                         const TaskKind** kinds) const;
+  // Checks one task (the rule it breaks, without its index) and finds its
+  // kind.
+  absl::Status CheckTask(const v1::Task& task, const TaskKind** kind) const;
   // Wire tasks from which Check parses the two halves at once.
   static constexpr int64_t kParallelCheckTasks = 20'000;
 

@@ -124,4 +124,36 @@ absl::StatusOr<v1::ExecuteRequest*> ParseRequest(absl::string_view bytes,
   return request;
 }
 
+absl::StatusOr<TaskList> SplitRequest(std::shared_ptr<const std::string> bytes,
+                                      v1::ExecuteRequest* top) {
+  if (bytes->size() > UINT32_MAX) return NotARequest();
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(bytes->data()),
+      static_cast<int>(bytes->size()));
+  std::vector<TaskList::Span> spans;
+  // The other fields, in order, parse as they would in the whole message.
+  std::string rest;
+  for (;;) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) {
+      if (start != bytes->size()) return NotARequest();  // not the end
+      break;
+    }
+    if (IsTask(tag)) {
+      uint32_t size;
+      if (!in.ReadVarint32(&size)) return NotARequest();
+      const auto offset = static_cast<uint32_t>(in.CurrentPosition());
+      if (!in.Skip(static_cast<int>(size))) return NotARequest();
+      spans.push_back({offset, size});
+      continue;
+    }
+    if (!SkipValue(in, tag)) return NotARequest();
+    rest.append(*bytes, start,
+                static_cast<size_t>(in.CurrentPosition()) - start);
+  }
+  if (!top->ParseFromString(rest)) return NotARequest();
+  return TaskList(std::move(bytes), std::move(spans));
+}
+
 }  // namespace batchexec

@@ -8,12 +8,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/io/zero_copy_stream.h"
+#include "server/core/task_list.h"
 #include "server/core/worker_pool.h"
 
 namespace batchexec {
@@ -34,6 +37,14 @@ absl::StatusOr<int64_t> CountTasks(
 absl::StatusOr<v1::ExecuteRequest*> ParseRequest(
     absl::string_view bytes, google::protobuf::Arena* arena,
     WorkerPool* helpers, size_t parallel_bytes = kParallelParseBytes);
+
+// Splits a serialized ExecuteRequest without parsing its tasks: the fields
+// other than `tasks` are parsed into `top` (which must be empty), and the
+// tasks are kept as `bytes` (a task's own bytes are checked when it is first
+// read: Executor validates each). INVALID_ARGUMENT if the bytes are not a
+// request.
+absl::StatusOr<TaskList> SplitRequest(std::shared_ptr<const std::string> bytes,
+                                      v1::ExecuteRequest* top);
 
 }  // namespace batchexec
 

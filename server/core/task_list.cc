@@ -6,16 +6,7 @@
 #include "google/protobuf/wire_format_lite.h"
 
 namespace batchexec {
-namespace {
-
 using google::protobuf::internal::WireFormatLite;
-
-absl::Status NotARequest() {
-  return absl::InvalidArgumentError(
-      "request: not a valid batchexec.v1.ExecuteRequest message");
-}
-
-}  // namespace
 
 TaskList::TaskList(std::shared_ptr<const v1::ExecuteRequest> parsed)
     : parsed_(std::move(parsed)) {}
@@ -23,41 +14,6 @@ TaskList::TaskList(std::shared_ptr<const v1::ExecuteRequest> parsed)
 TaskList::TaskList(std::shared_ptr<const std::string> bytes,
                    std::vector<Span> spans)
     : bytes_(std::move(bytes)), spans_(std::move(spans)) {}
-
-absl::StatusOr<TaskList> TaskList::Split(
-    std::shared_ptr<const std::string> bytes, v1::ExecuteRequest* top) {
-  if (bytes->size() > UINT32_MAX) return NotARequest();
-  google::protobuf::io::CodedInputStream in(
-      reinterpret_cast<const uint8_t*>(bytes->data()),
-      static_cast<int>(bytes->size()));
-  std::vector<Span> spans;
-  // The other fields, in order, parse as they would in the whole message.
-  std::string rest;
-  for (;;) {
-    const size_t start = static_cast<size_t>(in.CurrentPosition());
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) {
-      if (start != bytes->size()) return NotARequest();  // not the end
-      break;
-    }
-    if (WireFormatLite::GetTagFieldNumber(tag) ==
-            v1::ExecuteRequest::kTasksFieldNumber &&
-        WireFormatLite::GetTagWireType(tag) ==
-            WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t length;
-      if (!in.ReadVarint32(&length)) return NotARequest();
-      const auto offset = static_cast<uint32_t>(in.CurrentPosition());
-      if (!in.Skip(static_cast<int>(length))) return NotARequest();
-      spans.push_back({offset, length});
-      continue;
-    }
-    if (!WireFormatLite::SkipField(&in, tag)) return NotARequest();
-    rest.append(*bytes, start,
-                static_cast<size_t>(in.CurrentPosition()) - start);
-  }
-  if (!top->ParseFromString(rest)) return NotARequest();
-  return TaskList(std::move(bytes), std::move(spans));
-}
 
 int64_t TaskList::size() const {
   return parsed_ != nullptr ? parsed_->tasks_size()

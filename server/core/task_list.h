@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "batchexec/v1/batch.pb.h"
 #include "google/protobuf/arena.h"
@@ -32,15 +31,9 @@ class TaskList {
   TaskList() = default;
   // The tasks of a parsed request (kept alive with it).
   explicit TaskList(std::shared_ptr<const v1::ExecuteRequest> parsed);
-  // Tasks kept as wire bytes: task i is bytes->substr(spans[i]).
+  // Tasks kept as wire bytes: task i is bytes->substr(spans[i])
+  // (SplitRequest in request_parser.h finds them).
   TaskList(std::shared_ptr<const std::string> bytes, std::vector<Span> spans);
-
-  // Splits a serialized ExecuteRequest: the fields other than `tasks` are
-  // parsed into `top` (which must be empty), the tasks are kept as bytes.
-  // INVALID_ARGUMENT if the bytes are not an ExecuteRequest's (a task's own
-  // bytes are checked when it is first read: Executor validates each).
-  static absl::StatusOr<TaskList> Split(
-      std::shared_ptr<const std::string> bytes, v1::ExecuteRequest* top);
 
   int64_t size() const;
   bool parsed() const { return parsed_ != nullptr; }

@@ -7,6 +7,7 @@
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "server/core/request_parser.h"
 
 namespace batchexec {
 namespace {
@@ -39,7 +40,7 @@ TEST(TaskList, SplitKeepsTheTasksAsBytesAndParsesTheRest) {
   v1::ExecuteRequest whole;
   auto bytes = std::make_shared<const std::string>(Interleaved(&whole));
   v1::ExecuteRequest top;
-  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, &top);
+  absl::StatusOr<TaskList> tasks = SplitRequest(bytes, &top);
   ASSERT_TRUE(tasks.ok()) << tasks.status();
   EXPECT_FALSE(tasks->parsed());
   ASSERT_EQ(tasks->size(), 3);
@@ -86,7 +87,7 @@ TEST(TaskList, KindAndIdAreTheLastValueWritten) {
   request += task_bytes;
   auto bytes = std::make_shared<const std::string>(request);
   v1::ExecuteRequest top;
-  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, &top);
+  absl::StatusOr<TaskList> tasks = SplitRequest(bytes, &top);
   ASSERT_TRUE(tasks.ok()) << tasks.status();
   v1::ExecuteRequest plain;
   ASSERT_TRUE(plain.ParseFromString(request));
@@ -108,12 +109,12 @@ TEST(TaskList, MalformedRequestsAreRefused) {
        }) {
     v1::ExecuteRequest top;
     EXPECT_FALSE(
-        TaskList::Split(std::make_shared<const std::string>(bad), &top).ok())
+        SplitRequest(std::make_shared<const std::string>(bad), &top).ok())
         << bad.size();
   }
   v1::ExecuteRequest top;
   absl::StatusOr<TaskList> empty =
-      TaskList::Split(std::make_shared<const std::string>(), &top);
+      SplitRequest(std::make_shared<const std::string>(), &top);
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->size(), 0);
 }
@@ -129,7 +130,7 @@ TEST(TaskList, ATaskThatDoesNotParseGivesNull) {
   request += task_bytes;
   v1::ExecuteRequest top;
   absl::StatusOr<TaskList> tasks =
-      TaskList::Split(std::make_shared<const std::string>(request), &top);
+      SplitRequest(std::make_shared<const std::string>(request), &top);
   ASSERT_TRUE(tasks.ok()) << tasks.status();
   ASSERT_EQ(tasks->size(), 1);
   google::protobuf::Arena arena;

@@ -10,6 +10,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "gtest/gtest.h"
 #include "server/core/executor.h"
+#include "server/core/request_parser.h"
 #include "server/core/task_list.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
@@ -43,7 +44,7 @@ v1::Task Fail(int code, int times, const std::string& id = "") {
 BatchRequest Wire(const v1::ExecuteRequest& request) {
   auto bytes = std::make_shared<const std::string>(request.SerializeAsString());
   auto top = std::make_shared<v1::ExecuteRequest>();
-  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, top.get());
+  absl::StatusOr<TaskList> tasks = SplitRequest(bytes, top.get());
   EXPECT_TRUE(tasks.ok()) << tasks.status();
   return BatchRequest{top, tasks.ok() ? *std::move(tasks) : TaskList()};
 }
@@ -212,7 +213,7 @@ TEST_F(WireBatchTest, TheFirstBadTaskIsNamedInEitherHalf) {
   bytes[at] = '\xff';
   auto raw = std::make_shared<const std::string>(bytes);
   auto top = std::make_shared<v1::ExecuteRequest>();
-  absl::StatusOr<TaskList> tasks = TaskList::Split(raw, top.get());
+  absl::StatusOr<TaskList> tasks = SplitRequest(raw, top.get());
   ASSERT_TRUE(tasks.ok());
   auto sink = std::make_shared<RecordingSink>();
   auto batch = executor_->Start(BatchRequest{top, *std::move(tasks)},

@@ -113,7 +113,7 @@ absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
   std::shared_ptr<const std::string> bytes(admitted.memory, &m.wire);
   auto* top =
       google::protobuf::Arena::CreateMessage<v1::ExecuteRequest>(&m.arena);
-  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, top);
+  absl::StatusOr<TaskList> tasks = SplitRequest(bytes, top);
   if (!tasks.ok()) return tasks.status();
   if (executor.CanRunFromWire(*tasks)) {
     admitted.batch.request =

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "google/protobuf/arena.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -70,12 +71,17 @@ Executor& FuzzExecutor() {
   return *executor;
 }
 
-// The wire form of a request (TaskList::Split) agrees with a plain parse of
+// The wire form of a request (SplitRequest) agrees with a plain parse of
 // the same bytes: the same top-level fields, and each task, its kind and id.
 void CheckWireSplit(absl::string_view bytes, const v1::ExecuteRequest& plain) {
+  // The server counts the tasks first and refuses what that walk cannot
+  // skip (groups, which a plain parse keeps as unknown fields).
+  google::protobuf::io::ArrayInputStream stream(bytes.data(),
+                                                static_cast<int>(bytes.size()));
+  if (!CountTasks(stream).ok()) return;
   auto shared = std::make_shared<const std::string>(bytes);
   v1::ExecuteRequest top;
-  absl::StatusOr<TaskList> tasks = TaskList::Split(shared, &top);
+  absl::StatusOr<TaskList> tasks = SplitRequest(shared, &top);
   if (!tasks.ok()) __builtin_trap();  // the whole parsed: so must the split
   v1::ExecuteRequest expected_top = plain;
   expected_top.clear_tasks();
@@ -97,7 +103,7 @@ void CheckWireSplit(absl::string_view bytes, const v1::ExecuteRequest& plain) {
 BatchRequest WireRequest(const v1::ExecuteRequest& request) {
   auto bytes = std::make_shared<const std::string>(request.SerializeAsString());
   auto top = std::make_shared<v1::ExecuteRequest>();
-  absl::StatusOr<TaskList> tasks = TaskList::Split(bytes, top.get());
+  absl::StatusOr<TaskList> tasks = SplitRequest(bytes, top.get());
   if (!tasks.ok()) __builtin_trap();
   return BatchRequest{std::move(top), *std::move(tasks)};
 }
