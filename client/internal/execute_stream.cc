@@ -55,6 +55,17 @@ void ExecuteStream::ReadNext() {
   StartRead(&event_);
 }
 
+void ExecuteStream::ReleaseRequest() {
+  v1::ExecuteRequest().Swap(&request_);  // the temporary frees it
+}
+
+void ExecuteStream::OnReadInitialMetadataDone(bool /*ok*/) {
+  // The request has been sent (or failed to be): free it while the server
+  // runs the batch, not after the last result, where the caller waits for
+  // it (freeing 100k tasks took ~10% of a Gather's time).
+  ReleaseRequest();
+}
+
 void ExecuteStream::OnReadDone(bool ok) {
   if (!ok) {
     // gRPC reports an event it could not parse (e.g. nested past protobuf's
@@ -72,9 +83,9 @@ void ExecuteStream::OnReadDone(bool ok) {
 }
 
 void ExecuteStream::OnDone(const grpc::Status& status) {
-  // The batch is no longer needed; release it before the listener, which
-  // may destroy this stream.
-  request_.Clear();
+  // Not freed yet if the call ended before the server answered; before the
+  // listener, which may destroy this stream.
+  ReleaseRequest();
   if (unparseable_) {
     // The results it carried are lost; its tasks fail with this.
     listener_->OnStreamDone(

@@ -2,9 +2,11 @@
 // hands every event of the stream to a Listener. Internal to the SDK; the
 // public asynchronous form is GatherCall.
 //
-// Threading: reactions run on gRPC's callback threads; those of one stream
-// never overlap. Cancel() may be called from any thread at any time while
-// the stream object exists, also before Start() and after the stream ended.
+// Threading: reactions run on gRPC's callback threads. The read reactions of
+// a stream never overlap each other; OnReadInitialMetadataDone may overlap
+// them (it touches only the request); OnDone comes after all. Cancel() may be
+// called from any thread at any time while the stream object exists, also
+// before Start() and after the stream ended.
 #ifndef BATCHEXEC_CLIENT_INTERNAL_EXECUTE_STREAM_H_
 #define BATCHEXEC_CLIENT_INTERNAL_EXECUTE_STREAM_H_
 
@@ -49,6 +51,7 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   void Cancel() { context_.TryCancel(); }
 
   // grpc::ClientReadReactor
+  void OnReadInitialMetadataDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
 
@@ -56,12 +59,18 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   // Reads into event_ after marking it, so that OnReadDone(false) can tell
   // an event gRPC could not parse from the end of the stream.
   void ReadNext();
+  // Frees the batch's tasks (a big batch holds much memory and takes long to
+  // free). gRPC reads request_ no more once the call's first batch of
+  // operations, which sends it, has completed.
+  void ReleaseRequest();
 
   const std::shared_ptr<v1::BatchExecutor::Stub> stub_;
   const size_t part_;
   Listener* const listener_;
   grpc::ClientContext context_;  // thread-safe for TryCancel
-  // Only gRPC's reactions touch these, one at a time.
+  // Only gRPC's reactions touch these: request_ first
+  // OnReadInitialMetadataDone, then OnDone; event_ and unparseable_ the
+  // read reactions, one at a time, then OnDone.
   v1::ExecuteRequest request_;
   v1::ExecuteEvent event_;
   bool unparseable_ = false;  // an event failed to parse; we cancelled
