@@ -60,9 +60,8 @@ void ExecuteStream::ReleaseRequest() {
 }
 
 void ExecuteStream::OnReadInitialMetadataDone(bool /*ok*/) {
-  // The request has been sent (or failed to be): free it while the server
-  // runs the batch, not after the last result, where the caller waits for
-  // it (freeing 100k tasks took ~10% of a Gather's time).
+  // The request has been sent (or failed to be): free it now, so that a
+  // long batch does not hold the client's copy of its tasks until it ends.
   ReleaseRequest();
 }
 
