@@ -7,7 +7,7 @@
 
 namespace batchexec {
 
-absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index) {
+absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult&& result, size_t index) {
   absl::Status status = FromProtoStatus(result.status());
   if (!status.ok()) return status;
   TaskOutput out;

@@ -33,8 +33,10 @@ struct TaskOutput {
 // A wire result as the SDK reports it: the output if its status is OK, else
 // that status (code and the server's message). `index` is the task's
 // position in the caller's batch, which differs from result.index() when a
-// batch was split across servers.
-absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult result, size_t index);
+// batch was split across servers. Moves out of `result`; its output is
+// copied instead when `result` lives on an arena (the SDK parses each
+// stream message onto one: cheaper than a heap message per result).
+absl::StatusOr<TaskOutput> ToTaskOutput(v1::TaskResult&& result, size_t index);
 
 }  // namespace batchexec
 

@@ -49,10 +49,11 @@ void ExecuteStream::Start() {
 }
 
 void ExecuteStream::ReadNext() {
-  event_.Clear();
-  event_.GetReflection()->MutableUnknownFields(&event_)->AddVarint(
+  arena_.Reset();  // the listener is done with the last event
+  event_ = google::protobuf::Arena::CreateMessage<v1::ExecuteEvent>(&arena_);
+  event_->GetReflection()->MutableUnknownFields(event_)->AddVarint(
       kUnreadMark, kUnreadValue);
-  StartRead(&event_);
+  StartRead(event_);
 }
 
 void ExecuteStream::ReleaseRequest() {
@@ -71,13 +72,13 @@ void ExecuteStream::OnReadDone(bool ok) {
     // recursion limit) like the end of the stream, and would then leave the
     // call open until its deadline: end it now. At the real end the mark is
     // still there, and OnDone follows with the server's status.
-    if (!HasUnreadMark(event_)) {
+    if (!HasUnreadMark(*event_)) {
       unparseable_ = true;
       context_.TryCancel();
     }
     return;
   }
-  listener_->OnStreamEvent(part_, event_);
+  listener_->OnStreamEvent(part_, *event_);
   ReadNext();
 }
 

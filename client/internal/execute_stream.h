@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "batchexec/v1/batch.pb.h"
+#include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
@@ -72,7 +73,12 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   // OnReadInitialMetadataDone, then OnDone; event_ and unparseable_ the
   // read reactions, one at a time, then OnDone.
   v1::ExecuteRequest request_;
-  v1::ExecuteEvent event_;
+  // event_ lives on arena_, emptied before each read: parsing 1000 results
+  // onto the heap and freeing what the SDK does not keep of them cost a
+  // third of Gather's throughput (SDK 100k echo: 186k/245k -> 289k/309k
+  // tasks/s, same runs).
+  google::protobuf::Arena arena_;
+  v1::ExecuteEvent* event_ = nullptr;
   bool unparseable_ = false;  // an event failed to parse; we cancelled
 };
 

@@ -80,7 +80,7 @@ absl::Status ResultMerger::AddResult(size_t part, v1::TaskResult result,
   return status;
 }
 
-absl::Status ResultMerger::AddResultLocked(size_t part, v1::TaskResult result,
+absl::Status ResultMerger::AddResultLocked(size_t part, v1::TaskResult&& result,
                                            Update& update) {
   PartState& p = parts_[part];
   absl::Status rejection;

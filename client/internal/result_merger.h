@@ -111,7 +111,7 @@ class ResultMerger {
     absl::Status first_rejection;
   };
 
-  absl::Status AddResultLocked(size_t part, v1::TaskResult result,
+  absl::Status AddResultLocked(size_t part, v1::TaskResult&& result,
                                Update& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Stores task `index`'s result, which must be its first. `failure` is

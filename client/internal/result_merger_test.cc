@@ -15,6 +15,7 @@
 #include "client/internal/test_events.h"
 #include "client/progress.h"
 #include "client/task_output.h"
+#include "google/protobuf/arena.h"
 #include "gtest/gtest.h"
 
 namespace batchexec {
@@ -365,6 +366,35 @@ TEST(ResultMerger, TakesConcurrentPartsWhileAnotherThreadReadsProgress) {
   EXPECT_EQ(result.progress.running, 0u);
   EXPECT_EQ(result.progress.queued, 0u);
   EXPECT_EQ(result.status.code(), absl::StatusCode::kAborted);
+}
+
+TEST(ResultMerger, ResultsOutliveTheArenaTheirEventWasParsedOnto) {
+  // The SDK parses each stream message onto an arena that it empties before
+  // the next read: what the merger keeps must not point into it.
+  ResultMerger merger({{0, 1, ""}}, FailurePolicy::kCollectAll);
+  Update update;
+  {
+    google::protobuf::Arena arena;
+    auto* event =
+        google::protobuf::Arena::CreateMessage<v1::ExecuteEvent>(&arena);
+    v1::TaskResult* r = event->mutable_results()->add_results();
+    r->set_index(0);
+    r->set_id(std::string(100, 'i'));  // past the short-string buffer
+    (*r->mutable_output()->mutable_struct_value()->mutable_fields())["k"]
+        .set_string_value(std::string(100, 'v'));
+    r->set_payload(std::string(100, 'p'));
+    r->mutable_finished_after()->set_seconds(2);
+    merger.AddEvent(0, *event, update);
+  }
+  GatherResult result = merger.TakeResult();
+  ASSERT_EQ(result.results.size(), 1u);
+  ASSERT_TRUE(result.results[0].ok()) << result.results[0].status();
+  const TaskOutput& out = *result.results[0];
+  EXPECT_EQ(out.id, std::string(100, 'i'));
+  EXPECT_EQ(out.output.struct_value().fields().at("k").string_value(),
+            std::string(100, 'v'));
+  EXPECT_EQ(out.payload, std::string(100, 'p'));
+  EXPECT_EQ(out.finished_after, absl::Seconds(2));
 }
 
 }  // namespace
