@@ -56,14 +56,10 @@ void ExecuteStream::ReadNext() {
   StartRead(event_);
 }
 
-void ExecuteStream::ReleaseRequest() {
-  v1::ExecuteRequest().Swap(&request_);  // the temporary frees it
-}
-
 void ExecuteStream::OnReadInitialMetadataDone(bool /*ok*/) {
   // The request has been sent (or failed to be): free it now, so that a
   // long batch does not hold the client's copy of its tasks until it ends.
-  ReleaseRequest();
+  v1::ExecuteRequest().Swap(&request_);  // the temporary frees it
 }
 
 void ExecuteStream::OnReadDone(bool ok) {
@@ -83,9 +79,6 @@ void ExecuteStream::OnReadDone(bool ok) {
 }
 
 void ExecuteStream::OnDone(const grpc::Status& status) {
-  // Not freed yet if the call ended before the server answered; before the
-  // listener, which may destroy this stream.
-  ReleaseRequest();
   if (unparseable_) {
     // The results it carried are lost; its tasks fail with this.
     listener_->OnStreamDone(

@@ -60,23 +60,19 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   // Reads into event_ after marking it, so that OnReadDone(false) can tell
   // an event gRPC could not parse from the end of the stream.
   void ReadNext();
-  // Frees the batch's tasks (a big batch holds much memory and takes long to
-  // free). gRPC reads request_ no more once the call's first batch of
-  // operations, which sends it, has completed.
-  void ReleaseRequest();
 
   const std::shared_ptr<v1::BatchExecutor::Stub> stub_;
   const size_t part_;
   Listener* const listener_;
   grpc::ClientContext context_;  // thread-safe for TryCancel
-  // Only gRPC's reactions touch these: request_ first
-  // OnReadInitialMetadataDone, then OnDone; event_ and unparseable_ the
+  // Only gRPC's reactions touch these. request_: gRPC sends it with the
+  // call's first operations, whose end (always before OnDone) runs
+  // OnReadInitialMetadataDone, which frees it. event_ and unparseable_: the
   // read reactions, one at a time, then OnDone.
   v1::ExecuteRequest request_;
-  // event_ lives on arena_, emptied before each read: parsing 1000 results
-  // onto the heap and freeing what the SDK does not keep of them cost a
-  // third of Gather's throughput (SDK 100k echo: 186k/245k -> 289k/309k
-  // tasks/s, same runs).
+  // event_ lives on arena_, emptied before each read: parsing each result
+  // onto the heap, then freeing the parts the SDK does not keep, cost a
+  // third of Gather's throughput on big batches.
   google::protobuf::Arena arena_;
   v1::ExecuteEvent* event_ = nullptr;
   bool unparseable_ = false;  // an event failed to parse; we cancelled

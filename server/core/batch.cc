@@ -365,9 +365,8 @@ bool Batch::RetryIfAllowed(TaskContext& task, const absl::Status& status) {
     if (auto it = retries_.find(task.index()); it != retries_.end()) {
       attempts = it->second.attempts + 1;
     }
-    std::optional<google::protobuf::Arena> arena;  // for a wire task's policy
-    if (!tasks_.parsed()) arena.emplace();
-    const v1::Task& spec = *tasks_.Get(task.index(), arena ? &*arena : nullptr);
+    google::protobuf::Arena arena;  // for a wire task's policy
+    const v1::Task& spec = *tasks_.Get(task.index(), &arena);
     const RetryPlan own =
         spec.has_retry_policy()
             ? MakeRetryPlan(spec.retry_policy(), options_.max_attempts)
