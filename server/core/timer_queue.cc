@@ -21,6 +21,14 @@ SteadyClock::time_point SteadyAfter(absl::Duration delay) {
                    absl::ToChronoNanoseconds(delay));
 }
 
+// A timer id: the slot's generation above its index, so that 0 is never an
+// id (generations start at 1).
+uint64_t MakeId(uint32_t slot, uint32_t generation) {
+  return (static_cast<uint64_t>(generation) << 32) | slot;
+}
+uint32_t SlotOf(uint64_t id) { return static_cast<uint32_t>(id); }
+uint32_t GenerationOf(uint64_t id) { return static_cast<uint32_t>(id >> 32); }
+
 // Lets std::condition_variable_any release and retake our Mutex.
 struct LockableMutex {
   Mutex* mu;
@@ -44,10 +52,10 @@ TimerQueue::~TimerQueue() {
   thread_.join();
   // Closures may own task state whose destructors schedule or cancel timers;
   // destroy them outside the lock.
-  absl::flat_hash_map<TimerId, absl::AnyInvocable<void()>> leftover;
+  std::deque<Slot> leftover;
   {
     MutexLock lock(&mu_);
-    leftover.swap(callbacks_);
+    leftover.swap(slots_);
   }
 }
 
@@ -67,9 +75,19 @@ TimerQueue::TimerId TimerQueue::ScheduleAt(SteadyTime when,
   bool first;
   {
     MutexLock lock(&mu_);
-    id = next_id_++;
-    callbacks_.emplace(id, std::move(fn));
-    heap_.push(Entry{when, id});
+    uint32_t index;
+    if (!free_slots_.empty()) {
+      index = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      index = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    Slot& slot = slots_[index];
+    slot.fn = std::move(fn);
+    id = MakeId(index, slot.generation);
+    ++pending_;
+    heap_.push(Entry{when, next_seq_++, id});
     first = heap_.top().id == id;
   }
   // Safe after unlocking: the thread releases mu_ only once it waits.
@@ -77,29 +95,44 @@ TimerQueue::TimerId TimerQueue::ScheduleAt(SteadyTime when,
   return id;
 }
 
+TimerQueue::Slot* TimerQueue::LiveSlotLocked(TimerId id) {
+  const uint32_t index = SlotOf(id);
+  if (index >= slots_.size()) return nullptr;
+  Slot& slot = slots_[index];
+  return slot.generation == GenerationOf(id) && slot.fn != nullptr ? &slot
+                                                                   : nullptr;
+}
+
+absl::AnyInvocable<void()> TimerQueue::TakeLocked(TimerId id, Slot& slot) {
+  absl::AnyInvocable<void()> fn = std::move(slot.fn);
+  slot.fn = nullptr;
+  // Wraps after 4 billion timers of one slot; 0 stays out, so no id is 0.
+  if (++slot.generation == 0) slot.generation = 1;
+  free_slots_.push_back(SlotOf(id));
+  --pending_;
+  return fn;
+}
+
 bool TimerQueue::Cancel(TimerId id) {
   absl::AnyInvocable<void()> dropped;  // destroyed after the lock is released
   MutexLock lock(&mu_);
-  auto it = callbacks_.find(id);
-  if (it == callbacks_.end()) return false;
-  dropped = std::move(it->second);
-  callbacks_.erase(it);
-  if (heap_.size() > 1024 && heap_.size() > 2 * callbacks_.size()) {
-    CompactLocked();
-  }
+  Slot* slot = LiveSlotLocked(id);
+  if (slot == nullptr) return false;
+  dropped = TakeLocked(id, *slot);
+  if (heap_.size() > 1024 && heap_.size() > 2 * pending_) CompactLocked();
   return true;
 }
 
 size_t TimerQueue::pending() const {
   MutexLock lock(&mu_);
-  return callbacks_.size();
+  return pending_;
 }
 
 void TimerQueue::CompactLocked() {
   std::vector<Entry> live;
-  live.reserve(callbacks_.size());
+  live.reserve(pending_);
   while (!heap_.empty()) {
-    if (callbacks_.contains(heap_.top().id)) live.push_back(heap_.top());
+    if (LiveSlotLocked(heap_.top().id) != nullptr) live.push_back(heap_.top());
     heap_.pop();
   }
   heap_ = decltype(heap_)(std::greater<Entry>(), std::move(live));
@@ -118,11 +151,11 @@ void TimerQueue::Run() {
   while (!stopping_) {
     const SteadyTime now = SteadyClock::now();
     while (!heap_.empty() && heap_.top().when <= now) {
-      auto it = callbacks_.find(heap_.top().id);
+      const TimerId id = heap_.top().id;
       heap_.pop();
-      if (it == callbacks_.end()) continue;  // cancelled
-      due.push_back(std::move(it->second));
-      callbacks_.erase(it);
+      Slot* slot = LiveSlotLocked(id);
+      if (slot == nullptr) continue;  // cancelled
+      due.push_back(TakeLocked(id, *slot));
     }
     if (!due.empty()) {
       mu_.Unlock();

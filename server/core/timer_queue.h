@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <queue>
 #include <thread>
@@ -18,7 +19,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
@@ -67,16 +67,31 @@ class TimerQueue {
  private:
   using SteadyTime = std::chrono::steady_clock::time_point;
 
+  // A heap entry names its timer by slot and generation; `seq` keeps
+  // timers of one deadline in the order they were scheduled.
   struct Entry {
     SteadyTime when;
+    uint64_t seq;
     TimerId id;
     bool operator>(const Entry& other) const {
-      return when != other.when ? when > other.when : id > other.id;
+      return when != other.when ? when > other.when : seq > other.seq;
     }
+  };
+  // A timer's closure lives in a slot reused once it ran or was cancelled;
+  // the generation tells a stale id (or heap entry) from the slot's new
+  // timer. A deque: growing it moves no closure.
+  struct Slot {
+    absl::AnyInvocable<void()> fn;  // empty while the slot is free
+    uint32_t generation = 1;
   };
 
   TimerId ScheduleAt(SteadyTime when, absl::AnyInvocable<void()> fn);
   void Run();
+  // The slot of a pending timer `id`, or nullptr if it ran or was cancelled.
+  Slot* LiveSlotLocked(TimerId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes a pending timer's closure and frees its slot.
+  absl::AnyInvocable<void()> TakeLocked(TimerId id, Slot& slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops heap entries of cancelled timers once they outnumber live ones.
   void CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -88,9 +103,10 @@ class TimerQueue {
   std::condition_variable_any wake_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_
       ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<TimerId, absl::AnyInvocable<void()>> callbacks_
-      ABSL_GUARDED_BY(mu_);
-  TimerId next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> free_slots_ ABSL_GUARDED_BY(mu_);
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int64_t> longest_callback_ns_{0};  // written by the thread only
   std::thread thread_;

@@ -153,5 +153,59 @@ TEST(TimerQueue, ScheduleAfterZeroRunsAtOnce) {
   EXPECT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
+// Slots are reused: an id that ran or was cancelled must never reach the
+// timer now in its slot.
+TEST(TimerQueue, AStaleIdDoesNotCancelTheTimerReusingItsSlot) {
+  TimerQueue timers;
+  const absl::Time far = absl::Now() + absl::Hours(1);
+  const TimerQueue::TimerId first = timers.Schedule(far, [] {});
+  ASSERT_TRUE(timers.Cancel(first));
+  absl::Notification fired;
+  const TimerQueue::TimerId second =
+      timers.ScheduleAfter(absl::Milliseconds(20), [&] { fired.Notify(); });
+  EXPECT_NE(second, first);
+  EXPECT_NE(second, 0u);
+  EXPECT_FALSE(timers.Cancel(first));
+  EXPECT_EQ(timers.pending(), 1u);
+  ASSERT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // It ran: its id is stale too, and the slot serves a third timer.
+  EXPECT_FALSE(timers.Cancel(second));
+  const TimerQueue::TimerId third = timers.Schedule(far, [] {});
+  EXPECT_FALSE(timers.Cancel(second));
+  EXPECT_TRUE(timers.Cancel(third));
+  EXPECT_EQ(timers.pending(), 0u);
+}
+
+// Thousands of timers cancelled and scheduled again, out of order: each
+// live one runs once, no cancelled one runs (slots and the heap's
+// compaction stay in step).
+TEST(TimerQueue, ReusedSlotsRunEachLiveTimerOnce) {
+  TimerQueue timers;
+  constexpr int kTimers = 5000;
+  std::vector<std::atomic<int>> runs(2 * kTimers);
+  std::vector<TimerQueue::TimerId> ids(kTimers);
+  const absl::Time far = absl::Now() + absl::Hours(1);
+  for (int i = 0; i < kTimers; ++i) {
+    ids[i] = timers.Schedule(far, [&runs, i] { runs[i].fetch_add(1); });
+  }
+  // Three in four: enough for the heap to drop their entries on the way.
+  for (int i = kTimers - 1; i >= 0; --i) {
+    if (i % 4 != 0) ASSERT_TRUE(timers.Cancel(ids[i]));
+  }
+  std::atomic<int> left{kTimers};
+  absl::Notification done;
+  for (int i = kTimers; i < 2 * kTimers; ++i) {
+    timers.ScheduleAfter(absl::Milliseconds(i % 7), [&, i] {
+      runs[i].fetch_add(1);
+      if (left.fetch_sub(1) == 1) done.Notify();
+    });
+  }
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(timers.pending(), static_cast<size_t>(kTimers / 4));
+  for (int i = 0; i < 2 * kTimers; ++i) {
+    EXPECT_EQ(runs[i].load(), i >= kTimers ? 1 : 0) << "timer " << i;
+  }
+}
+
 }  // namespace
 }  // namespace batchexec
