@@ -159,13 +159,15 @@ void TimerQueue::Run() {
     }
     if (!due.empty()) {
       mu_.Unlock();
+      // One clock read per callback: each one's end is the next one's start.
+      SteadyTime start = SteadyClock::now();
       for (auto& fn : due) {
-        const SteadyTime start = std::chrono::steady_clock::now();
         fn();
+        const SteadyTime end = SteadyClock::now();
         const int64_t took =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::steady_clock::now() - start)
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end - start)
                 .count();
+        start = end;
         if (took > longest_callback_ns_.load(std::memory_order_relaxed)) {
           longest_callback_ns_.store(took, std::memory_order_relaxed);
         }
