@@ -39,6 +39,13 @@ uint8_t* WriteField(int field, const google::protobuf::MessageLite& message,
   return message.SerializeWithCachedSizesToArray(out);
 }
 
+// Like FieldSize, for a message whose size is already cached.
+size_t CachedFieldSize(int field,
+                       const google::protobuf::MessageLite& message) {
+  return WireFormatLite::TagSize(field, WireFormatLite::TYPE_MESSAGE) +
+         WireFormatLite::LengthDelimitedSize(message.GetCachedSize());
+}
+
 // Results [begin, end) as GatherResponse wire bytes, in one slice.
 grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
                           int end) {
@@ -130,6 +137,42 @@ absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
       std::shared_ptr<const v1::ExecuteRequest>(admitted.memory, *request);
   admitted.batch.tasks = TaskList(admitted.batch.request);
   return admitted;
+}
+
+bool SerializeEvent(const v1::ExecuteEvent& event, grpc::ByteBuffer* wire) {
+  if (!event.has_results()) return SerializeTo(event, wire);
+  // Fields in number order, as protobuf writes them: the chunk (its results,
+  // then its progress) is the event's only field.
+  const v1::ResultChunk& chunk = event.results();
+  constexpr int kChunkField = v1::ExecuteEvent::kResultsFieldNumber;
+  constexpr int kResultField = v1::ResultChunk::kResultsFieldNumber;
+  constexpr int kProgressField = v1::ResultChunk::kProgressFieldNumber;
+  size_t chunk_bytes = 0;
+  for (const v1::TaskResult& r : chunk.results()) {
+    chunk_bytes += CachedFieldSize(kResultField, r);
+  }
+  if (chunk.has_progress()) {
+    chunk_bytes += FieldSize(kProgressField, chunk.progress());
+  }
+  if (chunk_bytes > INT_MAX / 2) return SerializeTo(event, wire);
+  const size_t total =
+      WireFormatLite::TagSize(kChunkField, WireFormatLite::TYPE_MESSAGE) +
+      WireFormatLite::LengthDelimitedSize(chunk_bytes);
+  grpc::Slice slice(total);
+  auto* const begin = const_cast<uint8_t*>(slice.begin());
+  uint8_t* out = WireFormatLite::WriteTagToArray(
+      kChunkField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, begin);
+  out = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(chunk_bytes), out);
+  for (const v1::TaskResult& r : chunk.results()) {
+    out = WriteField(kResultField, r, out);
+  }
+  if (chunk.has_progress()) {
+    out = WriteField(kProgressField, chunk.progress(), out);
+  }
+  grpc::ByteBuffer buffer(&slice, 1);
+  wire->Swap(&buffer);
+  return true;
 }
 
 bool SerializeGatherResponse(const v1::GatherResponse& response,

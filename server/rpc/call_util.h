@@ -60,6 +60,13 @@ absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
 bool SerializeTo(const google::protobuf::MessageLite& message,
                  grpc::ByteBuffer* wire);
 
+// Serializes an Execute event into `wire`, byte for byte as protobuf would.
+// A chunk's results are written with the sizes the batch measured and
+// cached in them (SizeResult/FitResult, the last thing done to a result
+// before it is queued), so no result is sized twice. False only for an
+// event too large to encode.
+bool SerializeEvent(const v1::ExecuteEvent& event, grpc::ByteBuffer* wire);
+
 // Serializes a Gather response into `wire`; a big one in two halves at
 // once, the second on `helpers` (optional). False only for a response too
 // large to encode (over 2 GiB).

@@ -7,6 +7,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "gtest/gtest.h"
+#include "server/core/result_size.h"
 #include "server/core/worker_pool.h"
 
 namespace batchexec {
@@ -57,6 +58,57 @@ TEST(SerializeGatherResponse, SmallResponseOrNoHelpers) {
   const v1::GatherResponse big = Response(25'000);
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
       big, RoundTrip(big, nullptr)));
+}
+
+std::string Bytes(grpc::ByteBuffer& wire) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(wire.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return bytes;
+}
+
+// A chunk is written with the sizes the batch measured: byte for byte what
+// protobuf writes, results large and small, with and without progress.
+TEST(SerializeEvent, AChunkIsWhatProtobufWrites) {
+  for (bool progress : {true, false}) {
+    v1::ExecuteEvent event;
+    const v1::GatherResponse response = Response(300);
+    for (const v1::TaskResult& source : response.results()) {
+      v1::TaskResult* r = event.mutable_results()->add_results();
+      *r = source;
+      if (r->index() % 7 == 0) {  // long fields: two-byte lengths
+        r->set_payload(std::string(300 + r->index(), 'p'));
+        auto& fields =
+            *r->mutable_output()->mutable_struct_value()->mutable_fields();
+        fields["text"].set_string_value(std::string(200, 't'));
+        fields["n"].set_number_value(r->index());
+      }
+      SizeResult(*r);  // as the batch does before the result goes out
+    }
+    if (progress) {
+      event.mutable_results()->mutable_progress()->set_total(300);
+      event.mutable_results()->mutable_progress()->set_completed(120);
+    }
+    grpc::ByteBuffer wire;
+    ASSERT_TRUE(SerializeEvent(event, &wire));
+    EXPECT_EQ(Bytes(wire), event.SerializeAsString()) << progress;
+  }
+}
+
+// Events other than chunks, and an empty chunk, go through protobuf.
+TEST(SerializeEvent, OtherEvents) {
+  std::vector<v1::ExecuteEvent> events(3);
+  events[0].mutable_accepted()->set_batch_id("b-1");
+  events[1].mutable_summary()->set_succeeded(4);
+  events[2].mutable_results();
+  for (const v1::ExecuteEvent& event : events) {
+    grpc::ByteBuffer wire;
+    ASSERT_TRUE(SerializeEvent(event, &wire));
+    EXPECT_EQ(Bytes(wire), event.SerializeAsString());
+  }
 }
 
 }  // namespace

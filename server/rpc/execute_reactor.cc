@@ -136,7 +136,7 @@ void ExecuteReactor::Pump() {
     });
   }
   if (event) {
-    const bool serialized = SerializeTo(event->message(), &wire_event_);
+    const bool serialized = SerializeEvent(event->message(), &wire_event_);
     event.reset();  // a chunk's arena goes at once, before the write ends
     if (!serialized) {
       // Cannot happen: the queue keeps every event under 4 MiB.
