@@ -106,10 +106,11 @@ TimerQueue::Slot* TimerQueue::LiveSlotLocked(TimerId id) {
 absl::AnyInvocable<void()> TimerQueue::TakeLocked(TimerId id, Slot& slot) {
   absl::AnyInvocable<void()> fn = std::move(slot.fn);
   slot.fn = nullptr;
-  // Wraps after 4 billion timers of one slot; 0 stays out, so no id is 0.
-  if (++slot.generation == 0) slot.generation = 1;
-  free_slots_.push_back(SlotOf(id));
   --pending_;
+  // A generation is never used twice: a slot whose generations ran out
+  // (4 billion timers) is retired, 40 bytes, so that no stale id or heap
+  // entry can ever name a later timer.
+  if (++slot.generation != 0) free_slots_.push_back(SlotOf(id));
   return fn;
 }
 

@@ -78,8 +78,8 @@ class TimerQueue {
     }
   };
   // A timer's closure lives in a slot reused once it ran or was cancelled;
-  // the generation tells a stale id (or heap entry) from the slot's new
-  // timer. A deque: growing it moves no closure.
+  // the generation (1 and up, so that no id is 0) tells a stale id or heap
+  // entry from the slot's new timer. A deque: growing it moves no closure.
   struct Slot {
     absl::AnyInvocable<void()> fn;  // empty while the slot is free
     uint32_t generation = 1;
