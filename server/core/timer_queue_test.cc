@@ -190,7 +190,9 @@ TEST(TimerQueue, ReusedSlotsRunEachLiveTimerOnce) {
   }
   // Three in four: enough for the heap to drop their entries on the way.
   for (int i = kTimers - 1; i >= 0; --i) {
-    if (i % 4 != 0) ASSERT_TRUE(timers.Cancel(ids[i]));
+    if (i % 4 != 0) {
+      ASSERT_TRUE(timers.Cancel(ids[i]));
+    }
   }
   std::atomic<int> left{kTimers};
   absl::Notification done;
