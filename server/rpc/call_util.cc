@@ -154,14 +154,14 @@ bool SerializeEvent(const v1::ExecuteEvent& event, grpc::ByteBuffer* wire) {
   if (chunk.has_progress()) {
     chunk_bytes += FieldSize(kProgressField, chunk.progress());
   }
-  if (chunk_bytes > INT_MAX / 2) return SerializeTo(event, wire);
   const size_t total =
       WireFormatLite::TagSize(kChunkField, WireFormatLite::TYPE_MESSAGE) +
       WireFormatLite::LengthDelimitedSize(chunk_bytes);
+  // The event queue keeps chunks under 4 MiB: the length fits a varint32.
   grpc::Slice slice(total);
-  auto* const begin = const_cast<uint8_t*>(slice.begin());
   uint8_t* out = WireFormatLite::WriteTagToArray(
-      kChunkField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, begin);
+      kChunkField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED,
+      const_cast<uint8_t*>(slice.begin()));
   out = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
       static_cast<uint32_t>(chunk_bytes), out);
   for (const v1::TaskResult& r : chunk.results()) {
