@@ -80,7 +80,7 @@ for target in $targets; do
     passed=$((passed + 1))
   else
     echo "fuzz: $target FOUND A CRASH:" >&2
-    grep -A30 -m1 'ERROR\|runtime error\|deadly signal' "$work/$target.log" >&2
+    grep -A30 -m1 '==[0-9]*== *ERROR\|runtime error\|deadly signal' "$work/$target.log" >&2
     for crash in "$work/$target-"*; do
       [ -f "$crash" ] && { echo "input (base64):" >&2; base64 "$crash" >&2; }
     done
