@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "cli/cli.h"
-#include "common/huge_page_malloc.h"
+#include "common/malloc_tunables.h"
 
 int main(int argc, char** argv) {
-  batchexec::ReexecWithHugePageMalloc(argv);  // common/huge_page_malloc.h
+  batchexec::ReexecWithShortRunMalloc(argv);  // common/malloc_tunables.h
   std::ios::sync_with_stdio(false);
   std::vector<std::string> args(argv + 1, argv + argc);
   batchexec::CliEnvironment env;
