@@ -46,6 +46,12 @@ void ExecuteStream::Start() {
   stub_->async()->Execute(&context_, &request_, this);
   ReadNext();
   StartCall();
+  // StartCall serialized the request (gRPC 1.51's CallOpSendMessage::AddOp;
+  // no interceptors here read it later): free it now, on the caller's
+  // thread, which then only waits. Freed on a callback thread, 100k tasks
+  // held up the first results by tens of ms. Start runs inside StartGather,
+  // before its handle exists, so no reaction can destroy this stream yet.
+  v1::ExecuteRequest().Swap(&request_);  // the temporary frees it
 }
 
 void ExecuteStream::ReadNext() {
@@ -54,12 +60,6 @@ void ExecuteStream::ReadNext() {
   event_->GetReflection()->MutableUnknownFields(event_)->AddVarint(
       kUnreadMark, kUnreadValue);
   StartRead(event_);
-}
-
-void ExecuteStream::OnReadInitialMetadataDone(bool /*ok*/) {
-  // The request has been sent (or failed to be): free it now, so that a
-  // long batch does not hold the client's copy of its tasks until it ends.
-  v1::ExecuteRequest().Swap(&request_);  // the temporary frees it
 }
 
 void ExecuteStream::OnReadDone(bool ok) {

@@ -3,8 +3,7 @@
 // public asynchronous form is GatherCall.
 //
 // Threading: reactions run on gRPC's callback threads. The read reactions of
-// a stream never overlap each other; OnReadInitialMetadataDone may overlap
-// them (it touches only the request); OnDone comes after all. Cancel() may be
+// a stream never overlap each other; OnDone comes after all. Cancel() may be
 // called from any thread at any time while the stream object exists, also
 // before Start() and after the stream ended.
 #ifndef BATCHEXEC_CLIENT_INTERNAL_EXECUTE_STREAM_H_
@@ -52,7 +51,6 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   void Cancel() { context_.TryCancel(); }
 
   // grpc::ClientReadReactor
-  void OnReadInitialMetadataDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
 
@@ -65,10 +63,9 @@ class ExecuteStream final : public grpc::ClientReadReactor<v1::ExecuteEvent> {
   const size_t part_;
   Listener* const listener_;
   grpc::ClientContext context_;  // thread-safe for TryCancel
-  // Only gRPC's reactions touch these. request_: gRPC sends it with the
-  // call's first operations, whose end (always before OnDone) runs
-  // OnReadInitialMetadataDone, which frees it. event_ and unparseable_: the
-  // read reactions, one at a time, then OnDone.
+  // request_: only Start() touches it, and empties it once gRPC has
+  // serialized it. event_ and unparseable_: only the read reactions, one at
+  // a time, then OnDone.
   v1::ExecuteRequest request_;
   // event_ lives on arena_, emptied before each read: parsing each result
   // onto the heap, then freeing the parts the SDK does not keep, cost a
