@@ -1,5 +1,6 @@
 #include "server/core/timer_queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <vector>
@@ -26,6 +27,37 @@ TEST(TimerQueue, RunsTimersInDeadlineOrder) {
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+// Deadlines that mostly grow (a batch of equal sleeps, started in turn)
+// with earlier ones mixed in: they run in deadline order.
+TEST(TimerQueue, MixedOrderDeadlinesRunInOrder) {
+  TimerQueue timers;
+  Mutex mu;
+  std::vector<int> order;
+  absl::Notification done;
+  // Deadline offsets in 0.1 ms, all different (each Schedule places its
+  // deadline on the monotonic clock with a fresh clock read).
+  std::vector<int> offsets;
+  for (int i = 0; i < 300; ++i) {
+    // Every tenth is earlier than the last one: the heap. Odd, so unique.
+    offsets.push_back(i % 10 == 3 ? 2 * (i / 2) + 1 : 2 * i);
+  }
+  const absl::Time base = absl::Now() + absl::Milliseconds(50);
+  for (int i = 0; i < static_cast<int>(offsets.size()); ++i) {
+    timers.Schedule(base + absl::Microseconds(100 * offsets[i]), [&, i] {
+      MutexLock lock(&mu);
+      order.push_back(i);
+      if (order.size() == offsets.size()) done.Notify();
+    });
+  }
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::vector<int> expected(offsets.size());
+  for (int i = 0; i < static_cast<int>(expected.size()); ++i) expected[i] = i;
+  std::sort(expected.begin(), expected.end(),
+            [&](int a, int b) { return offsets[a] < offsets[b]; });
+  MutexLock lock(&mu);
+  EXPECT_EQ(order, expected);
 }
 
 TEST(TimerQueue, CancelledTimerNeverRuns) {
