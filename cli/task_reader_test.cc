@@ -98,8 +98,10 @@ void ExpectSameEitherWay(const std::string& text) {
 std::string Lines(int n, std::set<int> bad) {
   std::string text;
   for (int line = 1; line <= n; ++line) {
-    text += bad.count(line) ? "{\"kind\":" : absl::StrCat(
-        "{\"kind\":\"echo\",\"args\":{\"i\":", line, "}}");
+    text +=
+        bad.count(line)
+            ? "{\"kind\":"
+            : absl::StrCat("{\"kind\":\"echo\",\"args\":{\"i\":", line, "}}");
     text += line % 7 == 0 ? "\r\n\n" : "\n";  // a blank line now and then
   }
   return text;
@@ -119,8 +121,9 @@ TEST(ParseTasksJsonl, CutInTwoItReadsTheSame) {
 TEST(ParseTasksJsonl, NamesTheFirstBadLineOnEitherSideOfTheCut) {
   // Errors are in the first half, the second or both: the earliest is named,
   // counted in the whole text (blank lines included).
-  EXPECT_THAT(std::string(ParseTasksJsonl(Lines(50, {45}), 1).status().message()),
-              StartsWith("line 51: "));  // 6 blank lines before it
+  EXPECT_THAT(
+      std::string(ParseTasksJsonl(Lines(50, {45}), 1).status().message()),
+      StartsWith("line 51: "));  // 6 blank lines before it
   EXPECT_THAT(
       std::string(ParseTasksJsonl(Lines(50, {3, 45}), 1).status().message()),
       StartsWith("line 3: "));
@@ -137,8 +140,9 @@ TEST(ParseTasksJsonl, ReadsABigFileInOrder) {
   for (int i = 0; i < n; ++i) {
     ASSERT_EQ((*tasks)[i].args().fields().at("i").number_value(), i + 1);
   }
-  EXPECT_THAT(std::string(ParseTasksJsonl(Lines(n, {n - 1})).status().message()),
-              StartsWith(absl::StrCat("line ", n - 1 + (n - 2) / 7, ": ")));
+  EXPECT_THAT(
+      std::string(ParseTasksJsonl(Lines(n, {n - 1})).status().message()),
+      StartsWith(absl::StrCat("line ", n - 1 + (n - 2) / 7, ": ")));
 }
 
 TEST(ParseTasksJsonl, SurvivesHostileInput) {
