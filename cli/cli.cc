@@ -75,7 +75,11 @@ absl::StatusOr<std::vector<v1::Task>> ReadInputs(
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": ", parsed.status().message()));
     }
-    for (v1::Task& t : *parsed) tasks.push_back(std::move(t));
+    if (tasks.empty()) {
+      tasks = *std::move(parsed);  // one input: no copy of 100k tasks
+    } else {
+      for (v1::Task& t : *parsed) tasks.push_back(std::move(t));
+    }
     return absl::OkStatus();
   };
   for (const std::string& input : inputs) {
@@ -290,6 +294,9 @@ int RunGather(const CliCommandLine& command, std::istream& in,
     output.Put(i, std::move(line));
   };
   options.on_done = [&output](const GatherResult&) { output.Close(); };
+  // A printed result's output is not needed again: memory holds the
+  // unprinted window, not every output until the batch ends.
+  options.keep_outputs = false;
   std::unique_ptr<GatherCall> call =
       (*client)->StartGather(std::move(tasks), std::move(options));
   output.WriteTo(out);

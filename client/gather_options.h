@@ -74,6 +74,12 @@ struct GatherOptions {
   // on_done. `index` is the task's position in the request.
   std::function<void(size_t index, const absl::StatusOr<TaskOutput>& result)>
       on_result;
+  // false: once on_result has returned, the call forgets the task's output
+  // and payload, so a caller that consumes results as they come (the CLI
+  // prints them) does not also hold every output until the batch ends.
+  // GatherResult::results then keeps each task's status, id, timings and
+  // attempts, with an empty output and payload.
+  bool keep_outputs = true;
   // Every task has its result; called once, last.
   std::function<void(const GatherResult& result)> on_done;
 };

@@ -116,6 +116,7 @@ void GatherCoordinator::Deliver(const ResultMerger::Update& update) {
   if (options_.on_result) {
     for (size_t index : update.recorded) {
       options_.on_result(index, merger_.recorded_result(index));
+      if (!options_.keep_outputs) merger_.ForgetOutput(index);
     }
   }
   if (update.progress != last_progress_) {

@@ -240,6 +240,41 @@ TEST(GatherCoordinator,
   EXPECT_EQ(call->coordinator->DetachIfInCallback(), false);
 }
 
+TEST(GatherCoordinator, WithoutKeepOutputsOnlyOnResultSeesEachOutput) {
+  FakeParts fake(1);
+  Recorder recorder;
+  GatherOptions options = recorder.Options(FailurePolicy::kCollectAll);
+  options.keep_outputs = false;
+  std::vector<std::string> seen;  // what on_result got, in order
+  options.on_result = [&seen](size_t,
+                              const absl::StatusOr<TaskOutput>& result) {
+    seen.push_back(result.ok() ? result->output.string_value() : "failed");
+  };
+  GatherCoordinator coordinator(Layout(1, 3), std::move(options), absl::Now(),
+                                fake);
+  coordinator.Begin({true});
+  v1::TaskResult with_payload = Succeeded(2);
+  with_payload.set_payload("bytes");
+  v1::ExecuteEvent event =
+      Chunk({Succeeded(0), Failed(1), std::move(with_payload)}, 0, 0);
+  EXPECT_EQ(coordinator.OnPartEvent(0, event), AfterReaction::kKeep);
+  EXPECT_EQ(coordinator.OnPartDone(0, absl::OkStatus()), AfterReaction::kKeep);
+  EXPECT_EQ(seen, (std::vector<std::string>{"ok", "failed", "ok"}));
+
+  GatherResult result = coordinator.TakeResult();
+  ASSERT_EQ(result.results.size(), 3u);
+  ASSERT_TRUE(result.results[0].ok());
+  EXPECT_EQ(result.results[0]->id, "t0");
+  EXPECT_EQ(result.results[0]->output.kind_case(),
+            google::protobuf::Value::KIND_NOT_SET);
+  EXPECT_EQ(result.results[1].status().code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(result.results[2].ok());
+  EXPECT_EQ(result.results[2]->id, "t2");
+  EXPECT_TRUE(result.results[2]->payload.empty());
+  EXPECT_EQ(result.results[2]->output.kind_case(),
+            google::protobuf::Value::KIND_NOT_SET);
+}
+
 TEST(GatherCoordinator, ReportsProgressOnlyWhenItChanges) {
   auto call = StartCall(1, 2, FailurePolicy::kCollectAll);
   const Progress initial = {2, 0, 0, 0, 2};

@@ -1,5 +1,6 @@
 #include "client/internal/result_merger.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -220,6 +221,14 @@ Progress ResultMerger::ProgressLocked() const {
 const absl::StatusOr<TaskOutput>& ResultMerger::recorded_result(
     size_t index) const {
   return results_[index];
+}
+
+void ResultMerger::ForgetOutput(size_t index) {
+  MutexLock lock(&mu_);
+  absl::StatusOr<TaskOutput>& result = results_[index];
+  if (!result.ok()) return;
+  google::protobuf::Value().Swap(&result->output);  // the temporary frees it
+  std::string().swap(result->payload);
 }
 
 GatherResult ResultMerger::TakeResult() {

@@ -89,9 +89,13 @@ class ResultMerger {
 
   // Task `index`'s result, once an Update has reported it recorded. It no
   // longer changes, so the reference stays valid without the lock until
-  // TakeResult.
+  // ForgetOutput(index) or TakeResult.
   const absl::StatusOr<TaskOutput>& recorded_result(size_t index) const
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  // Frees task `index`'s recorded output and payload, keeping the rest of
+  // its result (GatherOptions::keep_outputs).
+  void ForgetOutput(size_t index);
 
   // Ends the merge: the results in request order (UNKNOWN for a task
   // without one), the final counts and the batch's status: OK if every task

@@ -11,14 +11,13 @@
 
 #include "google/protobuf/arena.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "server/core/executor.h"
 #include "server/core/request_parser.h"
 #include "server/core/task_list.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/recording_sink.h"
+#include "tests/fuzz/same_message.h"
 
 namespace batchexec {
 namespace {
@@ -44,15 +43,6 @@ TaskRegistry& FakeRegistry() {
     return fake;
   }();
   return *registry;
-}
-
-// Equal field by field; a NaN argument equals itself here.
-bool SameRequest(const v1::ExecuteRequest& a, const v1::ExecuteRequest& b) {
-  google::protobuf::util::DefaultFieldComparator fields;
-  fields.set_treat_nan_as_equal(true);
-  google::protobuf::util::MessageDifferencer differ;
-  differ.set_field_comparator(&fields);
-  return differ.Compare(a, b);
 }
 
 WorkerPool& FuzzHelpers() {
@@ -86,7 +76,7 @@ void CheckWireSplit(absl::string_view bytes, const v1::ExecuteRequest& plain) {
   if (!tasks.ok()) __builtin_trap();  // the whole parsed: so must the split
   v1::ExecuteRequest expected_top = plain;
   expected_top.clear_tasks();
-  if (!SameRequest(top, expected_top)) __builtin_trap();
+  if (!SameMessage(top, expected_top)) __builtin_trap();
   if (tasks->size() != plain.tasks_size()) __builtin_trap();
   google::protobuf::Arena arena;
   for (int i = 0; i < plain.tasks_size(); ++i) {
@@ -95,7 +85,7 @@ void CheckWireSplit(absl::string_view bytes, const v1::ExecuteRequest& plain) {
     v1::ExecuteRequest a, b;
     *a.add_tasks() = *task;
     *b.add_tasks() = plain.tasks(i);
-    if (!SameRequest(a, b)) __builtin_trap();
+    if (!SameMessage(a, b)) __builtin_trap();
     if (tasks->Kind(i) != plain.tasks(i).kind()) __builtin_trap();
     if (tasks->Id(i) != plain.tasks(i).id()) __builtin_trap();
   }
@@ -134,7 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         plain.ParseFromArray(bytes, static_cast<int>(size - 1));
     if (split.ok() != plain_ok) __builtin_trap();
     if (!plain_ok) return 0;
-    if (!SameRequest(plain, **split)) __builtin_trap();
+    if (!SameMessage(plain, **split)) __builtin_trap();
     request = std::shared_ptr<v1::ExecuteRequest>(arena, *split);
     CheckWireSplit(absl::string_view(bytes, size - 1), plain);
   } else {

@@ -8,8 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "cli/task_args.h"
 #include "cli/task_reader.h"
-#include "google/protobuf/util/field_comparator.h"
-#include "google/protobuf/util/message_differencer.h"
+#include "tests/fuzz/same_message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view text(reinterpret_cast<const char*>(data), size);
@@ -22,12 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (split.status() != tasks.status()) __builtin_trap();
   if (tasks.ok()) {
     if (split->size() != tasks->size()) __builtin_trap();
-    google::protobuf::util::DefaultFieldComparator fields;
-    fields.set_treat_nan_as_equal(true);
-    google::protobuf::util::MessageDifferencer differ;
-    differ.set_field_comparator(&fields);
     for (size_t i = 0; i < tasks->size(); ++i) {
-      if (!differ.Compare((*tasks)[i], (*split)[i])) __builtin_trap();
+      if (!batchexec::SameMessage((*tasks)[i], (*split)[i])) __builtin_trap();
     }
   }
   (void)batchexec::ParseTaskArg(text);
