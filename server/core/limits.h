@@ -147,6 +147,36 @@ inline constexpr int kMaxHttpHeaders = 100;
 // so they get this limit's error rather than a parse failure.
 inline constexpr int kMaxArgsDepth = 30;
 
+// Sockets that network kinds (tcp_probe, http, grpc_health) may hold at once
+// (flag --max_open_sockets; 0 = derived from the descriptor limit). A task
+// that finds none free waits for one, queued fairly like task slots, under
+// its own timeout: it never fails for want of a descriptor.
+inline constexpr int64_t kDefaultMaxOpenSockets = 0;
+
+// What the derived budget leaves to everything else that takes descriptors:
+// gRPC's listener and its client connections, the metrics server, open
+// files and logs, epoll/event fds, the idle connections curl and the
+// grpc_health channel cache keep (kMaxIdleHttpConnections,
+// kDefaultMaxCachedChannels) and the DNS resolver's sockets. EMFILE on
+// gRPC's listener stops it accepting, so the reserve is generous: a quarter
+// of the limit, at least kMinSocketReserve.
+inline constexpr int64_t kMinSocketReserve = 128;
+inline constexpr int64_t SocketReserve(int64_t fd_limit) {
+  return fd_limit / 4 > kMinSocketReserve ? fd_limit / 4 : kMinSocketReserve;
+}
+// The derived --max_open_sockets for a soft RLIMIT_NOFILE of `fd_limit`
+// (at least 1, so tasks still run one at a time on a tiny limit).
+inline constexpr int64_t DerivedMaxOpenSockets(int64_t fd_limit) {
+  return fd_limit - SocketReserve(fd_limit) > 1
+             ? fd_limit - SocketReserve(fd_limit)
+             : 1;
+}
+
+// Idle connections curl keeps for reuse (CURLMOPT_MAXCONNECTS): they hold
+// descriptors outside the socket budget, so they are few and counted in
+// SocketReserve.
+inline constexpr int64_t kMaxIdleHttpConnections = 32;
+
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_SERVER_CORE_LIMITS_H_

@@ -20,7 +20,9 @@
 
 namespace batchexec {
 
-inline constexpr size_t kDefaultMaxCachedChannels = 256;
+// Their idle connections hold descriptors outside the socket budget, so the
+// bound is counted in the server's socket reserve (core/limits.h).
+inline constexpr size_t kDefaultMaxCachedChannels = 32;
 
 class GrpcChannelCache {
  public:
