@@ -29,6 +29,12 @@ rlim_t NrOpen() {
 
 }  // namespace
 
+int64_t CurrentFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  return AsInt(rl.rlim_cur);
+}
+
 absl::StatusOr<FdLimit> RaiseFdLimit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {

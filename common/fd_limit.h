@@ -23,6 +23,9 @@ struct FdLimit {
 // the limit cannot be read; a refused raise keeps the old soft limit.
 absl::StatusOr<FdLimit> RaiseFdLimit();
 
+// The soft RLIMIT_NOFILE now (INT64_MAX if unlimited, 1024 if unreadable).
+int64_t CurrentFdLimit();
+
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_COMMON_FD_LIMIT_H_

@@ -15,6 +15,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/fd_limit.h"
 #include "common/file_util.h"
 #include "server/core/access_log.h"
 #include "server/core/limits.h"
@@ -52,6 +53,13 @@ ABSL_FLAG(int64_t, max_request_memory, batchexec::kDefaultMaxRequestMemory,
           "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_batch_size, batchexec::kDefaultMaxBatchSize,
           "Most tasks in one request; more is INVALID_ARGUMENT.");
+ABSL_FLAG(int64_t, max_open_sockets, batchexec::kDefaultMaxOpenSockets,
+          "Sockets tcp_probe, http and grpc_health tasks may hold at once; a "
+          "task that finds none free waits for one (fairly between callers, "
+          "under its timeout). 0 = the descriptor limit (soft RLIMIT_NOFILE, "
+          "raised to the hard one at start) less a reserve for gRPC's "
+          "connections, files and idle pools: max(128, limit/4). At most the "
+          "limit less 128.");
 ABSL_FLAG(int, cpu_workers, batchexec::kDefaultCpuWorkers,
           "Threads for CPU-bound kinds (primes); 0 = one per core.");
 ABSL_FLAG(int64_t, max_attempts, batchexec::kDefaultMaxAttempts,
@@ -139,8 +147,45 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);  // reloads --auth_tokens_file
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Before anything opens a descriptor: the budget below is derived from
+  // the raised limit.
+  auto fd_limit = batchexec::RaiseFdLimit();
+  if (!fd_limit.ok()) {
+    std::fprintf(stderr, "batchexec server: %s\n",
+                 std::string(fd_limit.status().message()).c_str());
+    return 1;
+  }
+  const int64_t max_open_sockets = absl::GetFlag(FLAGS_max_open_sockets);
+  // A budget past what the limit holds would bring back the EMFILE failures
+  // (and a listener that stops accepting) it exists to prevent, so it is a
+  // usage error rather than clamped: the operator raises the hard limit or
+  // the flag, and knows which budget the server runs with.
+  const int64_t most_sockets = fd_limit->soft - batchexec::kMinSocketReserve;
+  if (max_open_sockets < 0 || max_open_sockets > most_sockets) {
+    std::fprintf(stderr,
+                 "--max_open_sockets must be 0 (derived) or 1..%lld: the "
+                 "descriptor limit (RLIMIT_NOFILE) is %lld, less a reserve "
+                 "of %lld for gRPC's connections and files (got %lld)\n",
+                 static_cast<long long>(most_sockets),
+                 static_cast<long long>(fd_limit->soft),
+                 static_cast<long long>(batchexec::kMinSocketReserve),
+                 static_cast<long long>(max_open_sockets));
+    return 2;
+  }
+  const int64_t sockets =
+      max_open_sockets > 0 ? max_open_sockets
+                           : batchexec::DerivedMaxOpenSockets(fd_limit->soft);
+  std::fprintf(stderr,
+               "batchexec server: descriptor limit (RLIMIT_NOFILE) soft %lld "
+               "(was %lld), hard %lld; --max_open_sockets %lld\n",
+               static_cast<long long>(fd_limit->soft),
+               static_cast<long long>(fd_limit->soft_before),
+               static_cast<long long>(fd_limit->hard),
+               static_cast<long long>(sockets));
+
   std::string host = absl::GetFlag(FLAGS_host);
   batchexec::BuiltinKindsOptions kinds;
+  kinds.max_open_sockets = sockets;
   if (std::string spec = absl::GetFlag(FLAGS_probe_allowlist); spec.empty()) {
     kinds.probe_allowlist = batchexec::ProbeAllowlist::DefaultFor(host);
   } else {
@@ -229,6 +274,7 @@ int main(int argc, char** argv) {
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.executor.max_request_memory = absl::GetFlag(FLAGS_max_request_memory);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
+  options.executor.max_open_sockets = sockets;
   options.executor.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.tls_cert_file = tls_cert;
   options.tls_key_file = tls_key;

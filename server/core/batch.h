@@ -107,6 +107,7 @@ class Batch final : public TaskContext::Owner,
   const std::string& id() const { return id_; }
   const Caller& caller() const { return *caller_; }
   const void* caller_key() const override { return caller_.get(); }
+  int caller_weight() const override { return caller_->weight; }
   int64_t max_concurrency() const { return options_.max_concurrency; }
   double max_starts_per_second() const {
     return options_.max_starts_per_second;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/arena_blocks.h"
+#include "common/fd_limit.h"
 #include "common/proto_time.h"
 #include "server/core/retry_policy.h"
 
@@ -39,7 +40,10 @@ Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
           kInlineStartBudget),
       dispatcher_(1),
       cpu_pool_(options.cpu_workers),
-      env_{timers_, cpu_pool_} {}
+      sockets_(options.max_open_sockets > 0
+                   ? options.max_open_sockets
+                   : DerivedMaxOpenSockets(CurrentFdLimit())),
+      env_{timers_, cpu_pool_, sockets_} {}
 
 Executor::~Executor() {
   StopAccepting();
@@ -323,6 +327,9 @@ v1::ServerStats Executor::Stats() const {
   v1::ServerStats stats;
   stats.set_inflight_tasks(semaphore_.in_use());
   stats.set_max_inflight_tasks(semaphore_.limit());
+  stats.set_sockets_in_use(sockets_.in_use());
+  stats.set_sockets_waiting(sockets_.waiting());
+  stats.set_max_open_sockets(sockets_.limit());
   std::vector<std::shared_ptr<Batch>> batches;
   {
     MutexLock lock(&mu_);

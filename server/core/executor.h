@@ -23,6 +23,7 @@
 #include "server/core/limits.h"
 #include "server/core/memory_budget.h"
 #include "server/core/metrics.h"
+#include "server/core/socket_budget.h"
 #include "server/core/task_list.h"
 #include "server/core/task_registry.h"
 #include "server/core/timer_queue.h"
@@ -40,6 +41,9 @@ struct ExecutorOptions {
   int64_t max_queued_tasks_per_caller = kDefaultMaxQueuedTasksPerCaller;
   int64_t max_request_memory = kDefaultMaxRequestMemory;
   int cpu_workers = kDefaultCpuWorkers;
+  // Sockets network kinds may hold at once; 0 = DerivedMaxOpenSockets of the
+  // process's soft descriptor limit now (main raises it first).
+  int64_t max_open_sockets = kDefaultMaxOpenSockets;
   // Cap on RetryPolicy.max_attempts, the first attempt included.
   int64_t max_attempts = kDefaultMaxAttempts;
   // Where batches, tasks and rejections are counted, and where finished
@@ -119,6 +123,9 @@ class Executor {
   // arrives while a huge one is being started gets its turn at once.
   WorkerPool dispatcher_;
   WorkerPool cpu_pool_;
+  // Leases are given back by tasks' sockets, which close before their batch
+  // ends, so nothing holds one when this goes.
+  SocketBudget sockets_;
   TaskEnvironment env_;
 
   // Validate's work: checks `request`'s fields and each of `tasks`, and

@@ -172,6 +172,14 @@ std::string Metrics::Render(const External& external) const {
            "Tasks of open batches not started yet.");
   w.Sample("batchexec_tasks_queued", {},
            static_cast<double>(external.tasks_queued));
+  w.Family("batchexec_sockets_in_use", "gauge",
+           "Sockets network kinds hold now (of --max_open_sockets).");
+  w.Sample("batchexec_sockets_in_use", {},
+           static_cast<double>(external.sockets_in_use));
+  w.Family("batchexec_sockets_waiting", "gauge",
+           "Tasks waiting for a socket (--max_open_sockets reached).");
+  w.Sample("batchexec_sockets_waiting", {},
+           static_cast<double>(external.sockets_waiting));
 
   w.Family("batchexec_task_duration_seconds", "histogram",
            "How long tasks ran (tasks that never started are not counted).");

@@ -60,6 +60,8 @@ class Metrics final : public TaskObserver {
     int64_t batches_open = 0;
     int64_t tasks_inflight = 0;
     int64_t tasks_queued = 0;
+    int64_t sockets_in_use = 0;
+    int64_t sockets_waiting = 0;
     uint64_t unauthenticated = 0;
   };
   // The whole exposition text (metrics_exposition.h).

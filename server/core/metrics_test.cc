@@ -195,6 +195,8 @@ TEST(MetricsTest, RendersEveryDesignedFamilyWithItsType) {
       {"batchexec_tasks_completed_total", "counter"},
       {"batchexec_tasks_inflight", "gauge"},
       {"batchexec_tasks_queued", "gauge"},
+      {"batchexec_sockets_in_use", "gauge"},
+      {"batchexec_sockets_waiting", "gauge"},
       {"batchexec_task_duration_seconds", "histogram"},
       {"batchexec_batch_duration_seconds", "histogram"},
       {"batchexec_process_heap_bytes", "gauge"},
@@ -257,6 +259,8 @@ TEST(MetricsTest, BatchesGaugesAndRejectionsComeOutAsGiven) {
   external.batches_open = 2;
   external.tasks_inflight = 5;
   external.tasks_queued = 11;
+  external.sockets_in_use = 13;
+  external.sockets_waiting = 17;
   external.unauthenticated = 4;
   Parsed p = Parse(metrics.Render(external));
   ASSERT_TRUE(p.errors.empty()) << absl::StrJoin(p.errors, "\n");
@@ -264,6 +268,8 @@ TEST(MetricsTest, BatchesGaugesAndRejectionsComeOutAsGiven) {
   EXPECT_EQ(Value(p, "batchexec_batches_open", {}), 2);
   EXPECT_EQ(Value(p, "batchexec_tasks_inflight", {}), 5);
   EXPECT_EQ(Value(p, "batchexec_tasks_queued", {}), 11);
+  EXPECT_EQ(Value(p, "batchexec_sockets_in_use", {}), 13);
+  EXPECT_EQ(Value(p, "batchexec_sockets_waiting", {}), 17);
   const std::string r = "batchexec_requests_rejected_total";
   EXPECT_EQ(Value(p, r, {{"reason", "max_open_batches"}}), 2);
   EXPECT_EQ(Value(p, r, {{"reason", "shutting_down"}}), 1);

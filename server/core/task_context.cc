@@ -16,6 +16,45 @@ TaskContext::TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
       started_at_ns_(absl::ToUnixNanos(absl::Now())),
       index_(index) {}
 
+void TaskContext::WithSocket(const std::shared_ptr<TaskContext>& task,
+                             absl::AnyInvocable<void(SocketBudget::Lease)> fn) {
+  // The ticket, for a cancel that may come before Acquire returns it.
+  struct Wait {
+    TinyMutex mu;
+    std::shared_ptr<SocketBudget::Ticket> ticket ABSL_GUARDED_BY(mu);
+    bool cancelled ABSL_GUARDED_BY(mu) = false;
+  };
+  SocketBudget& budget = task->env().sockets;
+  auto wait = std::make_shared<Wait>();
+  // Before Acquire: a socket granted inside it lets `fn` register the
+  // task's own OnCancel, which this must not replace.
+  task->OnCancel([wait, &budget] {
+    std::shared_ptr<SocketBudget::Ticket> ticket;
+    {
+      TinyMutexLock lock(&wait->mu);
+      wait->cancelled = true;
+      ticket = wait->ticket;
+    }
+    if (ticket != nullptr) budget.Cancel(*ticket);
+  });
+  if (task->done()) return;
+  const Owner& owner = *task->owner_;
+  auto ticket = budget.Acquire(
+      {owner.caller_key(), owner.caller_weight(), &owner},
+      [task, fn = std::move(fn)](SocketBudget::Lease lease) mutable {
+        // Cancelled while being granted: the lease goes back at once.
+        if (task->done()) return;
+        fn(std::move(lease));
+      });
+  bool cancelled;
+  {
+    TinyMutexLock lock(&wait->mu);
+    cancelled = wait->cancelled;
+    if (!cancelled) wait->ticket = ticket;
+  }
+  if (cancelled) budget.Cancel(*ticket);
+}
+
 bool TaskContext::Claim() {
   return !ended_.exchange(true, std::memory_order_acq_rel);
 }

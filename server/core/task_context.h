@@ -17,6 +17,7 @@
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
 #include "google/protobuf/struct.pb.h"
+#include "server/core/socket_budget.h"
 #include "server/core/timer_queue.h"
 #include "server/core/worker_pool.h"
 
@@ -34,8 +35,9 @@ struct HandlerOutput {
 
 // Shared facilities a handler may use instead of holding a thread.
 struct TaskEnvironment {
-  TimerQueue& timers;    // sleeps and other waits
-  WorkerPool& cpu_pool;  // CPU-bound work (bounded, --cpu_workers threads)
+  TimerQueue& timers;     // sleeps and other waits
+  WorkerPool& cpu_pool;   // CPU-bound work (bounded, --cpu_workers threads)
+  SocketBudget& sockets;  // sockets network kinds hold (WithSocket)
 };
 
 class TaskContext {
@@ -47,8 +49,10 @@ class TaskContext {
     virtual ~Owner() = default;
     virtual void OnTaskEnded(TaskContext& task,
                              absl::StatusOr<HandlerOutput> result) = 0;
-    // Names the caller whose turn CPU work takes (PostCpu).
+    // Names the caller whose turn CPU work and sockets take (PostCpu,
+    // WithSocket), and its weight.
     virtual const void* caller_key() const { return this; }
+    virtual int caller_weight() const { return 1; }
   };
 
   TaskContext(std::shared_ptr<Owner> owner, uint32_t index,
@@ -82,6 +86,17 @@ class TaskContext {
   void PostCpu(absl::AnyInvocable<void()> fn) const {
     env_.cpu_pool.Post(owner_->caller_key(), owner_.get(), std::move(fn));
   }
+
+  // Runs `fn` with a lease on one of env().sockets once one is free, in the
+  // turn of `task`'s caller and batch (SocketBudget): at once on this thread
+  // if one is free and nobody waits, else later on the thread that gives
+  // one back (a kind's poller, timer or curl thread). Until then the task
+  // holds no descriptor; if it ends meanwhile (timeout, fail-fast, client
+  // cancel) it leaves the queue and `fn` never runs. `fn` must not block,
+  // holds the lease until its socket is closed, and registers its own
+  // OnCancel (this replaces an earlier one while the task waits).
+  static void WithSocket(const std::shared_ptr<TaskContext>& task,
+                         absl::AnyInvocable<void(SocketBudget::Lease)> fn);
 
   // True once the task has ended (Finish or Cancel); a handler doing long
   // work polls it to stop early.

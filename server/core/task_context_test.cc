@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -37,7 +38,8 @@ class TaskContextTest : public ::testing::Test {
   v1::Task spec_;
   TimerQueue timers_;
   WorkerPool pool_{1};
-  TaskEnvironment env_{timers_, pool_};
+  SocketBudget sockets_{4};
+  TaskEnvironment env_{timers_, pool_, sockets_};
 };
 
 TEST_F(TaskContextTest, CancelRunsACallbackRegisteredBefore) {
@@ -90,6 +92,56 @@ TEST_F(TaskContextTest, OnCancelRacingCancelStillRuns) {
     ASSERT_TRUE(cancelled.load());
     ASSERT_TRUE(ran.load()) << "the cancel callback was dropped";
   }
+}
+
+TEST_F(TaskContextTest, WithSocketRunsAtOnceWhileASocketIsFree) {
+  auto task = NewTask();
+  SocketBudget::Lease held;
+  TaskContext::WithSocket(
+      task, [&](SocketBudget::Lease lease) { held = std::move(lease); });
+  EXPECT_TRUE(held.held());
+  EXPECT_EQ(sockets_.in_use(), 1);
+  held.Release();
+  EXPECT_EQ(sockets_.in_use(), 0);
+}
+
+TEST_F(TaskContextTest, ATaskCancelledWhileWaitingForASocketNeverGetsOne) {
+  std::vector<SocketBudget::Lease> full;
+  for (int i = 0; i < 4; ++i) {
+    TaskContext::WithSocket(NewTask(), [&](SocketBudget::Lease lease) {
+      full.push_back(std::move(lease));
+    });
+  }
+  ASSERT_EQ(sockets_.in_use(), 4);
+  auto waiting = NewTask();
+  auto after = NewTask();
+  bool waiting_ran = false;
+  SocketBudget::Lease after_lease;
+  TaskContext::WithSocket(waiting,
+                          [&](SocketBudget::Lease) { waiting_ran = true; });
+  TaskContext::WithSocket(after, [&](SocketBudget::Lease lease) {
+    after_lease = std::move(lease);
+  });
+  EXPECT_EQ(sockets_.waiting(), 2);
+  EXPECT_TRUE(waiting->Cancel(absl::DeadlineExceededError("timeout")));
+  EXPECT_EQ(sockets_.waiting(), 1);
+  full.pop_back();  // frees one: the task behind gets it, not the cancelled
+  EXPECT_FALSE(waiting_ran);
+  EXPECT_TRUE(after_lease.held());
+  EXPECT_EQ(sockets_.waiting(), 0);
+  full.clear();
+  after_lease.Release();
+  EXPECT_EQ(sockets_.in_use(), 0);
+}
+
+TEST_F(TaskContextTest, WithSocketOnAnEndedTaskDoesNothing) {
+  auto task = NewTask();
+  task->Cancel(absl::CancelledError("gone"));
+  bool ran = false;
+  TaskContext::WithSocket(task, [&](SocketBudget::Lease) { ran = true; });
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(sockets_.in_use(), 0);
+  EXPECT_EQ(sockets_.waiting(), 0);
 }
 
 }  // namespace

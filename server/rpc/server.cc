@@ -216,6 +216,8 @@ std::string Server::RenderMetrics() const {
   external.batches_open = stats.open_batches();
   external.tasks_inflight = stats.inflight_tasks();
   external.tasks_queued = stats.queued_tasks();
+  external.sockets_in_use = stats.sockets_in_use();
+  external.sockets_waiting = stats.sockets_waiting();
   external.unauthenticated = auth_->rejected();
   return metrics_->Render(external);
 }

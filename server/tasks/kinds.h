@@ -8,6 +8,7 @@
 #ifndef BATCHEXEC_SERVER_TASKS_KINDS_H_
 #define BATCHEXEC_SERVER_TASKS_KINDS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -22,6 +23,9 @@ struct BuiltinKindsOptions {
   ProbeAllowlist probe_allowlist = ProbeAllowlist::LoopbackOnly();
   // Name servers for dns (DnsResolverOptions::servers); empty = the system's.
   std::string dns_servers;
+  // The server's socket budget (--max_open_sockets): curl's cap on open
+  // connections. 0 = none.
+  int64_t max_open_sockets = 0;
 };
 
 // Registers every built-in kind.
