@@ -98,6 +98,20 @@ TEST(StartupFlags, NegativeWorkersPortsAndDurationsStopTheServer) {
   }
 }
 
+// A socket budget past what the descriptor limit holds would bring back the
+// EMFILE failures it prevents: refused at start, naming the limit.
+TEST(StartupFlags, MaxOpenSocketsPastTheDescriptorLimitStopsTheServer) {
+  for (const char* arg :
+       {"--max_open_sockets=-1", "--max_open_sockets=1000000000000"}) {
+    Exit e = RunToExit({"--port=0", arg});
+    EXPECT_EQ(e.code, 2) << arg;
+    EXPECT_NE(e.stderr_text.find("--max_open_sockets"), std::string::npos)
+        << arg << ": " << e.stderr_text;
+    EXPECT_NE(e.stderr_text.find("RLIMIT_NOFILE"), std::string::npos)
+        << arg << ": " << e.stderr_text;
+  }
+}
+
 TEST(StartupFlags, AllowlistEntryWithPortZeroStopsTheServer) {
   Exit e = RunToExit({"--port=0", "--probe_allowlist=127.0.0.1:0"});
   EXPECT_EQ(e.code, 2);

@@ -40,10 +40,11 @@ Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
           kInlineStartBudget),
       dispatcher_(1),
       cpu_pool_(options.cpu_workers),
-      sockets_(options.max_open_sockets > 0
-                   ? options.max_open_sockets
-                   : DerivedMaxOpenSockets(CurrentFdLimit())),
-      env_{timers_, cpu_pool_, sockets_} {}
+      sockets_(std::make_shared<SocketBudget>(
+          options.max_open_sockets > 0
+              ? options.max_open_sockets
+              : DerivedMaxOpenSockets(CurrentFdLimit()))),
+      env_{timers_, cpu_pool_, *sockets_} {}
 
 Executor::~Executor() {
   StopAccepting();
@@ -327,9 +328,9 @@ v1::ServerStats Executor::Stats() const {
   v1::ServerStats stats;
   stats.set_inflight_tasks(semaphore_.in_use());
   stats.set_max_inflight_tasks(semaphore_.limit());
-  stats.set_sockets_in_use(sockets_.in_use());
-  stats.set_sockets_waiting(sockets_.waiting());
-  stats.set_max_open_sockets(sockets_.limit());
+  stats.set_sockets_in_use(sockets_->in_use());
+  stats.set_sockets_waiting(sockets_->waiting());
+  stats.set_max_open_sockets(sockets_->limit());
   std::vector<std::shared_ptr<Batch>> batches;
   {
     MutexLock lock(&mu_);

@@ -123,9 +123,9 @@ class Executor {
   // arrives while a huge one is being started gets its turn at once.
   WorkerPool dispatcher_;
   WorkerPool cpu_pool_;
-  // Leases are given back by tasks' sockets, which close before their batch
-  // ends, so nothing holds one when this goes.
-  SocketBudget sockets_;
+  // Shared with the leases: a socket may close after its task ended (a
+  // gRPC call's last callback), even after the executor is gone.
+  std::shared_ptr<SocketBudget> sockets_;
   TaskEnvironment env_;
 
   // Validate's work: checks `request`'s fields and each of `tasks`, and

@@ -8,7 +8,7 @@ namespace batchexec {
 
 void SocketBudget::Lease::Release() {
   if (budget_ == nullptr) return;
-  SocketBudget* budget = budget_;
+  std::shared_ptr<SocketBudget> budget = std::move(budget_);
   budget_ = nullptr;
   budget->semaphore_.Release(1);
 }
@@ -101,7 +101,7 @@ int64_t SocketBudget::Grant(Line& line, int64_t offered) {
     // to take leaves both.
     if (queue.live == 0 && granted.empty()) dropped = DropLineLocked(line);
   }
-  for (auto& fn : granted) fn(Lease(this));
+  for (auto& fn : granted) fn(Lease(shared_from_this()));
   return static_cast<int64_t>(granted.size());
 }
 

@@ -24,7 +24,7 @@
 
 namespace batchexec {
 
-class SocketBudget {
+class SocketBudget : public std::enable_shared_from_this<SocketBudget> {
  private:
   class Line;  // below
 
@@ -33,14 +33,11 @@ class SocketBudget {
   class Lease {
    public:
     Lease() = default;
-    Lease(Lease&& other) noexcept : budget_(other.budget_) {
-      other.budget_ = nullptr;
-    }
+    Lease(Lease&& other) noexcept : budget_(std::move(other.budget_)) {}
     Lease& operator=(Lease&& other) noexcept {
       if (this != &other) {
         Release();
-        budget_ = other.budget_;
-        other.budget_ = nullptr;
+        budget_ = std::move(other.budget_);
       }
       return *this;
     }
@@ -53,8 +50,11 @@ class SocketBudget {
 
    private:
     friend class SocketBudget;
-    explicit Lease(SocketBudget* budget) : budget_(budget) {}
-    SocketBudget* budget_ = nullptr;
+    explicit Lease(std::shared_ptr<SocketBudget> budget)
+        : budget_(std::move(budget)) {}
+    // Shared: a socket closed after the server's executor is gone (a gRPC
+    // call's last callback at shutdown) still has a budget to go back to.
+    std::shared_ptr<SocketBudget> budget_;
   };
 
   // Where a waiter queues: its caller (any stable address naming it) and
@@ -80,7 +80,8 @@ class SocketBudget {
     Line* line_ = nullptr;
   };
 
-  // `limit` sockets, at least 1.
+  // `limit` sockets, at least 1. Must be owned by a shared_ptr (leases
+  // share it).
   explicit SocketBudget(int64_t limit);
   SocketBudget(const SocketBudget&) = delete;
   SocketBudget& operator=(const SocketBudget&) = delete;

@@ -55,7 +55,8 @@ int kAlice, kBob;  // callers' keys
 int kBatch1, kBatch2, kBatch3;
 
 TEST(SocketBudget, GrantsAtOnceWhileFreeThenMakesTheRestWait) {
-  SocketBudget budget(2);
+  auto budget_ptr = std::make_shared<SocketBudget>(2);
+  SocketBudget& budget = *budget_ptr;
   Holder h;
   budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("a"));
   budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("b"));
@@ -73,7 +74,8 @@ TEST(SocketBudget, GrantsAtOnceWhileFreeThenMakesTheRestWait) {
 }
 
 TEST(SocketBudget, WaitersOfTwoCallersTakeTurns) {
-  SocketBudget budget(1);
+  auto budget_ptr = std::make_shared<SocketBudget>(1);
+  SocketBudget& budget = *budget_ptr;
   Holder h;
   budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("first"));
   // Alice's big batch queues first; Bob's small one still gets every other
@@ -92,7 +94,8 @@ TEST(SocketBudget, WaitersOfTwoCallersTakeTurns) {
 }
 
 TEST(SocketBudget, BatchesOfOneCallerTakeTurnsWithinItsShare) {
-  SocketBudget budget(1);
+  auto budget_ptr = std::make_shared<SocketBudget>(1);
+  SocketBudget& budget = *budget_ptr;
   Holder h;
   budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("first"));
   for (int i = 0; i < 4; ++i) {
@@ -112,7 +115,8 @@ TEST(SocketBudget, BatchesOfOneCallerTakeTurnsWithinItsShare) {
 }
 
 TEST(SocketBudget, ACancelledWaiterLeavesTheQueueAndIsNeverGranted) {
-  SocketBudget budget(1);
+  auto budget_ptr = std::make_shared<SocketBudget>(1);
+  SocketBudget& budget = *budget_ptr;
   Holder h;
   budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("first"));
   auto witness = std::make_shared<int>(0);
@@ -135,7 +139,8 @@ TEST(SocketBudget, ACancelledWaiterLeavesTheQueueAndIsNeverGranted) {
 }
 
 TEST(SocketBudget, CancellingEveryWaiterOfABatchLetsTheNextBatchIn) {
-  SocketBudget budget(1);
+  auto budget_ptr = std::make_shared<SocketBudget>(1);
+  SocketBudget& budget = *budget_ptr;
   Holder h;
   budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("first"));
   std::vector<std::shared_ptr<SocketBudget::Ticket>> tickets;
@@ -150,7 +155,8 @@ TEST(SocketBudget, CancellingEveryWaiterOfABatchLetsTheNextBatchIn) {
 }
 
 TEST(SocketBudget, CancelAfterGrantKeepsTheLease) {
-  SocketBudget budget(1);
+  auto budget_ptr = std::make_shared<SocketBudget>(1);
+  SocketBudget& budget = *budget_ptr;
   Holder h;
   auto ticket = budget.Acquire({&kAlice, 1, &kBatch1}, h.Take("a"));
   EXPECT_FALSE(budget.Cancel(*ticket));
@@ -160,7 +166,8 @@ TEST(SocketBudget, CancelAfterGrantKeepsTheLease) {
 }
 
 TEST(SocketBudget, ALeaseIsReleasedExactlyOnce) {
-  SocketBudget budget(2);
+  auto budget_ptr = std::make_shared<SocketBudget>(2);
+  SocketBudget& budget = *budget_ptr;
   Lease kept;
   budget.Acquire({&kAlice, 1, &kBatch1},
                  [&](Lease lease) { kept = std::move(lease); });
@@ -194,7 +201,8 @@ TEST(SocketBudget, ManyThreadsNeverHoldMoreThanTheLimit) {
   constexpr int kLimit = 4;
   constexpr int kThreads = 8;
   constexpr int kPerThread = 2000;
-  SocketBudget budget(kLimit);
+  auto budget_ptr = std::make_shared<SocketBudget>(kLimit);
+  SocketBudget& budget = *budget_ptr;
   std::atomic<int> holding{0};
   std::atomic<int> most{0};
   std::atomic<int> granted{0};

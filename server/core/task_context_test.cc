@@ -38,7 +38,8 @@ class TaskContextTest : public ::testing::Test {
   v1::Task spec_;
   TimerQueue timers_;
   WorkerPool pool_{1};
-  SocketBudget sockets_{4};
+  std::shared_ptr<SocketBudget> budget_ = std::make_shared<SocketBudget>(4);
+  SocketBudget& sockets_ = *budget_;
   TaskEnvironment env_{timers_, pool_, sockets_};
 };
 

@@ -50,7 +50,11 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
     request_.set_service(std::move(service));
   }
 
-  void Begin() {
+  // `lease` is this check's socket, held until the check is gone (its
+  // call's connection may stay open in the channel cache, whose bound
+  // SocketReserve counts).
+  void Begin(SocketBudget::Lease lease) {
+    lease_ = std::move(lease);
     auto self = shared_from_this();
     task_->OnCancel([self] { self->Cancel(); });
     if (auto ip = IpAddress::Parse(target_.host);
@@ -182,6 +186,7 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
   const absl::Time start_;
   HealthCheckRequest request_;
   HealthCheckResponse response_;
+  SocketBudget::Lease lease_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Health::Stub> stub_;
   grpc::ClientContext context_;
@@ -208,7 +213,9 @@ TaskKind GrpcHealthKind(GrpcHealthOptions options) {
         tls != args.fields().end() && tls->second.bool_value(),
         absl::Seconds(
             NumberArg(args, "timeout", kDefaultHealthTimeoutSeconds)));
-    check->Begin();
+    TaskContext::WithSocket(task, [check](SocketBudget::Lease lease) {
+      check->Begin(std::move(lease));
+    });
   };
   return kind;
 }

@@ -285,17 +285,19 @@ absl::StatusOr<HandlerOutput> ToResult(const HttpTask& task,
 // one hold none of its threads.
 class LazyHttpClient {
  public:
-  explicit LazyHttpClient(ProbeAllowlist allowlist)
-      : allowlist_(std::move(allowlist)) {}
+  LazyHttpClient(ProbeAllowlist allowlist, HttpClient::Options options)
+      : allowlist_(std::move(allowlist)), options_(std::move(options)) {}
 
   absl::StatusOr<HttpClient*> Get() {
-    std::call_once(once_, [this] { client_ = HttpClient::Create(allowlist_); });
+    std::call_once(
+        once_, [this] { client_ = HttpClient::Create(allowlist_, options_); });
     if (!client_.ok()) return client_.status();
     return client_->get();
   }
 
  private:
   const ProbeAllowlist allowlist_;
+  const HttpClient::Options options_;
   std::once_flag once_;
   absl::StatusOr<std::unique_ptr<HttpClient>> client_;
 };
@@ -344,7 +346,10 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
        "HTTP status codes that end the task OK (default any 2xx or 3xx)"},
   };
   kind.validate = ValidateHttpArgs;
-  auto client = std::make_shared<LazyHttpClient>(options.probe_allowlist);
+  HttpClient::Options client_options;
+  client_options.max_connections = options.max_open_sockets;
+  auto client =
+      std::make_shared<LazyHttpClient>(options.probe_allowlist, client_options);
   kind.reads_task_only_at_start = true;  // args are copied out here
   kind.handler = [client](std::shared_ptr<TaskContext> task) {
     absl::StatusOr<HttpClient*> http = client->Get();
@@ -352,13 +357,22 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
     absl::StatusOr<HttpTask> t = ReadTask(*task);
     if (!t.ok()) return task->Finish(t.status());
     auto shared = std::make_shared<const HttpTask>(*std::move(t));
-    absl::StatusOr<HttpClient::TransferId> id = (*http)->Start(
-        shared->request, [task, shared](absl::StatusOr<HttpResponse> response) {
-          task->Finish(ToResult(*shared, std::move(response)));
-        });
-    if (!id.ok()) return task->Finish(id.status());
-    // The client lives with the registry, which outlives every task.
-    task->OnCancel([http = *http, id = *id] { http->Cancel(id); });
+    // One socket per transfer, held until it ends: then its connection is
+    // closed or joins curl's idle pool, which SocketReserve counts. The
+    // request's timeout runs from here, not while waiting for the socket.
+    TaskContext::WithSocket(task, [task, shared, http = *http](
+                                      SocketBudget::Lease lease) mutable {
+      absl::StatusOr<HttpClient::TransferId> id = http->Start(
+          shared->request, [task, shared, lease = std::move(lease)](
+                               absl::StatusOr<HttpResponse> response) mutable {
+            lease.Release();  // the transfer is over
+            task->Finish(ToResult(*shared, std::move(response)));
+          });
+      if (!id.ok()) return task->Finish(id.status());
+      // The client lives with the registry, which outlives every task.
+      // Cancel drops the callback, and the lease with it.
+      task->OnCancel([http, id = *id] { http->Cancel(id); });
+    });
   };
   return kind;
 }

@@ -140,6 +140,13 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, client.get());
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &TimerCallback);
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, client.get());
+  const auto& o = client->options_;
+  if (o.max_connections > 0) {
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      static_cast<long>(o.max_connections));
+  }
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+                    static_cast<long>(o.max_idle_connections));
   return client;
 }
 

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
+#include "server/core/limits.h"
 #include "server/core/timer_queue.h"
 #include "server/tasks/io_poller.h"
 #include "server/tasks/probe_allowlist.h"
@@ -66,6 +67,13 @@ class HttpClient {
     // PEM file of the CAs TLS peers are verified against; empty: the system
     // store. For tests (the `http` kind always uses the system store).
     std::string ca_file;
+    // Connections open at once, idle ones included
+    // (CURLMOPT_MAX_TOTAL_CONNECTIONS; past it curl closes an idle one or
+    // makes the request wait); 0 = no cap. The `http` kind sets the
+    // server's socket budget.
+    int64_t max_connections = 0;
+    // Idle connections kept for reuse (CURLMOPT_MAXCONNECTS).
+    int64_t max_idle_connections = kMaxIdleHttpConnections;
   };
 
   static absl::StatusOr<std::unique_ptr<HttpClient>> Create(

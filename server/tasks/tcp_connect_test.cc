@@ -66,7 +66,8 @@ class TcpConnectTest : public ::testing::Test {
 
   std::unique_ptr<IoPoller> poller_ = *IoPoller::Create();
   TimerQueue timers_;
-  SocketBudget budget_{4};
+  std::shared_ptr<SocketBudget> budget_ptr_ = std::make_shared<SocketBudget>(4);
+  SocketBudget& budget_ = *budget_ptr_;
   Listener listener_;
 };
 
