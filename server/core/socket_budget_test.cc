@@ -18,6 +18,11 @@ using Lease = SocketBudget::Lease;
 // Leases granted so far, in grant order, tagged by who asked.
 class Holder {
  public:
+  // Gives every lease back, in order; waiters left are granted (into this
+  // holder) and given back in turn.
+  ~Holder() {
+    while (held() > 0) ReleaseOldest();
+  }
   absl::AnyInvocable<void(Lease)> Take(std::string tag) {
     return [this, tag = std::move(tag)](Lease lease) {
       MutexLock lock(&mu_);
