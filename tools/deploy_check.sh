@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Checks deploy/ against a built server binary: systemd-analyze verify
 # accepts the unit, and tools/deploy_check.py's checks of the flags, stop
-# timeouts, probes and ports in the unit and the Kubernetes manifests.
-#   bash tools/deploy_check.sh SERVER_BINARY
+# timeouts, probes and ports in the unit and the Kubernetes manifests. With
+# the CLI too, tools/deploy_sandbox_check.py checks the unit's sandbox
+# against a traced run of the server.
+#   bash tools/deploy_check.sh SERVER_BINARY [CLI_BINARY]
 # Prints one "deploy: ok/FAIL - ..." line per check and ends with
 # "deploy: N passed, N failed"; exits non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-binary=${1:?usage: tools/deploy_check.sh SERVER_BINARY}
+binary=${1:?usage: tools/deploy_check.sh SERVER_BINARY [CLI_BINARY]}
+cli=${2:-}
 unit=deploy/systemd/batchexec.service
 lines=$(mktemp)
 root=$(mktemp -d)
@@ -44,6 +47,14 @@ fi
 python3 tools/deploy_check.py "$binary" deploy 2>&1 | tee -a "$lines"
 [ "${PIPESTATUS[0]}" -eq 0 ] ||
   echo "deploy: FAIL - tools/deploy_check.py did not finish" | tee -a "$lines"
+
+if [ -n "$cli" ]; then
+  python3 tools/deploy_sandbox_check.py "$binary" "$cli" "$unit" 2>&1 |
+    tee -a "$lines"
+  [ "${PIPESTATUS[0]}" -eq 0 ] ||
+    echo "deploy: FAIL - tools/deploy_sandbox_check.py did not finish" |
+    tee -a "$lines"
+fi
 
 passed=$(grep -c '^deploy: ok ' "$lines")
 failed=$(grep -c '^deploy: FAIL ' "$lines")
