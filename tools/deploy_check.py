@@ -10,8 +10,10 @@ tools/deploy_check.sh counts them.
 """
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 try:
@@ -87,7 +89,8 @@ def flag_args(args):
 
 
 def check_flags(where, args, flags, binary):
-    """Every flag exists, and the binary parses them all (names, types)."""
+    """Every flag exists, and the binary parses them all (names, types);
+    returns whether both hold."""
     names = [n for n, _ in flag_args(args)]
     unknown = sorted({n for n in names if n not in flags})
     check(f"{where}: its {len(names)} flags are the server's", bool(not unknown
@@ -101,6 +104,36 @@ def check_flags(where, args, flags, binary):
               if l.startswith("ERROR")]
     check(f"{where}: the server parses its flags", not errors,
           "; ".join(errors))
+    return not unknown and not errors
+
+
+def check_starts(where, args, binary):
+    """The server starts with these flags (its own checks, e.g. limits that
+    cannot work, pass), here on loopback with free ports and a tokens file
+    of our own put after them: the last occurrence of a flag wins."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tokens = Path(tmp) / "tokens"
+        tokens.write_text("ci deploy-check-token-0123456789abcdef\n")
+        local = ["--host=127.0.0.1", "--port=0", "--metrics_port=0",
+                 "--access_log=none"]
+        if any(n == "auth_tokens_file" for n, _ in flag_args(args)):
+            local.append(f"--auth_tokens_file={tokens}")
+        proc = subprocess.Popen([binary] + args + local,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        first = proc.stdout.readline()
+        started = "listening on" in first
+        # Twice: the second skips the drain delay.
+        for _ in range(2):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        check(f"{where}: the server starts with its flags", started,
+              f"exit code {proc.returncode}: {err.strip()[-300:]}")
 
 
 def last_value(args, name, flags):
@@ -153,6 +186,7 @@ def check_systemd(d, flags, binary):
                 env_flags(env, commented=True), flags, binary)
     # What the server runs with: ExecStart's flags, then the env file's.
     effective = args + env_flags(env, commented=False)
+    check_starts("systemd ExecStart + batchexec.env", effective, binary)
     need = (parse_duration(last_value(effective, "drain_delay", flags)) +
             parse_duration(last_value(effective, "shutdown_grace", flags)))
     stop = parse_timespan(settings.get("TimeoutStopSec",
@@ -202,7 +236,8 @@ def check_kubernetes(d, flags, binary):
     pod = dep["spec"]["template"]
     [c] = [c for c in pod["spec"]["containers"] if c["name"] == "batchexec"]
     args = c.get("args", [])
-    check_flags("kubernetes container args", args, flags, binary)
+    if check_flags("kubernetes container args", args, flags, binary):
+        check_starts("kubernetes container args", args, binary)
 
     port = int(last_value(args, "port", flags))
     metrics_port = int(last_value(args, "metrics_port", flags))
