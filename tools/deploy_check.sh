@@ -8,7 +8,7 @@
 # Prints one "deploy: ok/FAIL - ..." line per check and ends with
 # "deploy: N passed, N failed"; exits non-zero if any failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 binary=${1:?usage: tools/deploy_check.sh SERVER_BINARY [CLI_BINARY]}
 cli=${2:-}
 unit=deploy/systemd/batchexec.service
