@@ -150,6 +150,9 @@ int main(int argc, char** argv) {
                    std::string(allowlist.status().message()).c_str());
       return 2;
     }
+    for (const std::string& warning : allowlist->Warnings()) {
+      std::fprintf(stderr, "--probe_allowlist: warning: %s\n", warning.c_str());
+    }
     kinds.probe_allowlist = *allowlist;
   }
   kinds.dns_servers = absl::GetFlag(FLAGS_dns_servers);

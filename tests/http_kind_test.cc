@@ -344,6 +344,25 @@ TEST_F(HttpKindTest, BadArgsAreRejectedBeforeAnythingRuns) {
       {R"("url":"$URL/ok","body":"x")", "args.body"},
       {R"("url":"$URL/ok","follow_redirects":"yes")", "follow_redirects"},
       {R"("url":"$URL/ok","nope":1)", "nope"},
+      // Framing and routing headers the transfer sets: a caller's own would
+      // smuggle a request onto a connection shared with other callers.
+      {R"("url":"$URL/ok","headers":{"Content-Length":"0"})",
+       "args.headers.Content-Length is not allowed: Content-Length is set by "
+       "the server"},
+      {R"("url":"$URL/ok","headers":{"transfer-encoding":"chunked"})",
+       "args.headers.transfer-encoding is not allowed: Transfer-Encoding"},
+      {R"("url":"$URL/ok","headers":{"CONNECTION":"keep-alive"})",
+       "is not allowed: Connection"},
+      {R"("url":"$URL/ok","headers":{"hOsT":"evil.example"})",
+       "is not allowed: Host"},
+      {R"("url":"$URL/ok","headers":{" Host ":"evil.example"})",
+       "is not allowed: Host"},
+      {R"("url":"$URL/ok","headers":{"\tContent-Length":"5"})",
+       "is not allowed: Content-Length"},
+      {R"("url":"$URL/ok","headers":{"Host:":"evil.example"})",
+       "is not an HTTP token"},
+      {R"("url":"$URL/ok","headers":{"X\r\nHost":"evil.example"})",
+       "is not an HTTP token"},
   };
   for (const auto& [args, want] : cases) {
     absl::Status s = Validate(args);

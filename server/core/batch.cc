@@ -84,6 +84,12 @@ Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
 Batch::~Batch() = default;
 
 void Batch::Start() {
+  if (size_ == 0) {
+    // Done at once. In line for slots it would wait, pinning itself and its
+    // request's memory, until a full server freed a slot it never uses.
+    FinishIfDone();
+    return;
+  }
   std::shared_ptr<Batch> self = shared_from_this();
   if (options_.deadline != absl::InfiniteFuture()) {
     std::weak_ptr<Batch> weak = self;
@@ -94,7 +100,6 @@ void Batch::Start() {
       }
     });
   }
-  FinishIfDone();  // an empty batch is done at once
   semaphore_.Request(std::move(self));
 }
 

@@ -106,7 +106,9 @@ class Batch final : public TaskContext::Owner,
 
   const std::string& id() const { return id_; }
   const Caller& caller() const { return *caller_; }
-  const void* caller_key() const override { return caller_.get(); }
+  // Stable per caller name, so CPU work posted after the batch ended (a
+  // Gather's serialization) still takes its caller's turn.
+  const void* caller_key() const override { return CpuTurnKey(caller_->name); }
   int64_t max_concurrency() const { return options_.max_concurrency; }
   double max_starts_per_second() const {
     return options_.max_starts_per_second;

@@ -196,6 +196,7 @@ bool EventQueue::NextEventLocked(absl::Time now, Step* step) {
     if (unsent_results_ > 0) pending_since_ = now - kFlushInterval;  // due
     out.arena_ = std::move(chunk.arena);
     out.message_ = chunk.event;
+    out.bytes_ = chunk.bytes;
     step->event = std::move(out);
     return true;
   }

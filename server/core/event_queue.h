@@ -41,12 +41,16 @@ class OutgoingEvent {
   OutgoingEvent& operator=(OutgoingEvent&&) = default;
 
   const v1::ExecuteEvent& message() const { return *message_; }
+  // A chunk's results as serialized, framing included; 0 for the other
+  // events (a few dozen bytes each).
+  int64_t bytes() const { return bytes_; }
 
  private:
   friend class EventQueue;
   std::shared_ptr<google::protobuf::Arena> arena_;  // a chunk's, else null
   std::unique_ptr<v1::ExecuteEvent> owned_;         // when not on arena_
   v1::ExecuteEvent* message_ = nullptr;
+  int64_t bytes_ = 0;
 };
 
 class EventQueue {

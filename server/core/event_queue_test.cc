@@ -105,6 +105,24 @@ TEST(EventQueue, SmallResultsShareOneChunkThenSummaryThenEnd) {
   EXPECT_TRUE(end);
 }
 
+// The writer decides where to serialize by an event's bytes(): a chunk's
+// results as they go out (framing aside), a small event's 0.
+TEST(EventQueue, AnEventSaysHowManyBytesItsResultsTake) {
+  EventQueue queue;
+  queue.Accept(v1::Accepted());
+  EventQueue::Step accepted = queue.Take(Later());
+  ASSERT_TRUE(accepted.event.has_value());
+  EXPECT_EQ(accepted.event->bytes(), 0);
+  for (uint32_t i = 0; i < 10; ++i) Produce(queue, i, 10'000);
+  EventQueue::Step chunk = queue.Take(Later());
+  ASSERT_TRUE(chunk.event.has_value());
+  const int64_t serialized =
+      static_cast<int64_t>(chunk.event->message().ByteSizeLong());
+  EXPECT_GT(chunk.event->bytes(), 100'000);
+  EXPECT_LE(chunk.event->bytes(), serialized);
+  EXPECT_GE(chunk.event->bytes() + 64, serialized);
+}
+
 TEST(EventQueue, ResultsWaitForTheFlushIntervalUnlessDue) {
   EventQueue queue;
   queue.Accept(v1::Accepted());

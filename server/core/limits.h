@@ -98,6 +98,12 @@ inline constexpr int64_t kMaxExecuteEventBytes = 4 << 20;
 // RESOURCE_EXHAUSTED result naming its size and this limit.
 inline constexpr int64_t kMaxStreamedResultBytes = kMaxExecuteEventBytes - 64;
 
+// Responses (a Gather's) and events (an Execute chunk's results) smaller than
+// this are serialized on the thread that made them ready, often the timer
+// thread every sleep and deadline waits on; larger ones on a CPU worker, in
+// the turn of the call's caller. 64 KiB serializes in ~10 us.
+inline constexpr int64_t kInlineSerializeBytes = 64 << 10;
+
 // Tasks one thread starts in a row before it hands the rest of the work to
 // the dispatcher thread, so no gRPC or timer thread is held for long.
 inline constexpr int kInlineStartBudget = 4096;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/grpc_status.h"
+#include "server/core/limits.h"
 #include "server/rpc/call_util.h"
 
 namespace batchexec {
@@ -45,6 +46,7 @@ void GatherReactor::Begin(Executor& executor,
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
+    cpu_caller_ = (*batch)->caller_key();
   }
   Flush();  // a batch of instant tasks may be done already
 }
@@ -66,21 +68,25 @@ void GatherReactor::OnBatchDone(const v1::Summary& summary,
 
 void GatherReactor::Flush() {
   grpc::Status status;
+  const void* cpu_caller;
   {
     MutexLock lock(&mu_);
     if (!batch_done_ || finished_ || batch_ == nullptr) return;
     finished_ = true;
     // A cancelled or expired call fails as a call; per-task failures don't.
     status = call_status_;
+    cpu_caller = cpu_caller_;
   }
   if (!status.ok()) return Finish(status);
-  if (response_->results_size() < kInlineSerializeResults) {
+  // By bytes, not results: a few huge results cost as much as many small.
+  if (result_bytes_.load(std::memory_order_relaxed) < kInlineSerializeBytes) {
     return SerializeAndFinish();
   }
   // The last task may have ended on the timer thread, which every sleep,
   // timeout and deadline of the server waits on: serialize elsewhere, in
-  // this call's turn of the CPU pool.
-  helpers_->Post(this,
+  // the CPU pool's turn of this call's caller (so a caller with 50 Gathers
+  // gets no more turns than one with a single Gather).
+  helpers_->Post(cpu_caller, this,
                  [self = shared_from_this()] { self->SerializeAndFinish(); });
 }
 

@@ -32,8 +32,11 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
   // BatchSink
   v1::TaskResult* NewResult(uint32_t index) override;
-  void OnResult(v1::TaskResult*, const ResultFit&,
-                const v1::Progress&) override {}
+  void OnResult(v1::TaskResult*, const ResultFit& fit,
+                const v1::Progress&) override {
+    result_bytes_.fetch_add(static_cast<int64_t>(fit.bytes),
+                            std::memory_order_relaxed);
+  }
   void OnBatchDone(const v1::Summary& summary,
                    const absl::Status& call_status) override;
   void Flush() override;
@@ -52,10 +55,6 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   void FinishWith(const absl::Status& status);
   void SerializeAndFinish();
 
-  // Responses with fewer results are serialized on the thread that ended
-  // the batch; bigger ones on the CPU pool.
-  static constexpr int kInlineSerializeResults = 1000;
-
   std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
   // Holds the request and response_ (both set by Begin, before the batch
   // starts); the batch shares it.
@@ -65,6 +64,10 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   WorkerPool* helpers_ = nullptr;           // the executor's CPU pool
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
+  // The batch's caller in the CPU pool's turns (Batch::caller_key).
+  const void* cpu_caller_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The results' bytes as serialized (the batch sizes each once).
+  std::atomic<int64_t> result_bytes_{0};
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnBatchDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/core/limits.h"
@@ -49,6 +50,22 @@ bool IsHeaderValue(absl::string_view s) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
   return true;
+}
+
+// Headers that frame the message or pick its connection: the transfer sets
+// them. A caller's own would let it smuggle a second request onto a pooled
+// connection other callers' tasks reuse.
+constexpr absl::string_view kReservedHeaders[] = {
+    "Content-Length", "Transfer-Encoding", "Connection", "Host"};
+
+// The reserved header `name` stands for (in any case, with whitespace around
+// it), or empty.
+absl::string_view ReservedHeader(absl::string_view name) {
+  name = absl::StripAsciiWhitespace(name);
+  for (absl::string_view reserved : kReservedHeaders) {
+    if (absl::EqualsIgnoreCase(name, reserved)) return reserved;
+  }
+  return {};
 }
 
 absl::Status Invalid(absl::string_view field, absl::string_view rule) {
@@ -124,6 +141,15 @@ absl::Status ValidateHttpArgs(const google::protobuf::Struct& args) {
                                              " entries"));
     }
     for (const auto& [name, value] : headers) {
+      if (absl::string_view reserved = ReservedHeader(name);
+          !reserved.empty()) {
+        return Invalid(
+            absl::StrCat("headers.", absl::CEscape(name)),
+            absl::StrCat("is not allowed: ", reserved,
+                         " is set by the server (with Content-Length, "
+                         "Transfer-Encoding, Connection and Host, a request "
+                         "could smuggle another onto a shared connection)"));
+      }
       if (!IsToken(name)) {
         return Invalid("headers", absl::StrCat("name \"", absl::CEscape(name),
                                                "\" is not an HTTP token"));
@@ -324,7 +350,9 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
       {"headers", ArgType::kObject, false,
        absl::StrCat("request headers, name -> string value (no CR/LF; at "
                     "most ",
-                    kMaxHttpHeaders, ")")},
+                    kMaxHttpHeaders,
+                    "; not Content-Length, Transfer-Encoding, Connection or "
+                    "Host: the server sets those)")},
       {"body", ArgType::kString, false,
        "request body (not with GET or HEAD); Task.payload instead for bytes"},
       {"timeout", ArgType::kNumber, false,
