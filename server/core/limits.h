@@ -147,6 +147,18 @@ inline constexpr int kMaxHttpHeaders = 100;
 // so they get this limit's error rather than a parse failure.
 inline constexpr int kMaxArgsDepth = 30;
 
+// Server reflection. Names a request may ask for (symbol, file name,
+// extension's containing type): protobuf 3.21's lookup is quadratic in the
+// name's length (80k characters took 2.5 s, on gRPC's thread and under the
+// pool's mutex), and no real name comes near 1 KiB, so longer ones are
+// refused INVALID_ARGUMENT before any lookup. A request message past
+// kMaxReflectionRequestBytes is refused the same way, and a stream ends
+// RESOURCE_EXHAUSTED after kMaxReflectionRequestsPerStream requests
+// (grpcurl sends a few dozen per command): a stream cannot live forever.
+inline constexpr int64_t kMaxReflectionNameLength = 1024;
+inline constexpr int64_t kMaxReflectionRequestBytes = 4096;
+inline constexpr int64_t kMaxReflectionRequestsPerStream = 1000;
+
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_SERVER_CORE_LIMITS_H_
