@@ -147,6 +147,12 @@ inline constexpr int kMaxHttpHeaders = 100;
 // so they get this limit's error rather than a parse failure.
 inline constexpr int kMaxArgsDepth = 30;
 
+// How old the heap figure of /metrics (batchexec_process_heap_bytes) may
+// be: mallinfo2 locks every malloc arena while it walks them (124 ms with
+// ~1M free chunks), so scrapes within this share one reading
+// (heap_gauge.h). Prometheus scrapes every 15 s by default.
+inline constexpr absl::Duration kHeapGaugeMaxAge = absl::Seconds(5);
+
 // Server reflection. Names a request may ask for (symbol, file name,
 // extension's containing type): protobuf 3.21's lookup is quadratic in the
 // name's length (80k characters took 2.5 s, on gRPC's thread and under the
