@@ -153,6 +153,16 @@ inline constexpr int kMaxArgsDepth = 30;
 // (heap_gauge.h). Prometheus scrapes every 15 s by default.
 inline constexpr absl::Duration kHeapGaugeMaxAge = absl::Seconds(5);
 
+// The /metrics HTTP server (metrics_http.h): connections at once, and from
+// one client address, and how long a connection may sit without sending or
+// reading a byte before it is closed. At the cap new connections wait in the
+// kernel's accept queue, in order, so idle or stalled connections (a
+// slowloris) delay a scrape by at most the timeout, and one address can hold
+// only its share of the places. Scrapers are few and send at once.
+inline constexpr unsigned kMetricsMaxConnections = 64;
+inline constexpr unsigned kMetricsConnectionsPerAddress = 8;
+inline constexpr absl::Duration kMetricsConnectionTimeout = absl::Seconds(5);
+
 // Server reflection. Names a request may ask for (symbol, file name,
 // extension's containing type): protobuf 3.21's lookup is quadratic in the
 // name's length (80k characters took 2.5 s, on gRPC's thread and under the
