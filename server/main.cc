@@ -90,8 +90,9 @@ ABSL_FLAG(std::string, access_log, "stderr",
 ABSL_FLAG(std::string, access_log_format, "plain",
           "plain (key=value) or json (one object a line).");
 ABSL_FLAG(bool, reflection, true,
-          "Serve gRPC server reflection (grpcurl list/describe). It stays "
-          "open with --auth_token_file: it shows the schema, never data.");
+          "Serve gRPC server reflection (grpcurl list/describe). With "
+          "--auth_token_file or --auth_tokens_file it needs the token too "
+          "(grpcurl -H 'authorization: Bearer <token>').");
 // File flags: a relative path under `bazel run` is taken from the folder
 // the command was typed in (BUILD_WORKING_DIRECTORY).
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; enables TLS.");
@@ -100,8 +101,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; clients must present a certificate it signed "
           "(mutual TLS).");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding a bearer token every BatchExecutor call must send as "
-          "'authorization: Bearer <token>'. Health checking stays open.");
+          "File holding a bearer token every BatchExecutor and reflection "
+          "call must send as 'authorization: Bearer <token>'. Health "
+          "checking stays open.");
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "File of named callers, one 'NAME TOKEN [weight=N]' a line ('#' "
           "comments); a call must send one of the tokens as 'authorization: "

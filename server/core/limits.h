@@ -153,6 +153,34 @@ inline constexpr int kMaxHttpHeaders = 100;
 // so they get this limit's error rather than a parse failure.
 inline constexpr int kMaxArgsDepth = 30;
 
+// How old the heap figure of /metrics (batchexec_process_heap_bytes) may
+// be: mallinfo2 locks every malloc arena while it walks them (124 ms with
+// ~1M free chunks), so scrapes within this share one reading
+// (heap_gauge.h). Prometheus scrapes every 15 s by default.
+inline constexpr absl::Duration kHeapGaugeMaxAge = absl::Seconds(5);
+
+// The /metrics HTTP server (metrics_http.h): connections at once, and from
+// one client address, and how long a connection may sit without sending or
+// reading a byte before it is closed. At the cap new connections wait in the
+// kernel's accept queue, in order, so idle or stalled connections (a
+// slowloris) delay a scrape by at most the timeout, and one address can hold
+// only its share of the places. Scrapers are few and send at once.
+inline constexpr unsigned kMetricsMaxConnections = 64;
+inline constexpr unsigned kMetricsConnectionsPerAddress = 8;
+inline constexpr absl::Duration kMetricsConnectionTimeout = absl::Seconds(5);
+
+// Server reflection. Names a request may ask for (symbol, file name,
+// extension's containing type): protobuf 3.21's lookup is quadratic in the
+// name's length (80k characters took 2.5 s, on gRPC's thread and under the
+// pool's mutex), and no real name comes near 1 KiB, so longer ones are
+// refused INVALID_ARGUMENT before any lookup. A request message past
+// kMaxReflectionRequestBytes is refused the same way, and a stream ends
+// RESOURCE_EXHAUSTED after kMaxReflectionRequestsPerStream requests
+// (grpcurl sends a few dozen per command): a stream cannot live forever.
+inline constexpr int64_t kMaxReflectionNameLength = 1024;
+inline constexpr int64_t kMaxReflectionRequestBytes = 4096;
+inline constexpr int64_t kMaxReflectionRequestsPerStream = 1000;
+
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_SERVER_CORE_LIMITS_H_

@@ -319,5 +319,20 @@ TEST(ExpositionWriterTest, SpellsNumbersAsTheFormatDoes) {
   EXPECT_EQ(FormatMetricValue(std::nan("")), "NaN");
 }
 
+// mallinfo2 locks every malloc arena: scrapes in a row share one reading.
+TEST(MetricsTest, ScrapesInARowReadTheHeapOnce) {
+  TaskRegistry registry = TwoKinds();
+  int reads = 0;
+  Metrics metrics(registry, [&] {
+    ++reads;
+    return int64_t{12345};
+  });
+  const std::string first = metrics.Render({});
+  const std::string second = metrics.Render({});
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(Value(Parse(second), "batchexec_process_heap_bytes", {}), 12345);
+  EXPECT_EQ(Value(Parse(first), "batchexec_process_heap_bytes", {}), 12345);
+}
+
 }  // namespace
 }  // namespace batchexec

@@ -123,12 +123,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 }
 
 bool MethodNeedsToken(absl::string_view method) {
-  for (absl::string_view open :
-       {"/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/",
-        "/grpc.reflection.v1alpha.ServerReflection/"}) {
-    if (absl::StartsWith(method, open)) return false;
-  }
-  return true;
+  return !absl::StartsWith(method, "/grpc.health.v1.Health/");
 }
 
 TokenAuthenticator::TokenAuthenticator(std::string token)
