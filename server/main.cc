@@ -47,9 +47,15 @@ ABSL_FLAG(int64_t, max_queued_tasks_per_caller,
           batchexec::kDefaultMaxQueuedTasksPerCaller,
           "Tasks of one caller's open batches; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_request_memory, batchexec::kDefaultMaxRequestMemory,
-          "Bytes parsed requests may take in all: each reserves 2 x its wire "
-          "size + 512 bytes per task before it is parsed; more is "
-          "RESOURCE_EXHAUSTED.");
+          "Bytes parsed requests and the results held for them may take in "
+          "all: each request reserves 2 x its wire size + 512 bytes per task "
+          "before it is parsed, results beyond 512 bytes are charged until "
+          "sent; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_request_memory_per_caller,
+          batchexec::kDefaultMaxRequestMemoryPerCaller,
+          "Bytes of --max_request_memory one caller may hold (its requests "
+          "and results); 0 = half of it. More is RESOURCE_EXHAUSTED naming "
+          "the caller's share.");
 ABSL_FLAG(int64_t, max_batch_size, batchexec::kDefaultMaxBatchSize,
           "Most tasks in one request; more is INVALID_ARGUMENT.");
 ABSL_FLAG(int, cpu_workers, batchexec::kDefaultCpuWorkers,
@@ -233,6 +239,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_queued_tasks_per_caller);
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.executor.max_request_memory = absl::GetFlag(FLAGS_max_request_memory);
+  options.executor.max_request_memory_per_caller =
+      absl::GetFlag(FLAGS_max_request_memory_per_caller);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
   options.executor.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.tls_cert_file = tls_cert;

@@ -31,7 +31,11 @@ bool IsNegative(const google::protobuf::Duration& d) {
 Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
     : options_(options),
       registry_(registry),
-      request_memory_(options.max_request_memory),
+      request_memory_(
+          options.max_request_memory,
+          options.max_request_memory_per_caller > 0
+              ? options.max_request_memory_per_caller
+              : std::max<int64_t>(options.max_request_memory / 2, 1)),
       semaphore_(
           options.max_inflight_tasks,
           [this](absl::AnyInvocable<void()> fn) {
@@ -358,6 +362,8 @@ bool Executor::WaitIdle(absl::Time deadline) {
 
 v1::ServerStats Executor::Stats() const {
   v1::ServerStats stats;
+  stats.set_request_memory_in_use(request_memory_.in_use());
+  stats.set_max_request_memory(request_memory_.limit());
   stats.set_inflight_tasks(semaphore_.in_use());
   stats.set_max_inflight_tasks(semaphore_.limit());
   std::vector<std::shared_ptr<Batch>> batches;
@@ -383,6 +389,8 @@ v1::ServerStats Executor::Stats() const {
   stats.set_tasks_completed(tasks_completed_.load(std::memory_order_relaxed));
   for (auto& [name, c] : callers) {
     c.set_caller(name);
+    c.set_memory_in_use(request_memory_.in_use(name));
+    c.set_max_memory(request_memory_.per_caller_limit());
     *stats.add_callers() = std::move(c);
   }
   std::sort(

@@ -41,6 +41,8 @@ struct ExecutorOptions {
   int64_t max_open_batches_per_caller = kDefaultMaxOpenBatchesPerCaller;
   int64_t max_queued_tasks_per_caller = kDefaultMaxQueuedTasksPerCaller;
   int64_t max_request_memory = kDefaultMaxRequestMemory;
+  // One caller's share of it; 0: half (kDefaultMaxRequestMemoryPerCaller).
+  int64_t max_request_memory_per_caller = kDefaultMaxRequestMemoryPerCaller;
   int cpu_workers = kDefaultCpuWorkers;
   // Cap on RetryPolicy.max_attempts, the first attempt included.
   int64_t max_attempts = kDefaultMaxAttempts;
@@ -110,7 +112,8 @@ class Executor {
   Metrics* metrics() const { return options_.metrics; }
   AccessLog* access_log() const { return options_.access_log; }
   TaskEnvironment& environment() { return env_; }
-  // Parsed requests reserve their memory here before they are built.
+  // Parsed requests reserve their memory here before they are built, and
+  // sinks charge the results they hold (ResultCharge), per caller.
   MemoryBudget& request_memory() { return request_memory_; }
 
  private:

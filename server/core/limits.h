@@ -27,13 +27,28 @@ inline constexpr int64_t kDefaultMaxInflightTasks = 4'000'000;
 // --max_queued_tasks).
 inline constexpr int64_t kDefaultMaxQueuedTasks = 4'000'000;
 
-// Bytes that parsed requests (and the results a Gather keeps for them) may
-// take in all; a request that would go past it gets RESOURCE_EXHAUSTED
-// (flag --max_request_memory). A request counts as
-// 2 x its wire size + kReservedBytesPerTask per task, reserved before it is
-// parsed and released when its batch ends.
+// Bytes that parsed requests and the results held for them may take in all
+// (flag --max_request_memory). A request counts as 2 x its wire size +
+// kReservedBytesPerTask per task, reserved before it is parsed and released
+// when its batch ends; a request that does not fit gets RESOURCE_EXHAUSTED.
+// The per-task reserve covers a small result; what a result takes beyond it
+// is charged while the server holds it (an Execute stream's unsent backlog,
+// a Gather's kept results) and given back once it is sent or freed; a
+// result that does not fit ends its task RESOURCE_EXHAUSTED instead.
 inline constexpr int64_t kDefaultMaxRequestMemory = int64_t{4} << 30;
 inline constexpr int64_t kReservedBytesPerTask = 512;
+
+// What one caller (caller.h) may hold of --max_request_memory, requests and
+// results alike (flag --max_request_memory_per_caller); 0 means half of
+// --max_request_memory. Half: however much one caller sends or leaves
+// unread, the others keep at least half of the budget, and two busy callers
+// get half each. Over it a request, or a result, gets RESOURCE_EXHAUSTED
+// naming the caller's share.
+inline constexpr int64_t kDefaultMaxRequestMemoryPerCaller = 0;
+
+// Results are charged to the budgets in steps of this many bytes (a sink
+// keeps up to twice it spare), so most results touch no shared counter.
+inline constexpr int64_t kResultChargeStep = 1 << 20;
 
 // Batches open at once; more get RESOURCE_EXHAUSTED (flag --max_open_batches).
 inline constexpr int64_t kDefaultMaxOpenBatches = 4096;

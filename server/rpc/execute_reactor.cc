@@ -24,6 +24,9 @@ class ExecuteReactor::Sink final : public BatchSink {
   v1::TaskResult* NewResult(uint32_t) override {
     return reactor_->events_.NewResult();
   }
+  absl::Status Hold(const ResultFit& fit) override {
+    return reactor_->events_.Hold(fit);
+  }
   void OnResult(v1::TaskResult* result, const ResultFit& fit,
                 const v1::Progress& progress) override {
     reactor_->events_.OnResult(result, fit, progress);
@@ -57,7 +60,13 @@ void ExecuteReactor::Begin(Executor& executor,
   cpu_pool_ = &executor.environment().cpu_pool;
   log_ = std::make_unique<CallLog>(executor.access_log(), "Execute", caller,
                                    *context, wire);
-  absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
+  absl::StatusOr<AdmittedRequest> request =
+      AdmitAndParse(wire, executor, caller);
+  // Unsent results are charged to the caller's request memory; zero bytes
+  // always fit.
+  if (request.ok()) {
+    events_.ChargeTo(*executor.request_memory().TryReserve(caller.name, 0));
+  }
   std::string note;
   absl::StatusOr<std::shared_ptr<Batch>> batch =
       request.ok() ? executor.Start(request->batch, CallDeadline(*context),

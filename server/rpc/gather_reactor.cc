@@ -24,9 +24,11 @@ void GatherReactor::Begin(Executor& executor,
   helpers_ = &executor.environment().cpu_pool;
   log_ = std::make_unique<CallLog>(executor.access_log(), "Gather", caller,
                                    *context, wire);
-  absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
+  absl::StatusOr<AdmittedRequest> request =
+      AdmitAndParse(wire, executor, caller);
   if (!request.ok()) return FinishWith(request.status());
   memory_ = request->memory;
+  charge_ = ResultCharge(*executor.request_memory().TryReserve(caller.name, 0));
   response_ = google::protobuf::Arena::CreateMessage<v1::GatherResponse>(
       &memory_->arena);
   const auto size = static_cast<int>(request->batch.tasks.size());
@@ -55,6 +57,11 @@ v1::TaskResult* GatherReactor::NewResult(uint32_t index) {
   // Each slot is written once, under the batch's lock, and read only after
   // the batch is done: no lock of ours needed.
   return response_->mutable_results(static_cast<int>(index));
+}
+
+absl::Status GatherReactor::Hold(const ResultFit& fit) {
+  int64_t charged;  // released all at once, with charge_
+  return charge_.Hold(fit.bytes, &charged);
 }
 
 void GatherReactor::OnBatchDone(const v1::Summary& summary,

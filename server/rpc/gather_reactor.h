@@ -14,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/core/batch.h"
 #include "server/core/executor.h"
+#include "server/core/result_charge.h"
 #include "server/rpc/call_log.h"
 #include "server/rpc/call_util.h"
 
@@ -32,6 +33,8 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
   // BatchSink
   v1::TaskResult* NewResult(uint32_t index) override;
+  // Charges the result, kept until the reactor is gone.
+  absl::Status Hold(const ResultFit& fit) override;
   void OnResult(v1::TaskResult*, const ResultFit& fit,
                 const v1::Progress&) override {
     result_bytes_.fetch_add(static_cast<int64_t>(fit.bytes),
@@ -60,8 +63,11 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   // starts); the batch shares it.
   std::shared_ptr<RequestMemory> memory_;
   v1::GatherResponse* response_ = nullptr;  // on memory_'s arena
-  grpc::ByteBuffer* const wire_response_;   // gRPC's, valid until OnDone
-  WorkerPool* helpers_ = nullptr;           // the executor's CPU pool
+  // The response's results, charged to the caller's request memory (under
+  // the batch's lock; set by Begin before the batch starts).
+  ResultCharge charge_;
+  grpc::ByteBuffer* const wire_response_;  // gRPC's, valid until OnDone
+  WorkerPool* helpers_ = nullptr;          // the executor's CPU pool
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
   // The batch's caller in the CPU pool's turns (Batch::caller_key).
