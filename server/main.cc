@@ -20,6 +20,7 @@
 #include "server/core/limits.h"
 #include "server/rpc/builtin_server.h"
 #include "server/rpc/tokens_file.h"
+#include "server/tasks/dns_allowlist.h"
 #include "server/tasks/dns_resolver.h"
 #include "server/tasks/kinds.h"
 
@@ -75,6 +76,10 @@ ABSL_FLAG(std::string, dns_servers, "",
           "Name servers the dns kind asks, e.g. 127.0.0.1:5353,[::1]:53; "
           "empty = the system's (/etc/resolv.conf). The hosts file is "
           "always read first.");
+ABSL_FLAG(std::string, dns_allowlist, "",
+          "Names the dns kind may look up: comma-separated suffixes, "
+          "e.g. example.com,.svc.cluster.local (a leading dot: only names "
+          "under it). Others end PERMISSION_DENIED. Empty = any name.");
 ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
           "On SIGTERM/SIGINT, how long running batches may finish before "
           "they are cancelled.");
@@ -171,6 +176,15 @@ int main(int argc, char** argv) {
                    std::string(r.status().message()).c_str());
       return 2;
     }
+  }
+  if (auto names =
+          batchexec::DnsAllowlist::Parse(absl::GetFlag(FLAGS_dns_allowlist));
+      !names.ok()) {
+    std::fprintf(stderr, "--dns_allowlist: %s\n",
+                 std::string(names.status().message()).c_str());
+    return 2;
+  } else {
+    kinds.dns_allowlist = *std::move(names);
   }
   if (int port = absl::GetFlag(FLAGS_port); port < 0 || port > 65535) {
     std::fprintf(stderr, "--port must be 0..65535 (got %d)\n", port);

@@ -16,6 +16,7 @@
 #include "server/core/executor.h"
 #include "server/core/limits.h"
 #include "server/tasks/kinds.h"
+#include "server/test_util/dns_responder.h"
 #include "server/test_util/recording_sink.h"
 #include "tests/test_util/http_test_server.h"
 
@@ -226,6 +227,43 @@ TEST_F(HttpKindTest, NamesAreCheckedByTheAddressTheyResolveTo) {
   r = RunOne(
       absl::StrCat(R"("url":"http://localhost:)", server_->port(), R"(/ok")"));
   EXPECT_EQ(r.status().code(), CodeOf(Code::kPermissionDenied))
+      << r.status().message();
+}
+
+TEST_F(HttpKindTest, HostNamesAreResolvedByTheServersResolverAndPinned) {
+  // Names only this DNS server knows: curl's own resolver (the system's)
+  // cannot find them, so a success shows the c-ares answer was pinned.
+  testing::DnsZone zone;
+  zone.addresses["web.batchexec.test"] = {"127.0.0.1"};
+  zone.addresses["far.batchexec.test"] = {"192.0.2.1"};
+  zone.silent = {"quiet.batchexec.test"};
+  auto dns = testing::DnsResponder::Start(zone);
+  ASSERT_TRUE(dns.ok()) << dns.status();
+  BuiltinKindsOptions kinds;
+  kinds.dns_servers = (*dns)->address();
+  Restart(kinds);
+  const std::string port = absl::StrCat(server_->port());
+  auto r = RunOne(
+      absl::StrCat(R"("url":"http://web.batchexec.test:)", port, R"(/ok")"));
+  EXPECT_EQ(r.status().code(), 0) << r.status().message();
+  EXPECT_EQ(Number(r, "status"), 200);
+  EXPECT_GE((*dns)->queries_for("web.batchexec.test"), 1);
+  // The pinned address is still checked on connect.
+  r = RunOne(
+      absl::StrCat(R"("url":"http://far.batchexec.test:)", port, R"(/ok")"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kPermissionDenied))
+      << r.status().message();
+  // No such name: UNAVAILABLE, as curl reports it.
+  r = RunOne(absl::StrCat(R"("url":"http://missing.batchexec.test:)", port,
+                          R"(/ok")"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kUnavailable))
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("resolve"), std::string::npos)
+      << r.status().message();
+  // A resolver that never answers: the exchange's timeout.
+  r = RunOne(absl::StrCat(R"("url":"http://quiet.batchexec.test:)", port,
+                          R"(/ok","timeout":0.5)"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kDeadlineExceeded))
       << r.status().message();
 }
 

@@ -126,6 +126,13 @@ TEST(StartupFlags, DnsServersThatDoNotParseStopTheServer) {
       << e.stderr_text;
 }
 
+TEST(StartupFlags, DnsAllowlistThatDoesNotParseStopsTheServer) {
+  Exit e = RunToExit({"--port=0", "--dns_allowlist=example.com,bad name"});
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.stderr_text.find("--dns_allowlist"), std::string::npos)
+      << e.stderr_text;
+}
+
 // Gathers one tcp_probe of host:port; the task's status code.
 int ProbeCode(const std::string& server, const std::string& host, int port) {
   auto stub = v1::BatchExecutor::NewStub(

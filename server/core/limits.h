@@ -196,6 +196,14 @@ inline constexpr int64_t kMaxReflectionNameLength = 1024;
 inline constexpr int64_t kMaxReflectionRequestBytes = 4096;
 inline constexpr int64_t kMaxReflectionRequestsPerStream = 1000;
 
+// The `dns` kind's shared c-ares channels (dns_resolver.h): the most
+// queries one channel hands c-ares at once; more lookups wait in FIFO
+// order. Every answer lands on the channel's one UDP socket per name server,
+// and a burst larger than its receive buffer (~200 KiB by default, a few
+// hundred datagrams) is dropped and costs a retransmit: 256 lookups (512
+// datagrams for A + AAAA, with the 1 MiB buffer asked for) stay inside it.
+inline constexpr int kMaxDnsLookupsPerChannel = 256;
+
 }  // namespace batchexec
 
 #endif  // BATCHEXEC_SERVER_CORE_LIMITS_H_

@@ -220,6 +220,12 @@ std::string Metrics::Render(const External& external) const {
              {{"reason", std::string(kReasonNames[r])}},
              static_cast<double>(n));
   }
+  w.Family("batchexec_connections_dropped_total", "counter",
+           "Connections the listener accepted and closed at once because "
+           "the process was out of descriptors (EMFILE/ENFILE), so that it "
+           "keeps accepting once they free up.");
+  w.Sample("batchexec_connections_dropped_total", {},
+           static_cast<double>(external.connections_dropped));
   return w.Take();
 }
 

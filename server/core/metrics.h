@@ -65,6 +65,7 @@ class Metrics final : public TaskObserver {
     int64_t tasks_inflight = 0;
     int64_t tasks_queued = 0;
     uint64_t unauthenticated = 0;
+    uint64_t connections_dropped = 0;  // at EMFILE (server/rpc/accept_shed.h)
   };
   // The whole exposition text (metrics_exposition.h).
   std::string Render(const External& external) const;

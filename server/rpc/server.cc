@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/rpc/accept_shed.h"
 #include "src/proto/grpc/health/v1/health.pb.h"
 
 namespace batchexec {
@@ -217,6 +218,7 @@ std::string Server::RenderMetrics() const {
   external.tasks_inflight = stats.inflight_tasks();
   external.tasks_queued = stats.queued_tasks();
   external.unauthenticated = auth_->rejected();
+  external.connections_dropped = ConnectionsDroppedForDescriptors();
   return metrics_->Render(external);
 }
 

@@ -17,11 +17,14 @@
 #ifndef BATCHEXEC_SERVER_TASKS_KINDS_H_
 #define BATCHEXEC_SERVER_TASKS_KINDS_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/core/task_registry.h"
+#include "server/tasks/dns_allowlist.h"
+#include "server/tasks/dns_resolver.h"
 #include "server/tasks/probe_allowlist.h"
 
 namespace batchexec {
@@ -31,6 +34,11 @@ struct BuiltinKindsOptions {
   ProbeAllowlist probe_allowlist = ProbeAllowlist::LoopbackOnly();
   // Name servers for dns (DnsResolverOptions::servers); empty = the system's.
   std::string dns_servers;
+  // Names the dns kind may look up (--dns_allowlist); default: any.
+  DnsAllowlist dns_allowlist;
+  // The c-ares resolver dns and http share (one set of channels for the
+  // server); RegisterBuiltinKinds makes one on dns_servers if unset.
+  std::shared_ptr<DnsResolver> dns_resolver;
 };
 
 // Registers every built-in kind.
