@@ -176,7 +176,14 @@ size_t OrderedOutput::WriteTo(std::ostream& out) {
       return lines_written;
     }
     lines_written += lines;
+    MutexLock lock(&mu_);
+    written_ += lines;
   }
+}
+
+bool OrderedOutput::complete() const {
+  MutexLock lock(&mu_);
+  return written_ == count_;
 }
 
 std::string OrderedOutput::read_error() const {

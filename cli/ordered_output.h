@@ -80,6 +80,8 @@ class OrderedOutput {
   // share its write. Returns the number of lines written by this call.
   size_t WriteTo(std::ostream& out);
 
+  // Whether every line has been written.
+  bool complete() const;
   // Why a spilled line could not be read back (strerror), or empty.
   std::string read_error() const;
   // Lines that went to the temporary file so far.
@@ -136,6 +138,7 @@ class OrderedOutput {
   size_t ready_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;      // the first index not yet put
   size_t taken_ ABSL_GUARDED_BY(mu_) = 0;     // the first not yet taken
+  size_t written_ ABSL_GUARDED_BY(mu_) = 0;   // lines out, by WriteTo
   size_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;  // unordered: lines put
   // The spill file (-1 until the first spill), its end, and how many of its
   // lines are not yet taken (at 0 it is emptied).
