@@ -24,6 +24,7 @@ packages=(
   curl                       # CI queries Prometheus's HTTP API
   libcurl4-openssl-dev       # the `http` task kind
   libc-ares-dev              # the dns kind's resolver (c-ares)
+  systemd python3-yaml strace  # tools/deploy_check.sh: unit, manifests, sandbox
 )
 
 missing=()

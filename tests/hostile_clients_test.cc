@@ -151,7 +151,9 @@ TEST(HostileClients, CancellingAStalledMillionTaskBatchBuffersNoMore) {
   // Not ended all at once: most stay queued until the reader drains.
   EXPECT_GT(left, kTasks / 2u);
   // Ending them all at once would have buffered ~100 MB of results.
-  if (kRssTracksHeap) EXPECT_LT(growth, int64_t{32} << 20);
+  if (kRssTracksHeap) {
+    EXPECT_LT(growth, int64_t{32} << 20);
+  }
   EXPECT_EQ(server->executor().Stats().open_batches(), 1u);
   // The reader leaves: the rest is discarded and the batch ends.
   context.TryCancel();

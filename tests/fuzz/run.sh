@@ -61,6 +61,9 @@ xargs -P "$(nproc)" -I{} bash -c 'cflags=($cflags_str); compile "$1"' _ {} <"$wo
 passed=0
 failed=0
 total_execs=0
+# Links every target, then fuzzes them all at once: each fuzzer is one
+# process, so on a machine of N cores N of them take the time of one.
+declare -A pids
 for target in $targets; do
   bin="$work/${target}_fuzzer"
   # shellcheck disable=SC2086
@@ -71,9 +74,13 @@ for target in $targets; do
     continue
   fi
   mkdir -p "$work/$target.corpus"
-  if "$bin" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 \
-      -rss_limit_mb=4096 -artifact_prefix="$work/$target-" \
-      "$work/$target.corpus" "tests/fuzz/corpus/$target" >"$work/$target.log" 2>&1; then
+  "$bin" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 \
+    -rss_limit_mb=4096 -artifact_prefix="$work/$target-" \
+    "$work/$target.corpus" "tests/fuzz/corpus/$target" >"$work/$target.log" 2>&1 &
+  pids[$target]=$!
+done
+for target in "${!pids[@]}"; do
+  if wait "${pids[$target]}"; then
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$target.log" | grep -o '[0-9]*$' | tail -1)
     echo "fuzz: $target ran ${execs:-?} inputs in ${seconds}s, no crash"
     total_execs=$((total_execs + ${execs:-0}))
