@@ -54,6 +54,8 @@ TEST(HostileClients, FiftyStreamsThatNeverReadCostBoundedMemory) {
   ExecutorOptions limits;
   limits.max_queued_tasks = kStreams * kTasks + 1000;  // admit them all
   limits.max_queued_tasks_per_caller = limits.max_queued_tasks;  // one host
+  // ~57 MB reserved a stream, 2.9 GB in all: past the default share.
+  limits.max_request_memory_per_caller = limits.max_request_memory;
   auto server = StartServer(limits);
   const int64_t rss_before = TrimmedRss();
   const v1::ExecuteRequest request = Echoes(kTasks);
