@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <thread>
+#include <optional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -24,11 +25,9 @@
 #include "client/client.h"
 #include "client/credentials.h"
 #include "common/file_util.h"
-#include "common/mutex.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/client_interceptor.h"
 
 namespace batchexec {
 namespace {
@@ -36,7 +35,6 @@ namespace {
 constexpr absl::Duration kBarInterval = absl::Milliseconds(100);
 constexpr absl::Duration kLinesInterval = absl::Seconds(2);
 constexpr absl::Duration kKindsTimeout = absl::Seconds(10);
-constexpr char kExecuteMethod[] = "/batchexec.v1.BatchExecutor/Execute";
 
 constexpr char kUsageHead[] = R"(Usage:
   batchexec gather [flags] [INPUT ...]   run a batch, print results as JSON lines
@@ -118,84 +116,9 @@ absl::StatusOr<std::vector<v1::Task>> ReadInputs(
   return tasks;
 }
 
-// What the CLI reads off the Execute stream itself: a failed task's timing
-// (the SDK hands a failed task out as a bare status, and the CLI prints
-// what the server sent), and the moment the server accepts the batch.
-class StreamTap {
- public:
-  // Runs, on a gRPC thread, when the server accepts the batch. Set before
-  // the call starts.
-  void set_on_accepted(std::function<void()> on_accepted) {
-    on_accepted_ = std::move(on_accepted);
-  }
-
-  void Record(const v1::ExecuteEvent& event) {
-    if (event.has_accepted() && on_accepted_) on_accepted_();
-    if (!event.has_results()) return;
-    MutexLock lock(&mu_);
-    for (const v1::TaskResult& r : event.results().results()) {
-      // A result that succeeded carries its timing through the SDK.
-      if (r.status().code() == 0) continue;
-      if (!r.has_started_after() && !r.has_finished_after()) continue;
-      times_[r.index()] = {r.started_after(), r.finished_after(), r.attempts()};
-    }
-  }
-
-  // Failed task `index`'s, or null if the server sent none. The CLI has one
-  // --target, so the batch is not split and a result's index is the task's.
-  // The interceptor records an event before the SDK hands its results out.
-  const TaskTimes* Find(size_t index) const {
-    MutexLock lock(&mu_);
-    auto it = times_.find(index);
-    return it == times_.end() ? nullptr : &it->second;
-  }
-
- private:
-  std::function<void()> on_accepted_;
-  mutable Mutex mu_;
-  std::map<size_t, TaskTimes> times_ ABSL_GUARDED_BY(mu_);
-};
-
-// Hands every ExecuteEvent the client receives to a StreamTap.
-class StreamTapInterceptor : public grpc::experimental::Interceptor {
- public:
-  explicit StreamTapInterceptor(StreamTap* tap) : tap_(tap) {}
-
-  void Intercept(
-      grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      // Null when the stream ended instead of delivering a message.
-      if (const void* event = methods->GetRecvMessage(); event != nullptr) {
-        tap_->Record(*static_cast<const v1::ExecuteEvent*>(event));
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  StreamTap* const tap_;
-};
-
-class StreamTapInterceptorFactory
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit StreamTapInterceptorFactory(StreamTap* tap) : tap_(tap) {}
-
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo* info) override {
-    if (absl::string_view(info->method()) != kExecuteMethod) return nullptr;
-    return new StreamTapInterceptor(tap_);
-  }
-
- private:
-  StreamTap* const tap_;
-};
-
-// A client for --target with the TLS and token flags applied; `tap`, if
-// given, sees every event of its Execute streams.
-absl::StatusOr<std::unique_ptr<Client>> MakeClient(const CliFlags& flags,
-                                                   StreamTap* tap = nullptr) {
+// A client for --target with the TLS and token flags applied, and the
+// SDK's defaults otherwise (keepalive, the stream's idle watchdog).
+absl::StatusOr<std::unique_ptr<Client>> MakeClient(const CliFlags& flags) {
   TlsFiles tls = flags.tls;
   for (std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
     *file = ResolveUserPath(*file);
@@ -204,25 +127,27 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(const CliFlags& flags,
       MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   ClientOptions options;
+  options.credentials = *std::move(credentials);
   if (!flags.auth_token_file.empty()) {
     absl::StatusOr<std::string> token =
         ReadTokenFile(ResolveUserPath(flags.auth_token_file));
     if (!token.ok()) return token.status();
     options.auth_token = *std::move(token);
   }
-  std::shared_ptr<grpc::Channel> channel;
-  if (tap == nullptr) {
-    channel = grpc::CreateChannel(flags.target, *credentials);
-  } else {
-    std::vector<
-        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-        interceptors;
-    interceptors.push_back(std::make_unique<StreamTapInterceptorFactory>(tap));
-    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-        flags.target, *credentials, grpc::ChannelArguments(),
-        std::move(interceptors));
-  }
-  return std::make_unique<Client>(std::move(channel), std::move(options));
+  return std::make_unique<Client>(
+      Client::ForTargets({flags.target}, std::move(options)));
+}
+
+// A failed task's timing as the server sent it (the SDK attaches it to the
+// task's status), for the line the CLI prints; null if there is none.
+std::optional<TaskTimes> FailedTaskTimes(const absl::Status& status) {
+  std::optional<TaskOutput> details = FailedTaskDetails(status);
+  if (!details.has_value()) return std::nullopt;
+  TaskTimes times;
+  times.started_after = ToProtoDuration(details->started_after);
+  times.finished_after = ToProtoDuration(details->finished_after);
+  times.attempts = static_cast<uint32_t>(details->attempts);
+  return times;
 }
 
 // Whether the server refused the batch as a whole for its content (unknown
@@ -277,9 +202,7 @@ int RunGather(const CliCommandLine& command, std::istream& in,
   output_options.max_pending_bytes = flags.max_pending_output_bytes;
   output_options.unordered = flags.unordered;
   OrderedOutput output(ids.size(), output_options);
-  StreamTap tap;  // outlives the client and its calls
-  tap.set_on_accepted([&output] { output.Open(); });
-  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags, &tap);
+  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags);
   if (!client.ok()) {
     err << "batchexec: " << client.status().message() << "\n";
     return kExitUsage;
@@ -313,11 +236,14 @@ int RunGather(const CliCommandLine& command, std::istream& in,
     options.retry = retry;
   }
   options.max_starts_per_second = flags.rate;
+  options.on_accepted = [&output] { output.Open(); };
   options.on_progress = [&printer](const Progress& p) { printer.Update(p); };
   // Formatting on the callback thread overlaps it with writing here.
   options.on_result = [&](size_t i, const absl::StatusOr<TaskOutput>& r) {
     std::string line;
-    AppendResultJsonLine(i, ids[i], r, r.ok() ? nullptr : tap.Find(i), &line);
+    std::optional<TaskTimes> times;
+    if (!r.ok()) times = FailedTaskTimes(r.status());
+    AppendResultJsonLine(i, ids[i], r, times ? &*times : nullptr, &line);
     line.push_back('\n');
     output.Put(i, std::move(line));
   };

@@ -23,8 +23,8 @@
 
 namespace batchexec {
 
-// When a task ran, as the server sent it. The SDK hands a failed task out
-// as a bare status, so the CLI keeps these from the stream for it.
+// When a failed task ran, as the server sent it (the SDK attaches it to
+// the task's status: FailedTaskDetails).
 struct TaskTimes {
   google::protobuf::Duration started_after;
   google::protobuf::Duration finished_after;

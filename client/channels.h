@@ -8,13 +8,25 @@
 #include <string>
 #include <vector>
 
+#include "client/client_options.h"
 #include "grpcpp/grpcpp.h"
 
 namespace batchexec {
 
-// One channel per target ("host:port" or any gRPC target URI), in order.
-// Null `credentials` means plaintext. Channels connect lazily: this does no
-// I/O, and an unreachable target shows up as UNAVAILABLE on the first call.
+// The channel arguments the SDK gives its channels: keepalive as `options`
+// set it (ClientOptions::keepalive_time, keepalive_timeout), pinging also
+// without calls and without a limit on pings while no data is sent (a
+// stream that only receives sends none). For channels made by hand:
+//   grpc::CreateCustomChannel(target, credentials, ChannelArgumentsFor({}))
+grpc::ChannelArguments ChannelArgumentsFor(const ClientOptions& options);
+
+// One channel per target ("host:port" or any gRPC target URI), in order,
+// with options.credentials (null means plaintext) and ChannelArgumentsFor
+// (options). Channels connect lazily: this does no I/O, and an unreachable
+// target shows up as UNAVAILABLE on the first call.
+std::vector<std::shared_ptr<grpc::Channel>> CreateChannels(
+    const std::vector<std::string>& targets, const ClientOptions& options);
+// The same with default ClientOptions and `credentials`.
 std::vector<std::shared_ptr<grpc::Channel>> CreateChannels(
     const std::vector<std::string>& targets,
     std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
@@ -24,9 +36,11 @@ std::vector<std::shared_ptr<grpc::Channel>> CreateChannels(
 // or "dns:///batchexec.internal:50051" (every A record). Each call goes to
 // one server; to spread one batch too, give Client the channel several times
 // (Client({ch, ch, ch}) sends three sub-batches).
+// Keepalive as ChannelArgumentsFor(options), credentials as `credentials`.
 std::shared_ptr<grpc::Channel> CreateRoundRobinChannel(
     const std::string& target,
-    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+    const ClientOptions& options = {});
 
 }  // namespace batchexec
 

@@ -40,13 +40,15 @@ Client::~Client() = default;
 size_t Client::channel_count() const { return backends_.size(); }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
-    : auth_token_(std::move(options.auth_token)) {
+    : auth_token_(std::move(options.auth_token)),
+      stream_idle_timeout_(options.stream_idle_timeout) {
   backends_.push_back({v1::BatchExecutor::NewStub(std::move(channel)), ""});
 }
 
 Client::Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
                ClientOptions options)
-    : auth_token_(std::move(options.auth_token)) {
+    : auth_token_(std::move(options.auth_token)),
+      stream_idle_timeout_(options.stream_idle_timeout) {
   std::vector<std::string>& labels = options.channel_labels;
   backends_.reserve(channels.size());
   for (size_t i = 0; i < channels.size(); ++i) {
@@ -62,7 +64,7 @@ Client::Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
 Client Client::ForTargets(const std::vector<std::string>& targets,
                           ClientOptions options) {
   std::vector<std::shared_ptr<grpc::Channel>> channels =
-      CreateChannels(targets, options.credentials);
+      CreateChannels(targets, options);
   if (options.channel_labels.empty()) options.channel_labels = targets;
   return Client(std::move(channels), std::move(options));
 }
@@ -92,7 +94,7 @@ std::unique_ptr<GatherCall> Client::StartGather(std::vector<Task> tasks,
   return gather_internal::GatherCallFactory::Start(
       std::move(parts),
       WithDefaultPolicy(std::move(options), FailurePolicy::kFailFast),
-      auth_token_);
+      auth_token_, stream_idle_timeout_);
 }
 
 absl::StatusOr<std::vector<TaskOutput>> Client::Gather(

@@ -56,8 +56,10 @@ class Client {
   explicit Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
                   ClientOptions options = {});
 
-  // One channel per target with `options.credentials` (plaintext if null),
-  // split as above; messages name the target unless options label it.
+  // One channel per target with `options.credentials` (plaintext if null)
+  // and keepalive (ClientOptions::keepalive_time), split as above; messages
+  // name the target unless options label it. The constructors above take
+  // channels as they are: see ChannelArgumentsFor for keepalive on them.
   static Client ForTargets(const std::vector<std::string>& targets,
                            ClientOptions options = {});
 
@@ -75,9 +77,11 @@ class Client {
       std::vector<Task> tasks, const GatherOptions& options = {}) const;
 
   // Starts the batch and returns at once; see GatherCall and the callbacks
-  // in GatherOptions. FAIL_FAST unless options say otherwise.
-  std::unique_ptr<GatherCall> StartGather(std::vector<Task> tasks,
-                                          GatherOptions options = {}) const;
+  // in GatherOptions. FAIL_FAST unless options say otherwise. No callback
+  // runs on this thread before it returns. Dropping the handle cancels the
+  // batch at once.
+  [[nodiscard]] std::unique_ptr<GatherCall> StartGather(
+      std::vector<Task> tasks, GatherOptions options = {}) const;
 
   // The task kinds of the first channel's server.
   absl::StatusOr<v1::ListTaskKindsResponse> ListTaskKinds(
@@ -105,6 +109,7 @@ class Client {
   struct Backend;
   std::vector<Backend> backends_;
   std::string auth_token_;
+  absl::Duration stream_idle_timeout_ = kDefaultStreamIdleTimeout;
 };
 
 }  // namespace batchexec

@@ -50,7 +50,7 @@ class GatherCall::State final : public ExecuteStream::Listener,
  public:
   // A part without a stub gets no stream: Begin fails it.
   State(std::vector<gather_internal::Part> parts, GatherOptions options,
-        const std::string& auth_token);
+        const std::string& auth_token, absl::Duration stream_idle_timeout);
 
   void Begin();
   GatherCoordinator& coordinator() { return coordinator_; }
@@ -86,7 +86,8 @@ class GatherCall::State final : public ExecuteStream::Listener,
 };
 
 GatherCall::State::State(std::vector<gather_internal::Part> parts,
-                         GatherOptions options, const std::string& auth_token)
+                         GatherOptions options, const std::string& auth_token,
+                         absl::Duration stream_idle_timeout)
     : coordinator_(LayoutOf(parts), std::move(options), absl::Now(), *this) {
   const GatherOptions& o = coordinator_.options();
   const absl::Time deadline =
@@ -109,7 +110,7 @@ GatherCall::State::State(std::vector<gather_internal::Part> parts,
     }
     streams_.push_back(std::make_unique<ExecuteStream>(
         std::move(parts[i].stub), std::move(request), deadline,
-        o.wait_for_ready, auth_token, i, this));
+        o.wait_for_ready, auth_token, stream_idle_timeout, i, this));
   }
 }
 
@@ -117,13 +118,17 @@ void GatherCall::State::Begin() {
   std::vector<bool> sendable;
   sendable.reserve(streams_.size());
   for (const auto& stream : streams_) sendable.push_back(stream != nullptr);
-  coordinator_.Begin(sendable);
+  if (coordinator_.Begin(sendable)) {
+    // Callbacks wait: not on the caller's thread, which is in StartGather.
+    std::thread([this] { After(coordinator_.DeliverDeferred()); }).detach();
+  }
 }
 
 std::unique_ptr<GatherCall> gather_internal::GatherCallFactory::Start(
-    std::vector<Part> parts, GatherOptions options, std::string auth_token) {
+    std::vector<Part> parts, GatherOptions options, std::string auth_token,
+    absl::Duration stream_idle_timeout) {
   auto state = std::make_unique<GatherCall::State>(
-      std::move(parts), std::move(options), auth_token);
+      std::move(parts), std::move(options), auth_token, stream_idle_timeout);
   state->Begin();
   return std::unique_ptr<GatherCall>(new GatherCall(std::move(state)));
 }

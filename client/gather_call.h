@@ -10,8 +10,10 @@
 //   const batchexec::GatherResult& r = call->Wait();
 //
 // Thread safety: every method may be called from any thread. Callbacks run
-// as GatherOptions describes; within one call they never run concurrently,
-// on_result runs exactly once per index, and on_done runs once, last.
+// as GatherOptions describes: on gRPC's threads (or the SDK's, or inside
+// Cancel), never on the thread inside StartGather; within one call they never
+// run concurrently, on_result runs exactly once per index, and on_done runs
+// once, last.
 #ifndef BATCHEXEC_CLIENT_GATHER_CALL_H_
 #define BATCHEXEC_CLIENT_GATHER_CALL_H_
 
@@ -53,8 +55,10 @@ class GatherCall {
   bool WaitFor(absl::Duration timeout);
 
   // Waits for the end and returns the result, valid as long as this object
-  // (and until TakeResult). Must not be called from on_progress or on_result
-  // of this call (it would wait for itself); from on_done it returns at once.
+  // (and until TakeResult). From on_done of this call it returns at once.
+  // From any other SDK callback (on_result, on_progress, on_accepted of any
+  // call, on_done of another) it would wait for itself, so it returns at
+  // once a result with no results and FAILED_PRECONDITION naming the misuse.
   const GatherResult& Wait();
 
   // Waits like Wait() and moves the result out; later calls see it empty.

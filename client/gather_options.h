@@ -61,17 +61,29 @@ struct GatherOptions {
   // of failing UNAVAILABLE at once.
   bool wait_for_ready = false;
 
-  // Callbacks. They run on gRPC's callback threads (or inline in
-  // GatherCall::Cancel), one at a time for a given call, never concurrently,
-  // and must not block: hand long work to another thread. They may call
-  // Cancel on any call, but must not wait for or destroy one (nor run a
-  // synchronous Gather), except that on_done may wait for and destroy its
-  // own call.
+  // Callbacks. They run on gRPC's callback threads, or inline in
+  // GatherCall::Cancel (a cancelled stream may report on the canceller's
+  // thread); when the call ends before any server answers (no channel, or
+  // a part that failed at once) on a thread of the SDK's own. Never on the
+  // thread inside Client::StartGather (nor Gather, GatherAll). One at a
+  // time for a given call, never concurrently, in the order the events
+  // were recorded. They must not block: hand long work to another thread.
+  // They may call Cancel on any call, but must not wait for or destroy one
+  // (nor run a synchronous Gather): Wait and TakeResult then return at once
+  // with FAILED_PRECONDITION naming the misuse. Only on_done may wait for
+  // and destroy its own call.
 
+  // Every part's server accepted the batch (its first event): called once,
+  // before any result those servers sent, and never for a batch a server
+  // rejected (e.g. an unknown kind: every task then fails
+  // INVALID_ARGUMENT).
+  std::function<void()> on_accepted;
   // The batch's counts changed. Called with non-decreasing `completed`.
   std::function<void(const Progress& progress)> on_progress;
   // A task ended: called exactly once per index, in completion order, before
-  // on_done. `index` is the task's position in the request.
+  // on_done. `index` is the task's position in the request. A failed
+  // task's status carries what the server sent with it (id, attempts,
+  // timings): FailedTaskDetails(result.status()).
   std::function<void(size_t index, const absl::StatusOr<TaskOutput>& result)>
       on_result;
   // false: once on_result has returned, the call forgets the task's output

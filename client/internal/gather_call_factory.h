@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "batchexec/v1/batch.grpc.pb.h"
 #include "batchexec/v1/batch.pb.h"
 #include "client/gather_call.h"
@@ -34,11 +35,12 @@ class GatherCallFactory {
   // Starts every part and returns without waiting for any of them. Parts
   // must be in order and cover the batch without gaps. An unset
   // failure_policy means kFailFast. A part without a stub fails its tasks
-  // with FAILED_PRECONDITION at once, on this thread, callbacks included.
-  // Every stream sends `auth_token` as a bearer token (none if empty).
-  static std::unique_ptr<GatherCall> Start(std::vector<Part> parts,
-                                           GatherOptions options,
-                                           std::string auth_token);
+  // with FAILED_PRECONDITION; no callback runs on this thread. Every
+  // stream sends `auth_token` as a bearer token (none if empty) and fails
+  // after `stream_idle_timeout` without a message (ExecuteStream).
+  [[nodiscard]] static std::unique_ptr<GatherCall> Start(
+      std::vector<Part> parts, GatherOptions options, std::string auth_token,
+      absl::Duration stream_idle_timeout);
 };
 
 }  // namespace gather_internal

@@ -1,6 +1,7 @@
 #include "client/internal/gather_coordinator.h"
 
 #include <utility>
+#include <vector>
 
 namespace batchexec {
 
@@ -11,14 +12,44 @@ GatherCoordinator::GatherCoordinator(
       policy_(options_.failure_policy.value_or(FailurePolicy::kFailFast)),
       start_time_(start_time),
       parts_(parts),
-      merger_(std::move(layout), policy_) {}
+      merger_(std::move(layout), policy_) {
+  misuse_.status = absl::FailedPreconditionError(
+      "GatherCall::Wait or TakeResult (or a synchronous Gather) was called "
+      "from inside an SDK callback (on_result, on_progress, on_accepted, or "
+      "another call's on_done): it would wait for callbacks that cannot run "
+      "until this one returns. Wait on another thread; only on_done may "
+      "wait for its own call");
+}
 
-void GatherCoordinator::Begin(const std::vector<bool>& sendable) {
+namespace {
+
+// The call whose user callback this thread runs, if any: Wait() from there
+// would wait for itself (or block a gRPC thread another call needs).
+thread_local const GatherCoordinator* t_in_callback_of = nullptr;
+
+// Marks this thread as running a callback of `call` while it lives.
+class InCallback {
+ public:
+  explicit InCallback(const GatherCoordinator* call)
+      : previous_(t_in_callback_of) {
+    t_in_callback_of = call;
+  }
+  ~InCallback() { t_in_callback_of = previous_; }
+
+ private:
+  const GatherCoordinator* const previous_;
+};
+
+}  // namespace
+
+bool GatherCoordinator::Begin(const std::vector<bool>& sendable) {
   started_ = sendable;
-  bool started = false;
-  ResultMerger::Update update;
+  bool any_started = false;
+  bool cancel_all = false;
   {
     MutexLock callbacks(&callback_mu_);
+    begin_thread_ = std::this_thread::get_id();
+    ResultMerger::Update update;
     for (size_t i = 0; i < started_.size(); ++i) {
       if (started_[i]) continue;
       merger_.FailPart(i,
@@ -26,32 +57,37 @@ void GatherCoordinator::Begin(const std::vector<bool>& sendable) {
                            "the client has no channel to send the batch to"),
                        update);
     }
-    update.progress = merger_.progress();
     {
       MutexLock lock(&mu_);
       for (bool s : started_) open_parts_ += s ? 1 : 0;
-      callback_thread_ = std::this_thread::get_id();
-      started = open_parts_ > 0;
+      any_started = open_parts_ > 0;
+      started_parts_ = open_parts_;
     }
-    Deliver(update);
-    if (!started) {
-      Finish();
-    } else {
-      MutexLock lock(&mu_);
-      callback_thread_ = std::thread::id();
-    }
-  }
-  if (!started) {
-    MutexLock lock(&mu_);
-    released_ = true;
-    return;
+    cancel_all = update.cancel_other_parts;
+    if (!update.recorded.empty()) pending_.push_back({std::move(update)});
+    if (!any_started) finish_pending_ = true;
   }
   // Fail-fast already tripped: the parts start cancelled.
-  if (update.cancel_other_parts) CancelPartsExcept(std::nullopt);
-  // Outside the locks: a part may end and report inline.
+  if (cancel_all) CancelPartsExcept(std::nullopt);
+  // Outside the locks: a part may end and report inline, its callbacks
+  // queued (DeliverPendingLocked leaves them to another thread).
   for (size_t i = 0; i < started_.size(); ++i) {
     if (started_[i]) parts_.StartPart(i);
   }
+  MutexLock callbacks(&callback_mu_);
+  begin_thread_ = std::thread::id();
+  const bool deferred = !pending_.empty() || finish_pending_;
+  // Alive until DeliverDeferred has run, like a reaction.
+  if (deferred) Enter();
+  return deferred;
+}
+
+GatherCoordinator::AfterReaction GatherCoordinator::DeliverDeferred() {
+  {
+    MutexLock callbacks(&callback_mu_);
+    DeliverPendingLocked();
+  }
+  return Leave();
 }
 
 void GatherCoordinator::Enter() {
@@ -71,48 +107,70 @@ GatherCoordinator::AfterReaction GatherCoordinator::Leave() {
 GatherCoordinator::AfterReaction GatherCoordinator::OnPartEvent(
     size_t part, v1::ExecuteEvent& event) {
   Enter();
-  ResultMerger::Update update;
+  bool cancel_others = false;
   {
     MutexLock callbacks(&callback_mu_);
-    merger_.AddEvent(part, event, update);
-    {
-      MutexLock lock(&mu_);
-      callback_thread_ = std::this_thread::get_id();
+    Pending pending;
+    if (event.event_case() == v1::ExecuteEvent::kAccepted) {
+      pending.accepted = ++accepted_parts_ == started_parts_;
     }
-    Deliver(update);
-    MutexLock lock(&mu_);
-    callback_thread_ = std::thread::id();
+    merger_.AddEvent(part, event, pending.update);
+    cancel_others = pending.update.cancel_other_parts;
+    pending_.push_back(std::move(pending));
+    DeliverPendingLocked();
   }
-  if (update.cancel_other_parts) CancelPartsExcept(part);
+  if (cancel_others) CancelPartsExcept(part);
   return Leave();
 }
 
 GatherCoordinator::AfterReaction GatherCoordinator::OnPartDone(
     size_t part, const absl::Status& status) {
   Enter();
-  bool last = false;
-  ResultMerger::Update update;
+  bool cancel_others = false;
   {
     MutexLock callbacks(&callback_mu_);
-    merger_.EndPart(part, status, update);
+    Pending pending;
+    merger_.EndPart(part, status, pending.update);
+    cancel_others = pending.update.cancel_other_parts;
+    pending_.push_back(std::move(pending));
     {
       MutexLock lock(&mu_);
-      last = --open_parts_ == 0;
-      callback_thread_ = std::this_thread::get_id();
+      if (--open_parts_ == 0) finish_pending_ = true;
     }
-    Deliver(update);
-    if (last) {
-      Finish();
-    } else {
-      MutexLock lock(&mu_);
-      callback_thread_ = std::thread::id();
-    }
+    DeliverPendingLocked();
   }
-  if (update.cancel_other_parts) CancelPartsExcept(part);
+  if (cancel_others) CancelPartsExcept(part);
   return Leave();
 }
 
+void GatherCoordinator::DeliverPendingLocked() {
+  // Inside StartGather: the caller's thread runs no callback.
+  if (begin_thread_ == std::this_thread::get_id()) return;
+  if (pending_.empty() && !finish_pending_) return;
+  std::vector<Pending> pending;
+  pending.swap(pending_);
+  {
+    MutexLock lock(&mu_);
+    callback_thread_ = std::this_thread::get_id();
+  }
+  for (const Pending& p : pending) {
+    if (p.accepted && options_.on_accepted) {
+      InCallback marked(this);
+      options_.on_accepted();
+    }
+    Deliver(p.update);
+  }
+  if (finish_pending_) {
+    finish_pending_ = false;
+    Finish();
+  } else {
+    MutexLock lock(&mu_);
+    callback_thread_ = std::thread::id();
+  }
+}
+
 void GatherCoordinator::Deliver(const ResultMerger::Update& update) {
+  InCallback marked(this);
   if (options_.on_result) {
     for (size_t index : update.recorded) {
       options_.on_result(index, merger_.recorded_result(index));
@@ -136,7 +194,10 @@ void GatherCoordinator::Finish() {
     result = &result_;
   }
   // result_ changes no more until complete_ lets TakeResult move it.
-  if (options_.on_done) options_.on_done(*result);
+  if (options_.on_done) {
+    InCallback marked(this);
+    options_.on_done(*result);
+  }
   MutexLock lock(&mu_);
   callback_thread_ = std::thread::id();
   complete_ = true;
@@ -178,8 +239,16 @@ bool GatherCoordinator::WaitFor(absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&complete_), timeout);
 }
 
+bool GatherCoordinator::WaitingForItself() const {
+  mu_.AssertHeld();
+  if (t_in_callback_of == nullptr) return false;
+  // on_done of this call: the result is built.
+  return !(t_in_callback_of == this && finished_);
+}
+
 const GatherResult& GatherCoordinator::Wait() {
   MutexLock lock(&mu_);
+  if (WaitingForItself()) return misuse_;
   if (!(finished_ && OnCallbackThreadLocked())) {  // on_done: already built
     mu_.Await(absl::Condition(&complete_));
   }
@@ -188,6 +257,7 @@ const GatherResult& GatherCoordinator::Wait() {
 
 GatherResult GatherCoordinator::TakeResult() {
   MutexLock lock(&mu_);
+  if (WaitingForItself()) return misuse_;
   if (!(finished_ && OnCallbackThreadLocked())) {
     mu_.Await(absl::Condition(&complete_));
   }

@@ -8,7 +8,9 @@
 // Threading: reactions (OnPartEvent, OnPartDone) may run on any thread, those
 // of different parts concurrently; the other methods may be called from any
 // thread, also from inside a callback (see each method). Callbacks run on
-// the thread of the reaction, Begin or Cancel that produced them.
+// the thread of the reaction or Cancel that produced them, never on the
+// thread inside Begin: what Begin or a reaction inline in it produced waits
+// for DeliverDeferred, which the caller runs on another thread.
 #ifndef BATCHEXEC_CLIENT_INTERNAL_GATHER_COORDINATOR_H_
 #define BATCHEXEC_CLIENT_INTERNAL_GATHER_COORDINATOR_H_
 
@@ -65,11 +67,15 @@ class GatherCoordinator {
   absl::Time start_time() const { return start_time_; }
 
   // Starts the call, once, before anything else: the parts `sendable` marks
-  // false (they have no server) fail at once with FAILED_PRECONDITION, on
-  // this thread, callbacks included; then the others start (cancelled
-  // first if that tripped fail-fast). With no part to start the call ends
-  // here, on_done included.
-  void Begin(const std::vector<bool>& sendable);
+  // false (they have no server) fail at once with FAILED_PRECONDITION; then
+  // the others start (cancelled first if that tripped fail-fast). Runs no
+  // callback: returns true if callbacks are waiting (a part ended already,
+  // or none started), and then the caller must run DeliverDeferred once, on
+  // another thread.
+  [[nodiscard]] bool Begin(const std::vector<bool>& sendable);
+
+  // Runs the callbacks Begin left waiting; a reaction's last step.
+  [[nodiscard]] AfterReaction DeliverDeferred();
 
   // Reactions of a started part: an event (which may be moved from), and
   // its end, its last reaction. Those of one part never overlap.
@@ -84,8 +90,10 @@ class GatherCoordinator {
   // As GatherCall's: on_done has returned (or there was none).
   bool done() const;
   bool WaitFor(absl::Duration timeout);
-  // Wait() and TakeResult() return at once from on_done; from another
-  // callback they would wait for themselves.
+  // Wait() and TakeResult() return at once from on_done; from any other
+  // SDK callback (of this call or another) they would wait for themselves
+  // or hold a thread callbacks need, and return at once a result whose
+  // status is FAILED_PRECONDITION naming the misuse, and no results.
   const GatherResult& Wait();
   GatherResult TakeResult();
 
@@ -101,12 +109,23 @@ class GatherCoordinator {
   void Enter();
   AfterReaction Leave();
 
+  // What a reaction recorded, waiting for its callbacks.
+  struct Pending {
+    ResultMerger::Update update;
+    bool accepted = false;  // the last part's Accepted: run on_accepted
+  };
+
+  // Runs the callbacks of pending_ in order, then on_done if the call
+  // finished, unless this is Begin's thread (they then wait for another).
+  void DeliverPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(callback_mu_);
   // Runs on_result/on_progress for what the merger recorded, on this
   // thread, marked as the callback thread.
   void Deliver(const ResultMerger::Update& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(callback_mu_);
   // Builds result_ and runs on_done: the end of the call.
   void Finish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(callback_mu_);
+  // Wait() from a callback (see Wait).
+  bool WaitingForItself() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelPartsExcept(std::optional<size_t> part);
   bool OnCallbackThreadLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return callback_thread_ == std::this_thread::get_id();
@@ -125,6 +144,15 @@ class GatherCoordinator {
   // into Parts.
   Mutex callback_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   Progress last_progress_ ABSL_GUARDED_BY(callback_mu_);
+  // Recorded, callbacks not yet run: in order, by the next thread allowed.
+  std::vector<Pending> pending_ ABSL_GUARDED_BY(callback_mu_);
+  bool finish_pending_ ABSL_GUARDED_BY(callback_mu_) = false;
+  // The thread inside Begin, while it is.
+  std::thread::id begin_thread_ ABSL_GUARDED_BY(callback_mu_);
+  size_t started_parts_ ABSL_GUARDED_BY(callback_mu_) = 0;
+  size_t accepted_parts_ ABSL_GUARDED_BY(callback_mu_) = 0;
+  // What Wait() returns when called from a callback; fixed.
+  GatherResult misuse_;
 
   // Results, progress and the batch's status. Thread-safe on its own; the
   // reactions that feed it hold callback_mu_, so callbacks see what it

@@ -181,11 +181,22 @@ struct Call {
   std::unique_ptr<GatherCoordinator> coordinator;
 };
 
+// Begins `coordinator` as GatherCall does: callbacks Begin left waiting
+// run on a thread of their own. Returns whether there were any.
+bool BeginAndDeliver(GatherCoordinator& coordinator,
+                     const std::vector<bool>& sendable) {
+  if (!coordinator.Begin(sendable)) return false;
+  std::thread([&coordinator] {
+    EXPECT_EQ(coordinator.DeliverDeferred(), AfterReaction::kKeep);
+  }).join();
+  return true;
+}
+
 // A call whose parts all have a server, begun.
 std::unique_ptr<Call> StartCall(size_t parts, size_t size,
                                 FailurePolicy policy) {
   auto call = std::make_unique<Call>(parts, size, policy);
-  call->coordinator->Begin(std::vector<bool>(parts, true));
+  EXPECT_FALSE(call->coordinator->Begin(std::vector<bool>(parts, true)));
   return call;
 }
 
@@ -252,7 +263,7 @@ TEST(GatherCoordinator, WithoutKeepOutputsOnlyOnResultSeesEachOutput) {
   };
   GatherCoordinator coordinator(Layout(1, 3), std::move(options), absl::Now(),
                                 fake);
-  coordinator.Begin({true});
+  EXPECT_FALSE(coordinator.Begin({true}));
   v1::TaskResult with_payload = Succeeded(2);
   with_payload.set_payload("bytes");
   v1::ExecuteEvent event =
@@ -277,9 +288,8 @@ TEST(GatherCoordinator, WithoutKeepOutputsOnlyOnResultSeesEachOutput) {
 
 TEST(GatherCoordinator, ReportsProgressOnlyWhenItChanges) {
   auto call = StartCall(1, 2, FailurePolicy::kCollectAll);
-  const Progress initial = {2, 0, 0, 0, 2};
-  ASSERT_EQ(call->recorder.progress.size(), 1u);  // from Begin
-  EXPECT_EQ(call->recorder.progress[0], initial);
+  // Begin reports nothing: it runs on the caller's thread.
+  EXPECT_TRUE(call->recorder.progress.empty());
 
   for (int i = 0; i < 3; ++i) {
     v1::ExecuteEvent same = ServerProgress(1, 1);
@@ -294,9 +304,9 @@ TEST(GatherCoordinator, ReportsProgressOnlyWhenItChanges) {
             AfterReaction::kKeep);
 
   const std::vector<Progress>& seen = call->recorder.progress;
-  ASSERT_EQ(seen.size(), 3u);
-  EXPECT_EQ(seen[1], (Progress{2, 0, 0, 1, 1}));
-  EXPECT_EQ(seen[2], (Progress{2, 0, 0, 2, 0}));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (Progress{2, 0, 0, 1, 1}));
+  EXPECT_EQ(seen[1], (Progress{2, 0, 0, 2, 0}));
   call->coordinator->Cancel();
   EXPECT_EQ(call->coordinator->OnPartDone(0, absl::CancelledError("x")),
             AfterReaction::kKeep);
@@ -540,7 +550,7 @@ TEST(GatherCoordinator, HandleGoneOutsideWaitsForTheLastReactionToLeave) {
   EXPECT_TRUE(returned);
 }
 
-TEST(GatherCoordinator, PartsWithoutAServerFailAtOnceOnTheCallersThread) {
+TEST(GatherCoordinator, PartsWithoutAServerFailAtOnceOffTheCallersThread) {
   for (FailurePolicy policy :
        {FailurePolicy::kFailFast, FailurePolicy::kCollectAll}) {
     Call call(2, 2, policy);
@@ -551,11 +561,12 @@ TEST(GatherCoordinator, PartsWithoutAServerFailAtOnceOnTheCallersThread) {
       callback_thread = std::this_thread::get_id();
     };
     call.fake.on_start = [&](size_t) {
-      // Part 0's tasks already failed, before any part started.
-      EXPECT_EQ(during_begin, (std::vector<size_t>{0, 1}));
+      // No callback runs inside Begin, on the caller's thread.
+      EXPECT_TRUE(during_begin.empty());
     };
-    call.coordinator->Begin({false, true});
-    EXPECT_EQ(callback_thread, std::this_thread::get_id());
+    EXPECT_TRUE(BeginAndDeliver(*call.coordinator, {false, true}));
+    EXPECT_EQ(during_begin, (std::vector<size_t>{0, 1}));
+    EXPECT_NE(callback_thread, std::this_thread::get_id());
     EXPECT_EQ(call.fake.starts(0), 0);
     EXPECT_EQ(call.fake.starts(1), 1);
     for (const absl::Status& s : call.recorder.statuses) {
@@ -576,20 +587,25 @@ TEST(GatherCoordinator, PartsWithoutAServerFailAtOnceOnTheCallersThread) {
   }
 }
 
-TEST(GatherCoordinator, WithNoPartToStartTheCallEndsInBegin) {
+TEST(GatherCoordinator, WithNoPartToStartTheCallEndsOffTheCallersThread) {
   Call call(2, 1, FailurePolicy::kCollectAll);
-  call.coordinator->Begin({false, false});
+  ASSERT_TRUE(call.coordinator->Begin({false, false}));
+  EXPECT_FALSE(call.coordinator->done());  // on_done waits for a thread
+  EXPECT_EQ(call.recorder.done_calls, 0);
+  std::thread([&] {
+    EXPECT_EQ(call.coordinator->DeliverDeferred(), AfterReaction::kKeep);
+  }).join();
   EXPECT_TRUE(call.coordinator->done());
   EXPECT_EQ(call.recorder.done_calls, 1);
-  EXPECT_EQ(call.recorder.done_thread, std::this_thread::get_id());
+  EXPECT_NE(call.recorder.done_thread, std::this_thread::get_id());
   EXPECT_EQ(call.fake.starts(0) + call.fake.starts(1), 0);
   EXPECT_EQ(call.fake.total_cancels(), 0);
   EXPECT_FALSE(call.coordinator->DetachIfInCallback());  // at once
 }
 
-TEST(GatherCoordinator, AnEmptyBatchEndsInBegin) {
+TEST(GatherCoordinator, AnEmptyBatchEndsAtOnce) {
   Call call(0, 0, FailurePolicy::kFailFast);
-  call.coordinator->Begin({});
+  EXPECT_TRUE(BeginAndDeliver(*call.coordinator, {}));
   EXPECT_TRUE(call.coordinator->done());
   EXPECT_TRUE(call.coordinator->Wait().status.ok());
   EXPECT_EQ(call.recorder.done_calls, 1);
@@ -602,8 +618,15 @@ TEST(GatherCoordinator, APartMayEndInsideItsStart) {
                   part, absl::UnavailableError("no route to host")),
               AfterReaction::kKeep);
   };
-  call.coordinator->Begin({true, true});
+  ASSERT_TRUE(call.coordinator->Begin({true, true}));
+  // Its callbacks wait for another thread.
+  EXPECT_TRUE(call.recorder.results.empty());
+  EXPECT_FALSE(call.coordinator->done());
+  std::thread([&] {
+    EXPECT_EQ(call.coordinator->DeliverDeferred(), AfterReaction::kKeep);
+  }).join();
   EXPECT_TRUE(call.coordinator->done());
+  EXPECT_NE(call.recorder.done_thread, std::this_thread::get_id());
   EXPECT_FALSE(call.recorder.overlapped);
   EXPECT_EQ(call.coordinator->Wait().status.code(),
             absl::StatusCode::kUnavailable);

@@ -13,6 +13,7 @@
 #include "common/proto_time.h"
 #include "server/core/limits.h"
 #include "server/core/result_size.h"
+#include "server/core/result_utf8.h"
 #include "server/core/value_depth.h"
 
 namespace batchexec {
@@ -310,13 +311,23 @@ void Batch::OnTaskEnded(TaskContext& task,
                     sink_->ResultsMayBorrowFromRequest(),
                 r);
       if (!result->payload.empty()) r->set_payload(std::move(result->payload));
-      fit = FitResult(r);
-      if (fit.dropped > 0) {
+      if (ReplaceInvalidUtf8(r)) {
         ok = false;
-        result = absl::ResourceExhaustedError(r->status().message());
+        result = absl::InternalError(r->status().message());
+        fit = SizeResult(*r);
+      } else {
+        fit = FitResult(r);
+        if (fit.dropped > 0) {
+          ok = false;
+          result = absl::ResourceExhaustedError(r->status().message());
+        }
       }
     } else {
       ToProtoStatus(result.status(), r->mutable_status());
+      // The failure's message also goes into the batch's outcome.
+      if (ReplaceInvalidUtf8(r)) {
+        result = absl::InternalError(r->status().message());
+      }
       fit = SizeResult(*r);
     }
     // `r` is the sink's once passed on (a sent chunk frees it): read first.

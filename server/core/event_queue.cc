@@ -1,5 +1,6 @@
 #include "server/core/event_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -223,7 +224,8 @@ bool EventQueue::NextEventLocked(absl::Time now, Step* step) {
     step->event = std::move(out);
     return true;
   }
-  if (progress_changed_ && !done_) {
+  if ((progress_changed_ || now - last_sent_ >= kStreamHeartbeatInterval) &&
+      !done_) {
     out.owned_ = std::make_unique<v1::ExecuteEvent>();
     *out.owned_->mutable_progress() = progress_;
     progress_changed_ = false;
@@ -248,9 +250,14 @@ EventQueue::Step EventQueue::Take(absl::Time now) {
   if (!accepted_queued_) return step;  // nothing goes out before Accepted
   if (dropped_) {
     step.end = done_;
-  } else if (!NextEventLocked(now, &step)) {
+  } else if (NextEventLocked(now, &step)) {
+    last_sent_ = now;
+  } else {
     step.end = done_ && step.wake == absl::InfiniteFuture() && !summary_ &&
                unsent_results_ == 0;
+    if (!done_) {
+      step.wake = std::min(step.wake, last_sent_ + kStreamHeartbeatInterval);
+    }
   }
   if (paused_ && unsent_results_ < kMaxUnsentResults / 2 &&
       unsent_bytes_ < kMaxUnsentBytes / 2) {

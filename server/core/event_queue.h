@@ -9,6 +9,8 @@
 //    replaced by a RESOURCE_EXHAUSTED result naming its size and the limit;
 //  - results and progress wait up to kFlushInterval to share a message,
 //    unless kMinChunkResults are ready, a chunk is full or the batch is done;
+//  - a stream with nothing to send for kStreamHeartbeatInterval sends its
+//    counts again (a heartbeat for the client's idle watchdog);
 //  - past kMaxUnsentResults or kMaxUnsentBytes unsent, Backlogged() asks the
 //    batch to start no more tasks; Take() says when it may resume;
 //  - unsent results are charged to the caller's request memory (ChargeTo,
@@ -155,6 +157,8 @@ class EventQueue {
   // When the oldest unsent result or progress arrived; InfiniteFuture if
   // none.
   absl::Time pending_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // When the last event was taken (for the heartbeat).
+  absl::Time last_sent_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::optional<v1::Summary> summary_ ABSL_GUARDED_BY(mu_);  // unsent
   bool done_ ABSL_GUARDED_BY(mu_) = false;                   // OnBatchDone seen
   bool paused_ ABSL_GUARDED_BY(mu_) = false;  // Backlogged() turned true

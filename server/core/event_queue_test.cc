@@ -218,6 +218,41 @@ TEST(EventQueue, ProgressGoesAloneOnlyWhenNoResultCarriesIt) {
   EXPECT_TRUE(events[0].has_results());
 }
 
+// A quiet batch (one long task) still shows the client it is alive: with
+// nothing to send for kStreamHeartbeatInterval, the counts go out again.
+TEST(EventQueue, AQuietStreamSendsItsCountsEveryHeartbeatInterval) {
+  EventQueue queue;
+  queue.Accept(v1::Accepted());
+  ASSERT_TRUE(queue.Take(absl::Now()).event.has_value());  // Accepted
+  queue.OnProgress(SomeProgress(0));
+  // Past its flush interval: the progress goes out.
+  const absl::Time sent = absl::Now() + absl::Seconds(1);
+  ASSERT_TRUE(queue.Take(sent).event.has_value());
+
+  // Nothing new: no event, but a wake at the heartbeat.
+  EventQueue::Step quiet = queue.Take(sent + absl::Seconds(1));
+  EXPECT_FALSE(quiet.event.has_value());
+  EXPECT_EQ(quiet.wake, sent + kStreamHeartbeatInterval);
+  EXPECT_FALSE(quiet.end);
+
+  EventQueue::Step beat = queue.Take(sent + kStreamHeartbeatInterval);
+  ASSERT_TRUE(beat.event.has_value());
+  EXPECT_TRUE(beat.event->message().has_progress());
+  // The next one is a whole interval later.
+  EXPECT_FALSE(
+      queue.Take(sent + kStreamHeartbeatInterval + absl::Seconds(1)).event);
+
+  // A finished batch sends no heartbeat, only its summary and the end.
+  queue.OnBatchDone(v1::Summary());
+  EventQueue::Step summary = queue.Take(sent + 5 * kStreamHeartbeatInterval);
+  ASSERT_TRUE(summary.event.has_value());
+  EXPECT_TRUE(summary.event->message().has_summary());
+  EventQueue::Step end = queue.Take(sent + 9 * kStreamHeartbeatInterval);
+  EXPECT_FALSE(end.event.has_value());
+  EXPECT_TRUE(end.end);
+  EXPECT_EQ(end.wake, absl::InfiniteFuture());
+}
+
 TEST(EventQueue, ClosesAChunkBeforeAResultThatWouldOverflowIt) {
   EventQueue queue;
   queue.Accept(v1::Accepted());

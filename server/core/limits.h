@@ -101,6 +101,12 @@ inline constexpr int64_t kMaxUnsentBytes = 16 << 20;
 inline constexpr absl::Duration kFlushInterval = absl::Milliseconds(5);
 inline constexpr int64_t kMinChunkResults = 1100;
 
+// An Execute stream that has sent nothing for this long sends its counts
+// again (a Progress event), so that a client's idle watchdog tells a quiet
+// batch (one long task) from a stopped server: the SDK fails a stream silent
+// for its stream_idle_timeout, 40 s by default, which must exceed this.
+inline constexpr absl::Duration kStreamHeartbeatInterval = absl::Seconds(10);
+
 // Results share a message up to this many bytes; a result that would take
 // a chunk past it starts the next one, so one larger result goes alone.
 inline constexpr int64_t kMaxChunkBytes = 1 << 20;

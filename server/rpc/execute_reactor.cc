@@ -130,8 +130,8 @@ void ExecuteReactor::Pump() {
       finish = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED,
                                       "the client stopped reading")
                        : call_status_;
-    } else if (step.wake != absl::InfiniteFuture() && !flush_timer_armed_) {
-      flush_timer_armed_ = true;
+    } else if (step.wake < timer_at_) {
+      timer_at_ = step.wake;
       wake = step.wake;
     }
   }
@@ -139,11 +139,12 @@ void ExecuteReactor::Pump() {
   if (resume != nullptr) resume->Resume();
   if (wake != absl::InfiniteFuture()) {
     std::weak_ptr<ExecuteReactor> weak = shared_from_this();
-    timers_->Schedule(wake, [weak] {
+    timers_->Schedule(wake, [weak, wake] {
       if (auto self = weak.lock()) {
         {
           MutexLock lock(&self->mu_);
-          self->flush_timer_armed_ = false;
+          // A later timer still armed is forgotten: Pump arms anew.
+          if (self->timer_at_ <= wake) self->timer_at_ = absl::InfiniteFuture();
         }
         self->Pump();
       }

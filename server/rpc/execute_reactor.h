@@ -62,7 +62,9 @@ class ExecuteReactor final
   bool broken_ ABSL_GUARDED_BY(mu_) = false;       // the client is gone
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnBatchDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;     // Finish called
-  bool flush_timer_armed_ ABSL_GUARDED_BY(mu_) = false;
+  // When the earliest armed timer fires (a flush, or the heartbeat);
+  // InfiniteFuture if none. An earlier wake arms another timer.
+  absl::Time timer_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // The write in flight, serialized (only the writer touches it).
   grpc::ByteBuffer wire_event_;
   std::unique_ptr<CallLog> log_;  // set by Begin; written in OnDone
