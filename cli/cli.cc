@@ -1,18 +1,24 @@
 #include "cli/cli.h"
 
 #include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <functional>
 #include <map>
+#include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "cli/fd_ostream.h"
 #include "cli/flags.h"
 #include "cli/ordered_output.h"
 #include "cli/progress_printer.h"
 #include "cli/result_json.h"
+#include "cli/stop_request.h"
 #include "cli/task_args.h"
 #include "cli/task_reader.h"
 #include "client/client.h"
@@ -51,12 +57,15 @@ naming its line, and nothing runs. Under `bazel run`, relative FILEs (inputs,
 
 constexpr char kUsageTail[] = R"(
 Output: one line per task, in request order, each printed as soon as every
-earlier task's is (while the batch runs): the proto3 JSON of a
-batchexec.v1.TaskResult ({"index","id","status":{"code","message"},"output",
-...}). Exit code 0 if every task succeeded, 1 if any failed, 2 for usage or
-input errors, a batch the server rejects for its content (INVALID_ARGUMENT,
-e.g. an unknown kind) included: then its message is printed once, and no
-lines.
+earlier task's is (while the batch runs; --unordered: as each completes):
+the proto3 JSON of a batchexec.v1.TaskResult ({"index","id","status":
+{"code","message"},"output",...}). Exit code 0 if every task succeeded, 1 if
+any failed or stdout could not be written (the batch is then cancelled), 2
+for usage or input errors, a batch the server rejects for its content
+(INVALID_ARGUMENT, e.g. an unknown kind) included: then its message is
+printed once, and no lines. SIGINT or SIGTERM cancels the batch, prints the
+lines left (cancelled tasks' too) and the summary, and exits 130 or 143; a
+second one exits at once.
 )";
 
 // The usage text; the flags' part comes from their definitions (flags.cc).
@@ -227,6 +236,20 @@ bool RejectedAsInput(const GatherResult& result) {
   return true;
 }
 
+// A stopped run's cause, e.g. "interrupted (SIGINT)".
+std::string StopReason(const StopRequest& stop) {
+  switch (stop.signal()) {
+    case SIGINT:
+      return "interrupted (SIGINT)";
+    case SIGTERM:
+      return "terminated (SIGTERM)";
+    case 0:
+      return "stdout's reader has gone";
+    default:
+      return absl::StrCat("stopped by signal ", stop.signal());
+  }
+}
+
 int RunGather(const CliCommandLine& command, std::istream& in,
               std::ostream& out, std::ostream& err, const CliEnvironment& env) {
   std::vector<std::string> inputs = command.inputs;
@@ -246,9 +269,14 @@ int RunGather(const CliCommandLine& command, std::istream& in,
   }
 
   const CliFlags& flags = command.flags;
+  StopRequest no_stop;  // when nothing outside can tell the run to stop
+  StopRequest& stop = env.stop != nullptr ? *env.stop : no_stop;
   // Each result is printed as soon as every earlier one is, once the server
   // has accepted the batch; a batch it rejects prints no lines.
-  OrderedOutput output(ids.size());
+  OrderedOutputOptions output_options;
+  output_options.max_pending_bytes = flags.max_pending_output_bytes;
+  output_options.unordered = flags.unordered;
+  OrderedOutput output(ids.size(), output_options);
   StreamTap tap;  // outlives the client and its calls
   tap.set_on_accepted([&output] { output.Open(); });
   absl::StatusOr<std::unique_ptr<Client>> client = MakeClient(flags, &tap);
@@ -274,8 +302,8 @@ int RunGather(const CliCommandLine& command, std::istream& in,
   options.max_concurrency = flags.max_concurrency;
   options.failure_policy = flags.return_exceptions ? FailurePolicy::kCollectAll
                                                    : FailurePolicy::kFailFast;
-  options.task_timeout = flags.timeout;
-  options.timeout = flags.deadline;
+  options.task_timeout = flags.task_timeout;
+  options.timeout = flags.timeout;
   if (flags.retry_attempts > 1) {
     RetryPolicy retry;
     retry.max_attempts = flags.retry_attempts;
@@ -297,11 +325,41 @@ int RunGather(const CliCommandLine& command, std::istream& in,
   // A printed result's output is not needed again: memory holds the
   // unprinted window, not every output until the batch ends.
   options.keep_outputs = false;
+  if (stop.stopped()) {
+    // A signal while the input was read: nothing was sent.
+    printer.Discard();
+    err << "batchexec: " << StopReason(stop) << ": nothing was sent\n";
+    return stop.signal() != 0 ? kExitSignalBase + stop.signal() : kExitFailed;
+  }
   std::unique_ptr<GatherCall> call =
       (*client)->StartGather(std::move(tasks), std::move(options));
+  // Cancels the batch when told from outside. A lost stdout also drops the
+  // lines (none is waited for), unless every line is already out.
+  std::thread stopper([&stop, &output, &call] {
+    if (!stop.Wait()) return;
+    if (stop.output_error() != 0) {
+      if (output.complete()) return;
+      output.Abandon();
+    }
+    call->Cancel();
+  });
+  absl::Cleanup join_stopper = [&stop, &stopper] {
+    stop.Finish();
+    stopper.join();
+  };
+  // Whether stdout failed before every line was out.
+  const auto output_lost = [&] {
+    return !out || !output.read_error().empty() ||
+           (stop.output_error() != 0 && !output.complete());
+  };
   output.WriteTo(out);
+  if (output_lost()) {
+    // The results can go nowhere: stop the batch now, not at its end.
+    output.Abandon();
+    call->Cancel();
+  }
   GatherResult result = call->TakeResult();
-  if (RejectedAsInput(result)) {
+  if (!output_lost() && RejectedAsInput(result)) {
     // An input error like a malformed line: said once, no result lines.
     printer.Discard();
     err << "batchexec: the server rejected the batch: "
@@ -312,7 +370,26 @@ int RunGather(const CliCommandLine& command, std::istream& in,
   // still prints a line per task.
   output.Open();
   output.WriteTo(out);
+  out.flush();
   printer.Finish(result.progress, result.elapsed);
+  if (output_lost()) {
+    std::string why;
+    if (!out) {
+      why = StreamErrorText(out);
+    } else if (!output.read_error().empty()) {
+      why = output.read_error();
+    } else {
+      why = absl::StrCat(std::strerror(stop.output_error()),
+                         " (stdout's reader has gone)");
+    }
+    err << "batchexec: writing the results to stdout: " << why
+        << "; the batch was cancelled\n";
+    return kExitFailed;
+  }
+  if (stop.signal() != 0) {
+    err << "batchexec: " << StopReason(stop) << ": the batch was cancelled\n";
+    return kExitSignalBase + stop.signal();
+  }
   if (!result.status.ok()) {
     err << "batchexec: " << result.status << "\n";
     return kExitFailed;
@@ -331,7 +408,7 @@ int RunKinds(const CliCommandLine& command, std::ostream& out,
     err << "batchexec: " << client.status().message() << "\n";
     return kExitUsage;
   }
-  absl::Duration timeout = command.flags.deadline;
+  absl::Duration timeout = command.flags.timeout;
   if (timeout == absl::InfiniteDuration()) timeout = kKindsTimeout;
   absl::StatusOr<v1::ListTaskKindsResponse> kinds =
       (*client)->ListTaskKinds(timeout);
@@ -357,6 +434,15 @@ int RunKinds(const CliCommandLine& command, std::ostream& out,
   return kExitOk;
 }
 
+// `code`, unless what was printed to `out` did not all get out: then an
+// error naming why.
+int CheckedOutput(int code, std::ostream& out, std::ostream& err) {
+  out.flush();
+  if (out) return code;
+  err << "batchexec: writing to stdout: " << StreamErrorText(out) << "\n";
+  return code == kExitOk ? kExitFailed : code;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args, std::istream& in,
@@ -367,13 +453,18 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
         << "\nRun 'batchexec help' for usage.\n";
     return kExitUsage;
   }
+  for (const std::string& warning : command->warnings) {
+    err << "batchexec: warning: " << warning << "\n";
+  }
   if (command->command == "help") {
     out << Usage();
-    return kExitOk;
+    return CheckedOutput(kExitOk, out, err);
   }
   if (command->command == "gather")
     return RunGather(*command, in, out, err, env);
-  if (command->command == "kinds") return RunKinds(*command, out, err);
+  if (command->command == "kinds") {
+    return CheckedOutput(RunKinds(*command, out, err), out, err);
+  }
   err << (command->command.empty()
               ? std::string("batchexec: missing command\n")
               : absl::StrCat("batchexec: unknown command '", command->command,

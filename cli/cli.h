@@ -7,7 +7,9 @@
 // gather reads every task first (JSON lines from files or stdin, or task
 // arguments like sleep:2), sends nothing if any input is malformed, runs
 // the batch, shows progress on stderr and prints one JSON line per task on
-// stdout, in request order, each as soon as every earlier one is printed.
+// stdout, in request order, each as soon as every earlier one is printed
+// (or, with --unordered, as each completes). Every write to stdout is
+// checked: a failed one cancels the batch and is an error naming its cause.
 #ifndef BATCHEXEC_CLI_CLI_H_
 #define BATCHEXEC_CLI_CLI_H_
 
@@ -26,6 +28,11 @@ inline constexpr int kExitFailed = 1;  // a task or the call failed
 // Bad flags, arguments or input, a batch the server rejects for its content
 // (INVALID_ARGUMENT as a whole) included.
 inline constexpr int kExitUsage = 2;
+// Stopped by signal N (SIGINT, SIGTERM): 128 + N, as a shell reports a
+// process a signal ended, after the batch is cancelled and the summary said.
+inline constexpr int kExitSignalBase = 128;
+
+class StopRequest;  // cli/stop_request.h
 
 struct CliEnvironment {
   // Whether stderr is a terminal: a redrawn progress bar instead of lines.
@@ -36,6 +43,9 @@ struct CliEnvironment {
   // Progress update period; zero means the default for the style (0.1 s
   // for the bar, 2 s for lines).
   absl::Duration progress_interval = absl::ZeroDuration();
+  // Told from outside when to stop a batch early (a signal, stdout's reader
+  // gone); may be null. Borrowed.
+  StopRequest* stop = nullptr;
 };
 
 // Runs the tool on `args` (argv without the program name) and returns the

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cli/ordered_output.h"
 #include "common/status_code_name.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server to use");
@@ -21,9 +23,14 @@ ABSL_FLAG(uint32_t, max_concurrency, 0,
 ABSL_FLAG(bool, return_exceptions, false,
           "run every task to its end (COLLECT_ALL); without it the first "
           "failure cancels the rest (FAIL_FAST)");
+ABSL_FLAG(batchexec::CliDuration, task_timeout, {},
+          "time limit of each task, e.g. 1.5s, 500ms, 2 (the SDK's "
+          "GatherOptions::task_timeout)");
 ABSL_FLAG(batchexec::CliDuration, timeout, {},
-          "time limit of each task, e.g. 1.5s, 500ms, 2");
-ABSL_FLAG(batchexec::CliDuration, deadline, {}, "time limit of the whole call");
+          "time limit of the whole call (GatherOptions::timeout; named "
+          "deadline before 2026-12, when this flag limited each task)");
+ABSL_FLAG(batchexec::CliDuration, deadline, {},
+          "deprecated: the old name of --timeout");
 ABSL_FLAG(uint32_t, retry_attempts, 1,
           "run a failed task up to N times in all (the server caps it, by "
           "default at 5); 1 = no retry");
@@ -36,6 +43,13 @@ ABSL_FLAG(batchexec::CliDuration, retry_backoff,
 ABSL_FLAG(double, rate, 0,
           "start at most N tasks per second, evenly spaced (retries "
           "included); 0: no limit");
+ABSL_FLAG(bool, unordered, false,
+          "print each result as it completes, not in request order (each "
+          "line has its \"index\")");
+ABSL_FLAG(uint64_t, max_pending_output_bytes,
+          batchexec::kDefaultMaxPendingOutputBytes,
+          "bytes of results waiting for an earlier one held in memory; more "
+          "go to a temporary file in $TMPDIR (else /tmp)");
 ABSL_FLAG(std::string, progress, "auto",
           "progress on stderr: auto, bar, lines or none (auto: a bar on a "
           "terminal unless stdout is one too, periodic lines otherwise)");
@@ -54,6 +68,7 @@ namespace {
 struct FlagEntry {
   const absl::CommandLineFlag* flag;
   const char* value_name;  // in the usage text; null for a bool flag
+  bool hidden = false;     // accepted, not in the usage text (deprecated)
 };
 
 // The tool's flags in the order the usage text lists them. Only these are
@@ -63,12 +78,15 @@ const std::vector<FlagEntry>& CliFlagList() {
       {&absl::GetFlagReflectionHandle(FLAGS_target), "HOST:PORT"},
       {&absl::GetFlagReflectionHandle(FLAGS_max_concurrency), "N"},
       {&absl::GetFlagReflectionHandle(FLAGS_return_exceptions), nullptr},
+      {&absl::GetFlagReflectionHandle(FLAGS_task_timeout), "DURATION"},
       {&absl::GetFlagReflectionHandle(FLAGS_timeout), "DURATION"},
-      {&absl::GetFlagReflectionHandle(FLAGS_deadline), "DURATION"},
+      {&absl::GetFlagReflectionHandle(FLAGS_deadline), "DURATION", true},
       {&absl::GetFlagReflectionHandle(FLAGS_retry_attempts), "N"},
       {&absl::GetFlagReflectionHandle(FLAGS_retry_codes), "CODE,..."},
       {&absl::GetFlagReflectionHandle(FLAGS_retry_backoff), "DURATION"},
       {&absl::GetFlagReflectionHandle(FLAGS_rate), "N"},
+      {&absl::GetFlagReflectionHandle(FLAGS_unordered), nullptr},
+      {&absl::GetFlagReflectionHandle(FLAGS_max_pending_output_bytes), "N"},
       {&absl::GetFlagReflectionHandle(FLAGS_progress), "STYLE"},
       {&absl::GetFlagReflectionHandle(FLAGS_json), nullptr},
       {&absl::GetFlagReflectionHandle(FLAGS_tls_ca), "FILE"},
@@ -92,7 +110,7 @@ absl::CommandLineFlag* FindCliFlag(absl::string_view name) {
 // after it, which a flag without "=value" takes as its value (a bool flag
 // does not). Sets `*used_next` if it did.
 absl::Status SetFlag(absl::string_view arg, const std::string* next,
-                     bool* used_next) {
+                     bool* used_next, std::string* flag_name) {
   const size_t eq = arg.find('=');
   std::string name(arg.substr(0, eq));
   std::optional<std::string> value;
@@ -119,6 +137,7 @@ absl::Status SetFlag(absl::string_view arg, const std::string* next,
           absl::StrCat("--", name, " needs a value"));
     }
   }
+  *flag_name = std::string(flag->Name());
   std::string error;  // names the flag and the value
   if (!flag->ParseFrom(*value, &error)) {
     return absl::InvalidArgumentError(error);
@@ -126,14 +145,34 @@ absl::Status SetFlag(absl::string_view arg, const std::string* next,
   return absl::OkStatus();
 }
 
-// The parsed flags, with the checks their types do not make.
-absl::StatusOr<CliFlags> ReadFlags() {
+// The parsed flags, with the checks their types do not make; `set` names
+// the flags the command line gave, and `warnings` gets what to tell about
+// deprecated ones.
+absl::StatusOr<CliFlags> ReadFlags(const absl::flat_hash_set<std::string>& set,
+                                   std::vector<std::string>* warnings) {
   CliFlags f;
   f.target = absl::GetFlag(FLAGS_target);
   f.max_concurrency = absl::GetFlag(FLAGS_max_concurrency);
   f.return_exceptions = absl::GetFlag(FLAGS_return_exceptions);
+  f.task_timeout = absl::GetFlag(FLAGS_task_timeout).value;
   f.timeout = absl::GetFlag(FLAGS_timeout).value;
-  f.deadline = absl::GetFlag(FLAGS_deadline).value;
+  // One naming with the SDK (GatherOptions::task_timeout and ::timeout):
+  // --deadline stays for one release as --timeout's old name, and an old
+  // --timeout, which meant each task's limit, is told about.
+  if (set.contains("deadline")) {
+    if (set.contains("timeout")) {
+      return absl::InvalidArgumentError(
+          "--deadline is the old name of --timeout: give only --timeout");
+    }
+    f.timeout = absl::GetFlag(FLAGS_deadline).value;
+    warnings->push_back(
+        "--deadline is deprecated and goes in the next release: it is now "
+        "--timeout (the whole call's time limit)");
+  } else if (set.contains("timeout") && !set.contains("task_timeout")) {
+    warnings->push_back(
+        "--timeout limits the whole call (it was --deadline); until this "
+        "release it limited each task, which is now --task_timeout");
+  }
   f.retry_attempts = absl::GetFlag(FLAGS_retry_attempts);
   if (f.retry_attempts < 1) {
     return absl::InvalidArgumentError(
@@ -159,6 +198,8 @@ absl::StatusOr<CliFlags> ReadFlags() {
         absl::StrCat("--rate=", absl::GetFlag(FLAGS_rate),
                      ": expected starts per second, e.g. 100 or 0.5"));
   }
+  f.unordered = absl::GetFlag(FLAGS_unordered);
+  f.max_pending_output_bytes = absl::GetFlag(FLAGS_max_pending_output_bytes);
   f.progress = absl::GetFlag(FLAGS_progress);
   if (f.progress != "auto" && f.progress != "bar" && f.progress != "lines" &&
       f.progress != "none") {
@@ -251,6 +292,7 @@ absl::StatusOr<CliCommandLine> ParseCliArgs(
   // what they were when this returns.
   CliFlagsRestorer restore;
   CliCommandLine line;
+  absl::flat_hash_set<std::string> set;  // flags given
   bool flags_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];
@@ -268,14 +310,16 @@ absl::StatusOr<CliCommandLine> ParseCliArgs(
       line.command = "help";
     } else {
       bool used_next = false;
+      std::string name;
       absl::Status status =
           SetFlag(arg.substr(2), i + 1 < args.size() ? &args[i + 1] : nullptr,
-                  &used_next);
+                  &used_next, &name);
       if (!status.ok()) return status;
+      set.insert(std::move(name));
       if (used_next) ++i;
     }
   }
-  absl::StatusOr<CliFlags> flags = ReadFlags();
+  absl::StatusOr<CliFlags> flags = ReadFlags(set, &line.warnings);
   if (!flags.ok()) return flags.status();
   line.flags = *std::move(flags);
   return line;
@@ -286,6 +330,7 @@ std::string CliFlagsUsage() {
   constexpr size_t kWidth = 78;
   std::string out = "Flags:\n";
   for (const FlagEntry& entry : CliFlagList()) {
+    if (entry.hidden) continue;
     std::string left = absl::StrCat("  --", entry.flag->Name());
     if (entry.value_name != nullptr)
       absl::StrAppend(&left, "=", entry.value_name);

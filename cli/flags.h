@@ -26,12 +26,17 @@ struct CliFlags {
   std::string target;
   uint32_t max_concurrency = 0;
   bool return_exceptions = false;
+  // Each task's time limit (GatherOptions::task_timeout).
+  absl::Duration task_timeout = absl::InfiniteDuration();
+  // The whole call's (GatherOptions::timeout); --timeout, or the deprecated
+  // --deadline.
   absl::Duration timeout = absl::InfiniteDuration();
-  absl::Duration deadline = absl::InfiniteDuration();
   uint32_t retry_attempts = 1;
   std::vector<absl::StatusCode> retry_codes;
   absl::Duration retry_backoff = absl::ZeroDuration();
   double rate = 0;
+  bool unordered = false;
+  uint64_t max_pending_output_bytes = 0;
   std::string progress;  // auto, bar, lines or none
   TlsFiles tls;          // as typed; relative paths not resolved yet
   std::string auth_token_file;
@@ -45,6 +50,9 @@ struct CliCommandLine {
   // The positional arguments after the command, in order.
   std::vector<std::string> inputs;
   CliFlags flags;
+  // What to tell the user about the command line (deprecated flags), one
+  // message each, without "batchexec: ".
+  std::vector<std::string> warnings;
 };
 
 // Parses `args` (argv without the program name). An unknown flag, a flag

@@ -38,19 +38,35 @@ void ProgressPrinter::Update(const Progress& progress) {
 }
 
 void ProgressPrinter::Run() {
-  MutexLock lock(&mu_);
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), interval_)) {
-    Draw(progress_, absl::Now() - start_);
+  while (true) {
+    std::string text;
+    {
+      MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), interval_)) return;
+      text = Format(progress_, absl::Now() - start_);
+    }
+    // Written outside the lock: a stalled stderr (a terminal on hold, a
+    // pipe nobody reads) stalls this thread only, never Update(), which is
+    // the SDK's on_progress on its callback thread.
+    Write(text);
   }
 }
 
-void ProgressPrinter::Draw(const Progress& progress, absl::Duration elapsed) {
+std::string ProgressPrinter::Format(const Progress& progress,
+                                    absl::Duration elapsed) const {
   if (style_ == ProgressStyle::kBar) {
     // \r and "erase to end of line": redraw in place.
-    out_ << "\r\033[K" << FormatProgressBar(progress, elapsed) << std::flush;
-  } else if (style_ == ProgressStyle::kLines) {
-    out_ << "progress: " << FormatProgress(progress, elapsed) << std::endl;
+    return absl::StrCat("\r\033[K", FormatProgressBar(progress, elapsed));
   }
+  if (style_ == ProgressStyle::kLines) {
+    return absl::StrCat("progress: ", FormatProgress(progress, elapsed), "\n");
+  }
+  return "";
+}
+
+void ProgressPrinter::Write(absl::string_view text) {
+  out_.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out_.flush();
 }
 
 void ProgressPrinter::Stop() {
@@ -63,24 +79,22 @@ void ProgressPrinter::Stop() {
 
 void ProgressPrinter::Discard() {
   Stop();
-  MutexLock lock(&mu_);
-  if (finished_) return;
-  finished_ = true;
-  if (style_ == ProgressStyle::kBar) out_ << "\r\033[K" << std::flush;
+  if (finished_.exchange(true)) return;
+  if (style_ == ProgressStyle::kBar) Write("\r\033[K");
 }
 
 void ProgressPrinter::Finish(const Progress& progress, absl::Duration elapsed) {
-  Stop();
-  MutexLock lock(&mu_);
-  if (finished_ || style_ == ProgressStyle::kNone) return;
-  finished_ = true;
-  Draw(progress, elapsed);
-  if (style_ == ProgressStyle::kBar) out_ << "\n";
-  out_ << absl::StrFormat("%d %s: %d ok, %d failed in %.2fs\n", progress.total,
-                          progress.total == 1 ? "task" : "tasks",
-                          progress.completed - progress.failed, progress.failed,
-                          absl::ToDoubleSeconds(elapsed))
-       << std::flush;
+  Stop();  // the printer's thread has ended: this thread writes alone
+  if (finished_.exchange(true) || style_ == ProgressStyle::kNone) return;
+  std::string text = Format(progress, elapsed);
+  if (style_ == ProgressStyle::kBar) text.push_back('\n');
+  absl::StrAppend(
+      &text,
+      absl::StrFormat("%d %s: %d ok, %d failed in %.2fs\n", progress.total,
+                      progress.total == 1 ? "task" : "tasks",
+                      progress.completed - progress.failed, progress.failed,
+                      absl::ToDoubleSeconds(elapsed)));
+  Write(text);
 }
 
 }  // namespace batchexec

@@ -2,16 +2,20 @@
 // line every few seconds otherwise (logs, CI), and a last summary line.
 //
 // Thread safety: Update() may be called from any thread (it is the SDK's
-// on_progress callback) and only stores the counts; all output comes from
-// the printer's own thread and from Finish().
+// on_progress callback) and only stores the counts under a short lock; all
+// output comes from the printer's own thread, written outside that lock (a
+// stalled stderr never blocks Update), and from Finish() or Discard() on
+// the caller's thread once the printer's thread has ended.
 #ifndef BATCHEXEC_CLI_PROGRESS_PRINTER_H_
 #define BATCHEXEC_CLI_PROGRESS_PRINTER_H_
 
+#include <atomic>
 #include <ostream>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/progress.h"
 #include "common/mutex.h"
@@ -54,8 +58,10 @@ class ProgressPrinter {
 
  private:
   void Run();
-  void Draw(const Progress& progress, absl::Duration elapsed)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One update as the style draws it.
+  std::string Format(const Progress& progress, absl::Duration elapsed) const;
+  // Never under mu_: it may block as long as stderr does.
+  void Write(absl::string_view text) ABSL_LOCKS_EXCLUDED(mu_);
   void Stop();
 
   std::ostream& out_;
@@ -65,7 +71,7 @@ class ProgressPrinter {
   Mutex mu_;
   Progress progress_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> finished_{false};  // Finish or Discard ran
   std::thread thread_;  // started last, after the fields it reads
 };
 

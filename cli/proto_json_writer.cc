@@ -254,6 +254,10 @@ void AppendJsonValue(const google::protobuf::Value& v, std::string* out) {
       return;
     }
     case Value::KIND_NOT_SET:
+      // An unset Value inside a struct or list: protobuf's printer drops
+      // it, which loses a list item's place; null keeps it, and reads back
+      // as the null_value it is closest to.
+      out->append("null");
       return;
   }
 }

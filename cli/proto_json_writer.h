@@ -39,9 +39,10 @@ bool AppendJsonDuration(const google::protobuf::Duration& d, std::string* out);
 // Bytes as a quoted base64 string.
 void AppendJsonBytes(absl::string_view bytes, std::string* out);
 
-// A google.protobuf.Value. A Value with no kind set writes nothing: callers
-// leave such a field out, as protobuf does (a list or object holding one
-// writes null there).
+// A google.protobuf.Value. A Value with no kind set writes null, wherever it
+// is (protobuf's printer drops it from a list or object, shifting the list's
+// items); a caller leaves a top-level field holding one out, as protobuf
+// does.
 void AppendJsonValue(const google::protobuf::Value& v, std::string* out);
 
 }  // namespace batchexec

@@ -20,6 +20,7 @@
 #include "server/core/limits.h"
 #include "server/rpc/builtin_server.h"
 #include "server/rpc/tokens_file.h"
+#include "server/tasks/dns_allowlist.h"
 #include "server/tasks/dns_resolver.h"
 #include "server/tasks/kinds.h"
 
@@ -47,9 +48,15 @@ ABSL_FLAG(int64_t, max_queued_tasks_per_caller,
           batchexec::kDefaultMaxQueuedTasksPerCaller,
           "Tasks of one caller's open batches; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, max_request_memory, batchexec::kDefaultMaxRequestMemory,
-          "Bytes parsed requests may take in all: each reserves 2 x its wire "
-          "size + 512 bytes per task before it is parsed; more is "
-          "RESOURCE_EXHAUSTED.");
+          "Bytes parsed requests and the results held for them may take in "
+          "all: each request reserves 2 x its wire size + 512 bytes per task "
+          "before it is parsed, results beyond 512 bytes are charged until "
+          "sent; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_request_memory_per_caller,
+          batchexec::kDefaultMaxRequestMemoryPerCaller,
+          "Bytes of --max_request_memory one caller may hold (its requests "
+          "and results); 0 = half of it. More is RESOURCE_EXHAUSTED naming "
+          "the caller's share.");
 ABSL_FLAG(int64_t, max_batch_size, batchexec::kDefaultMaxBatchSize,
           "Most tasks in one request; more is INVALID_ARGUMENT.");
 ABSL_FLAG(int, cpu_workers, batchexec::kDefaultCpuWorkers,
@@ -69,6 +76,10 @@ ABSL_FLAG(std::string, dns_servers, "",
           "Name servers the dns kind asks, e.g. 127.0.0.1:5353,[::1]:53; "
           "empty = the system's (/etc/resolv.conf). The hosts file is "
           "always read first.");
+ABSL_FLAG(std::string, dns_allowlist, "",
+          "Names the dns kind may look up: comma-separated suffixes, "
+          "e.g. example.com,.svc.cluster.local (a leading dot: only names "
+          "under it). Others end PERMISSION_DENIED. Empty = any name.");
 ABSL_FLAG(absl::Duration, shutdown_grace, batchexec::kDefaultShutdownGrace,
           "On SIGTERM/SIGINT, how long running batches may finish before "
           "they are cancelled.");
@@ -90,8 +101,9 @@ ABSL_FLAG(std::string, access_log, "stderr",
 ABSL_FLAG(std::string, access_log_format, "plain",
           "plain (key=value) or json (one object a line).");
 ABSL_FLAG(bool, reflection, true,
-          "Serve gRPC server reflection (grpcurl list/describe). It stays "
-          "open with --auth_token_file: it shows the schema, never data.");
+          "Serve gRPC server reflection (grpcurl list/describe). With "
+          "--auth_token_file or --auth_tokens_file it needs the token too "
+          "(grpcurl -H 'authorization: Bearer <token>').");
 // File flags: a relative path under `bazel run` is taken from the folder
 // the command was typed in (BUILD_WORKING_DIRECTORY).
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; enables TLS.");
@@ -100,8 +112,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; clients must present a certificate it signed "
           "(mutual TLS).");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding a bearer token every BatchExecutor call must send as "
-          "'authorization: Bearer <token>'. Health checking stays open.");
+          "File holding a bearer token every BatchExecutor and reflection "
+          "call must send as 'authorization: Bearer <token>'. Health "
+          "checking stays open.");
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "File of named callers, one 'NAME TOKEN [weight=N]' a line ('#' "
           "comments); a call must send one of the tokens as 'authorization: "
@@ -150,6 +163,9 @@ int main(int argc, char** argv) {
                    std::string(allowlist.status().message()).c_str());
       return 2;
     }
+    for (const std::string& warning : allowlist->Warnings()) {
+      std::fprintf(stderr, "--probe_allowlist: warning: %s\n", warning.c_str());
+    }
     kinds.probe_allowlist = *allowlist;
   }
   kinds.dns_servers = absl::GetFlag(FLAGS_dns_servers);
@@ -160,6 +176,15 @@ int main(int argc, char** argv) {
                    std::string(r.status().message()).c_str());
       return 2;
     }
+  }
+  if (auto names =
+          batchexec::DnsAllowlist::Parse(absl::GetFlag(FLAGS_dns_allowlist));
+      !names.ok()) {
+    std::fprintf(stderr, "--dns_allowlist: %s\n",
+                 std::string(names.status().message()).c_str());
+    return 2;
+  } else {
+    kinds.dns_allowlist = *std::move(names);
   }
   if (int port = absl::GetFlag(FLAGS_port); port < 0 || port > 65535) {
     std::fprintf(stderr, "--port must be 0..65535 (got %d)\n", port);
@@ -228,6 +253,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_queued_tasks_per_caller);
   options.executor.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.executor.max_request_memory = absl::GetFlag(FLAGS_max_request_memory);
+  options.executor.max_request_memory_per_caller =
+      absl::GetFlag(FLAGS_max_request_memory_per_caller);
   options.executor.cpu_workers = absl::GetFlag(FLAGS_cpu_workers);
   options.executor.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.tls_cert_file = tls_cert;

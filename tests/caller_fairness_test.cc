@@ -216,5 +216,43 @@ TEST(CallerQuotaDefaults, NoCallerCanTakeEveryPlace) {
   EXPECT_LT(kDefaultMaxQueuedTasksPerCaller, kDefaultMaxQueuedTasks);
 }
 
+// GetServerStats shows the calling caller its own row and the totals, never
+// another caller's name or load.
+TEST_F(CallerFairnessTest, ServerStatsShowEachCallerOnlyItsOwnRow) {
+  Start(ExecutorOptions{});
+  auto a = Stub(false);
+  auto b = Stub(true);
+  std::vector<std::unique_ptr<OpenBatch>> open;
+  for (int i = 0; i < 3; ++i) open.push_back(Open(a, Sleeps(10, 30)));
+  for (int i = 0; i < 2; ++i) open.push_back(Open(b, Sleeps(20, 30)));
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->executor().Stats().open_batches() == 5; },
+                absl::Seconds(30)));
+  auto stats_of = [&](CallerStub& caller) {
+    grpc::ClientContext context;
+    Authorize(caller, context);
+    v1::ServerStats stats;
+    const grpc::Status status =
+        caller.stub->GetServerStats(&context, {}, &stats);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return stats;
+  };
+  const v1::ServerStats seen_by_a = stats_of(a);
+  ASSERT_EQ(seen_by_a.callers_size(), 1) << seen_by_a.DebugString();
+  EXPECT_EQ(seen_by_a.callers(0).caller(), "team-a");
+  EXPECT_EQ(seen_by_a.callers(0).open_batches(), 3u);
+  EXPECT_EQ(seen_by_a.open_batches(), 5u);
+  EXPECT_EQ(seen_by_a.inflight_tasks() + seen_by_a.queued_tasks(), 70u);
+
+  const v1::ServerStats seen_by_b = stats_of(b);
+  ASSERT_EQ(seen_by_b.callers_size(), 1) << seen_by_b.DebugString();
+  EXPECT_EQ(seen_by_b.callers(0).caller(), "team-b");
+  EXPECT_EQ(seen_by_b.callers(0).open_batches(), 2u);
+  EXPECT_EQ(seen_by_b.open_batches(), 5u);
+  // The server itself (embedders, tests) still sees everyone.
+  EXPECT_EQ(server_->executor().Stats().callers_size(), 2);
+  CancelAll(open);
+}
+
 }  // namespace
 }  // namespace batchexec

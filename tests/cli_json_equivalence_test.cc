@@ -1,8 +1,9 @@
 // The CLI's own JSON code against protobuf's: every line it prints must be
 // byte for byte what MessageToJsonString (always_print_primitive_fields,
-// '<' and '>' unescaped) prints for the same TaskResult, and every task line
-// it reads must give the message JsonStringToMessage gives, or fail where
-// that fails. Results and tasks are generated from a fixed seed (set
+// '<' and '>' unescaped) prints for the same TaskResult (with a Value left
+// unset inside an output printed as null, where protobuf drops it), and every
+// task line it reads must give the message JsonStringToMessage gives, or
+// fail where that fails. Results and tasks are generated from a fixed seed (set
 // BATCHEXEC_JSON_SEED to try others), plus hand-picked edge cases.
 #include <cfloat>
 #include <cmath>
@@ -167,7 +168,11 @@ class Generator {
     }
   }
 
-  void FillValue(int depth, bool allow_non_finite, Value* v) {
+  // `unset`: a Value may be left with no kind (results only; a task's JSON
+  // cannot spell one).
+  void FillValue(int depth, bool allow_non_finite, Value* v,
+                 bool unset = false) {
+    if (unset && depth > 0 && OneIn(8)) return;
     const int kind = Uniform(0, depth >= 4 ? 3 : 5);
     switch (kind) {
       case 0:
@@ -186,7 +191,7 @@ class Generator {
         auto* fields = v->mutable_struct_value()->mutable_fields();
         const int n = Uniform(0, 4);
         for (int i = 0; i < n; ++i) {
-          FillValue(depth + 1, allow_non_finite, &(*fields)[String()]);
+          FillValue(depth + 1, allow_non_finite, &(*fields)[String()], unset);
         }
         break;
       }
@@ -194,7 +199,7 @@ class Generator {
         auto* list = v->mutable_list_value();
         const int n = Uniform(0, 4);
         for (int i = 0; i < n; ++i) {
-          FillValue(depth + 1, allow_non_finite, list->add_values());
+          FillValue(depth + 1, allow_non_finite, list->add_values(), unset);
         }
       }
     }
@@ -235,7 +240,10 @@ class Generator {
       r.mutable_status()->set_code(kCodes[Uniform(0, 8)]);
       r.mutable_status()->set_message(String());
     }
-    if (!OneIn(3)) FillValue(0, /*allow_non_finite=*/true, r.mutable_output());
+    if (!OneIn(3)) {
+      FillValue(0, /*allow_non_finite=*/true, r.mutable_output(),
+                /*unset=*/true);
+    }
     if (OneIn(20)) r.mutable_output();  // present, no kind
     r.set_payload(OneIn(2) ? "" : Bytes());
     if (!OneIn(4)) FillDuration(r.mutable_started_after());
@@ -277,6 +285,37 @@ class Generator {
  private:
   std::mt19937_64 rng_;
 };
+
+// Sets every Value with no kind inside `v` (not `v` itself) to null.
+void NullUnsetInside(Value* v) {
+  const auto fix = [](Value* item) {
+    if (item->kind_case() == Value::KIND_NOT_SET) {
+      item->set_null_value(google::protobuf::NULL_VALUE);
+    } else {
+      NullUnsetInside(item);
+    }
+  };
+  if (v->has_struct_value()) {
+    for (auto& [key, item] : *v->mutable_struct_value()->mutable_fields()) {
+      fix(&item);
+    }
+  } else if (v->has_list_value()) {
+    for (Value& item : *v->mutable_list_value()->mutable_values()) fix(&item);
+  }
+}
+
+std::string ProtobufLine(const v1::TaskResult& r);
+
+// What the CLI must print for `r`: protobuf's line for `r` with every unset
+// Value inside its output made null. protobuf drops such a Value from its
+// list or object (so [unset,1] prints as [1], a different list); the CLI
+// prints null, and nothing else may differ. An unset output itself is left
+// out by both. Edits `r` in place: a copy's maps may iterate in another
+// order, and both printers print a map in its iteration order.
+std::string ProtobufLineWithUnsetAsNull(v1::TaskResult* r) {
+  if (r->has_output()) NullUnsetInside(r->mutable_output());
+  return ProtobufLine(*r);
+}
 
 std::string ProtobufLine(const v1::TaskResult& r) {
   google::protobuf::util::JsonPrintOptions options;
@@ -324,9 +363,50 @@ void ExpectSameParse(const std::string& json) {
 TEST(CliJsonEquivalence, ResultLinesMatchProtobufsPrinter) {
   Generator gen(Seed());
   for (int i = 0; i < kResults; ++i) {
-    const v1::TaskResult r = gen.Result();
-    ASSERT_EQ(CliLine(r), ProtobufLine(r)) << r.ShortDebugString();
+    v1::TaskResult r = gen.Result();
+    const std::string line = CliLine(r);
+    const std::string debug = r.ShortDebugString();
+    ASSERT_EQ(line, ProtobufLineWithUnsetAsNull(&r)) << debug;
   }
+}
+
+// Counts the Values with no kind inside `v`.
+int UnsetInside(const Value& v) {
+  int n = 0;
+  const auto count = [&n](const Value& item) {
+    n += item.kind_case() == Value::KIND_NOT_SET ? 1 : UnsetInside(item);
+  };
+  for (const auto& [key, item] : v.struct_value().fields()) count(item);
+  for (const Value& item : v.list_value().values()) count(item);
+  return n;
+}
+
+TEST(CliJsonEquivalence, GeneratedResultsHoldUnsetValues) {
+  Generator gen(Seed());
+  int unset = 0;
+  for (int i = 0; i < kResults; ++i)
+    unset += UnsetInside(gen.Result().output());
+  EXPECT_GT(unset, kResults / 20);  // the comparison above meets them
+}
+
+TEST(CliJsonEquivalence, UnsetValuesPrintAsNullAndReadBack) {
+  v1::TaskResult r;
+  auto* fields = r.mutable_output()->mutable_struct_value()->mutable_fields();
+  (*fields)["a"];  // no kind
+  auto* list = (*fields)["b"].mutable_list_value();
+  list->add_values();
+  list->add_values()->set_number_value(1);
+  const std::string line = CliLine(r);
+  EXPECT_NE(line.find(R"("output":{)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("a":null)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("b":[null,1])"), std::string::npos) << line;
+  v1::TaskResult back;
+  ASSERT_TRUE(JsonStringToMessage(line, &back).ok()) << line;
+  EXPECT_EQ(back.output().struct_value().fields().at("a").kind_case(),
+            Value::kNullValue);
+  EXPECT_EQ(
+      back.output().struct_value().fields().at("b").list_value().values_size(),
+      2);
 }
 
 TEST(CliJsonEquivalence, ResultEdgeCases) {

@@ -183,8 +183,8 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(server_->Stats().batches_started(), 0u);
 }
 
-TEST_F(CliTest, DeadlineEndsTheCall) {
-  CliRun run = Cli({"gather", "--deadline=200ms", "echo:", "sleep:20"});
+TEST_F(CliTest, TimeoutEndsTheCall) {
+  CliRun run = Cli({"gather", "--timeout=200ms", "echo:", "sleep:20"});
   EXPECT_EQ(run.code, kExitFailed);
   std::vector<v1::TaskResult> results = ParseLines(run.out);
   ASSERT_EQ(results.size(), 2u);
@@ -193,9 +193,18 @@ TEST_F(CliTest, DeadlineEndsTheCall) {
       WaitUntil([&] { return server_->Stats().inflight_tasks() == 0; }));
 }
 
+TEST_F(CliTest, DeadlineStillEndsTheCallWithAWarning) {
+  CliRun run = Cli({"gather", "--deadline=200ms", "echo:", "sleep:20"});
+  EXPECT_EQ(run.code, kExitFailed);
+  EXPECT_THAT(run.err, HasSubstr("warning: --deadline is deprecated"));
+  std::vector<v1::TaskResult> results = ParseLines(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].status().code(), 4);  // DEADLINE_EXCEEDED
+}
+
 TEST_F(CliTest, PerTaskTimeout) {
-  CliRun run = Cli(
-      {"gather", "--return_exceptions", "--timeout=0.1", "sleep:20", "echo:"});
+  CliRun run = Cli({"gather", "--return_exceptions", "--task_timeout=0.1",
+                    "sleep:20", "echo:"});
   EXPECT_EQ(run.code, kExitFailed);
   std::vector<v1::TaskResult> results = ParseLines(run.out);
   ASSERT_EQ(results.size(), 2u);
@@ -264,7 +273,7 @@ TEST_F(CliTest, FailedCancelledAndTimedOutTasksKeepTheirTiming) {
             results[0].started_after().nanos() +
                 results[0].started_after().seconds() * 1'000'000'000);
 
-  run = Cli({"gather", "--return_exceptions", "--timeout=0.1", "sleep:20",
+  run = Cli({"gather", "--return_exceptions", "--task_timeout=0.1", "sleep:20",
              "--progress=none"});
   results = ParseLines(run.out);
   ASSERT_EQ(results.size(), 1u);

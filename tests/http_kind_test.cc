@@ -16,6 +16,7 @@
 #include "server/core/executor.h"
 #include "server/core/limits.h"
 #include "server/tasks/kinds.h"
+#include "server/test_util/dns_responder.h"
 #include "server/test_util/recording_sink.h"
 #include "tests/test_util/http_test_server.h"
 
@@ -229,6 +230,43 @@ TEST_F(HttpKindTest, NamesAreCheckedByTheAddressTheyResolveTo) {
       << r.status().message();
 }
 
+TEST_F(HttpKindTest, HostNamesAreResolvedByTheServersResolverAndPinned) {
+  // Names only this DNS server knows: curl's own resolver (the system's)
+  // cannot find them, so a success shows the c-ares answer was pinned.
+  testing::DnsZone zone;
+  zone.addresses["web.batchexec.test"] = {"127.0.0.1"};
+  zone.addresses["far.batchexec.test"] = {"192.0.2.1"};
+  zone.silent = {"quiet.batchexec.test"};
+  auto dns = testing::DnsResponder::Start(zone);
+  ASSERT_TRUE(dns.ok()) << dns.status();
+  BuiltinKindsOptions kinds;
+  kinds.dns_servers = (*dns)->address();
+  Restart(kinds);
+  const std::string port = absl::StrCat(server_->port());
+  auto r = RunOne(
+      absl::StrCat(R"("url":"http://web.batchexec.test:)", port, R"(/ok")"));
+  EXPECT_EQ(r.status().code(), 0) << r.status().message();
+  EXPECT_EQ(Number(r, "status"), 200);
+  EXPECT_GE((*dns)->queries_for("web.batchexec.test"), 1);
+  // The pinned address is still checked on connect.
+  r = RunOne(
+      absl::StrCat(R"("url":"http://far.batchexec.test:)", port, R"(/ok")"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kPermissionDenied))
+      << r.status().message();
+  // No such name: UNAVAILABLE, as curl reports it.
+  r = RunOne(absl::StrCat(R"("url":"http://missing.batchexec.test:)", port,
+                          R"(/ok")"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kUnavailable))
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("resolve"), std::string::npos)
+      << r.status().message();
+  // A resolver that never answers: the exchange's timeout.
+  r = RunOne(absl::StrCat(R"("url":"http://quiet.batchexec.test:)", port,
+                          R"(/ok","timeout":0.5)"));
+  EXPECT_EQ(r.status().code(), CodeOf(Code::kDeadlineExceeded))
+      << r.status().message();
+}
+
 TEST_F(HttpKindTest, RefusedConnectionIsUnavailable) {
   // A port that was free a moment ago: nothing listens there.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -344,6 +382,25 @@ TEST_F(HttpKindTest, BadArgsAreRejectedBeforeAnythingRuns) {
       {R"("url":"$URL/ok","body":"x")", "args.body"},
       {R"("url":"$URL/ok","follow_redirects":"yes")", "follow_redirects"},
       {R"("url":"$URL/ok","nope":1)", "nope"},
+      // Framing and routing headers the transfer sets: a caller's own would
+      // smuggle a request onto a connection shared with other callers.
+      {R"("url":"$URL/ok","headers":{"Content-Length":"0"})",
+       "args.headers.Content-Length is not allowed: Content-Length is set by "
+       "the server"},
+      {R"("url":"$URL/ok","headers":{"transfer-encoding":"chunked"})",
+       "args.headers.transfer-encoding is not allowed: Transfer-Encoding"},
+      {R"("url":"$URL/ok","headers":{"CONNECTION":"keep-alive"})",
+       "is not allowed: Connection"},
+      {R"("url":"$URL/ok","headers":{"hOsT":"evil.example"})",
+       "is not allowed: Host"},
+      {R"("url":"$URL/ok","headers":{" Host ":"evil.example"})",
+       "is not allowed: Host"},
+      {R"("url":"$URL/ok","headers":{"\tContent-Length":"5"})",
+       "is not allowed: Content-Length"},
+      {R"("url":"$URL/ok","headers":{"Host:":"evil.example"})",
+       "is not an HTTP token"},
+      {R"("url":"$URL/ok","headers":{"X\r\nHost":"evil.example"})",
+       "is not an HTTP token"},
   };
   for (const auto& [args, want] : cases) {
     absl::Status s = Validate(args);

@@ -243,23 +243,39 @@ TEST_P(TokenBeforeRequest, CallsWithoutTheTokenFailWithoutSendingTheRequest) {
   EXPECT_EQ(server_->executor().Stats().batches_started(), 0u);
 }
 
-// Health checking and reflection stay open (see ServerOptions).
-TEST_P(TokenBeforeRequest, HealthAndReflectionNeedNoToken) {
+// Health checking stays open; reflection needs the token as BatchExecutor
+// does (see ServerOptions), and works with it as grpcurl sends it (-H).
+TEST_P(TokenBeforeRequest, HealthIsOpenReflectionNeedsTheToken) {
   auto health = testing::CheckHealth(channel_);
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, testing::kServing);
-  auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel_);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(5));
-  auto stream = stub->ServerReflectionInfo(&context);
-  grpc::reflection::v1::ServerReflectionRequest request;
-  request.set_list_services("");
-  EXPECT_TRUE(stream->Write(request));
-  stream->WritesDone();
+  auto list = [&](const char* authorization,
+                  grpc::reflection::v1::ServerReflectionResponse* response) {
+    auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel_);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    if (*authorization != '\0') {
+      context.AddMetadata("authorization", authorization);
+    }
+    auto stream = stub->ServerReflectionInfo(&context);
+    grpc::reflection::v1::ServerReflectionRequest request;
+    request.set_list_services("");
+    stream->Write(request);
+    stream->WritesDone();
+    stream->Read(response);
+    return stream->Finish();
+  };
+  for (const char* bad : {"", "Bearer wrong"}) {
+    grpc::reflection::v1::ServerReflectionResponse response;
+    const grpc::Status status = list(bad, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << "'" << bad << "': " << status.error_message();
+    EXPECT_EQ(response.list_services_response().service_size(), 0);
+  }
   grpc::reflection::v1::ServerReflectionResponse response;
-  EXPECT_TRUE(stream->Read(&response));
-  EXPECT_TRUE(stream->Finish().ok());
+  const grpc::Status status = list("Bearer s3cr3t-token", &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_GT(response.list_services_response().service_size(), 0);
 }
 

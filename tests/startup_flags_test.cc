@@ -106,10 +106,30 @@ TEST(StartupFlags, AllowlistEntryWithPortZeroStopsTheServer) {
   EXPECT_NE(e.stderr_text.find("port 0"), std::string::npos) << e.stderr_text;
 }
 
+// "::/0" spans IPv4's mapped form; it admits IPv6 only, and the server says
+// so as it starts (a later bad flag stops it here, after the warning).
+TEST(StartupFlags, Ipv6AllowlistRuleSpanningIpv4IsCalledOutAtStart) {
+  Exit e = RunToExit(
+      {"--port=0", "--probe_allowlist=::/0", "--dns_servers=not a server"});
+  EXPECT_NE(e.stderr_text.find("--probe_allowlist: warning: allowlist entry "
+                               "'::/0' is an IPv6 rule"),
+            std::string::npos)
+      << e.stderr_text;
+  EXPECT_NE(e.stderr_text.find("admits no IPv4"), std::string::npos)
+      << e.stderr_text;
+}
+
 TEST(StartupFlags, DnsServersThatDoNotParseStopTheServer) {
   Exit e = RunToExit({"--port=0", "--dns_servers=not a server"});
   EXPECT_EQ(e.code, 2);
   EXPECT_NE(e.stderr_text.find("--dns_servers"), std::string::npos)
+      << e.stderr_text;
+}
+
+TEST(StartupFlags, DnsAllowlistThatDoesNotParseStopsTheServer) {
+  Exit e = RunToExit({"--port=0", "--dns_allowlist=example.com,bad name"});
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.stderr_text.find("--dns_allowlist"), std::string::npos)
       << e.stderr_text;
 }
 
@@ -156,6 +176,16 @@ TEST(StartupFlags, LoopbackServerKeepsProbingLoopbackByDefault) {
   testing::ServerProcess server(kServer, {"--port=0"});
   ASSERT_NE(server.port(), 0);
   EXPECT_EQ(ProbeCode(server.target(), "127.0.0.1", server.port()), 0);
+}
+
+TEST(StartupFlags, Ipv6AllowAllDoesNotReachIpv4Loopback) {
+  testing::ServerProcess server(
+      kServer, {"--host=0.0.0.0", "--port=0", "--probe_allowlist=::/0"});
+  ASSERT_NE(server.port(), 0);
+  EXPECT_EQ(ProbeCode(server.target(), "127.0.0.1", server.port()),
+            kPermissionDenied);
+  EXPECT_EQ(ProbeCode(server.target(), "::ffff:127.0.0.1", server.port()),
+            kPermissionDenied);
 }
 
 }  // namespace

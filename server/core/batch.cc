@@ -11,6 +11,7 @@
 #include "common/arena_blocks.h"
 #include "common/proto_status.h"
 #include "common/proto_time.h"
+#include "server/core/limits.h"
 #include "server/core/result_size.h"
 #include "server/core/value_depth.h"
 
@@ -84,6 +85,12 @@ Batch::Batch(std::string id, std::shared_ptr<const Caller> caller,
 Batch::~Batch() = default;
 
 void Batch::Start() {
+  if (size_ == 0) {
+    // Done at once. In line for slots it would wait, pinning itself and its
+    // request's memory, until a full server freed a slot it never uses.
+    FinishIfDone();
+    return;
+  }
   std::shared_ptr<Batch> self = shared_from_this();
   if (options_.deadline != absl::InfiniteFuture()) {
     std::weak_ptr<Batch> weak = self;
@@ -94,7 +101,6 @@ void Batch::Start() {
       }
     });
   }
-  FinishIfDone();  // an empty batch is done at once
   semaphore_.Request(std::move(self));
 }
 
@@ -313,11 +319,17 @@ void Batch::OnTaskEnded(TaskContext& task,
       ToProtoStatus(result.status(), r->mutable_status());
       fit = SizeResult(*r);
     }
+    // `r` is the sink's once passed on (a sent chunk frees it): read first.
+    int code = r->status().code();
+    if (absl::Status refused = EmitLocked(r, ok, fit); !refused.ok()) {
+      ok = false;
+      code = static_cast<int>(refused.code());
+      result = std::move(refused);
+    }
     if (options_.observer != nullptr) {
-      options_.observer->TaskEnded(*kinds_[index], r->status().code(),
+      options_.observer->TaskEnded(*kinds_[index], code,
                                    now - task.started_at());
     }
-    EmitLocked(r, ok, fit);
     // The failure goes out before the cancellations it causes.
     if (!ok && options_.fail_fast && !cancelled_) {
       // Named as the SDK and CLI name it: task 2 (id "b") failed: ...
@@ -454,7 +466,7 @@ void Batch::EndWaitingRetriesLocked(const absl::Status& why) {
                                    absl::InfiniteDuration());
     }
     retries_.erase(it++);
-    EmitLocked(r, false, SizeResult(*r));
+    EmitLocked(r, false, SizeResult(*r)).IgnoreError();  // failed already
   }
   ready_.clear();
   waiting_retries_ = 0;
@@ -513,7 +525,7 @@ void Batch::EmitNotStartedLocked() {
                                    absl::InfiniteDuration());
     }
     ++next_;
-    EmitLocked(r, false, SizeResult(*r));
+    EmitLocked(r, false, SizeResult(*r)).IgnoreError();  // failed already
   }
 }
 
@@ -529,7 +541,27 @@ v1::TaskResult* Batch::NewResultLocked(uint32_t index) {
   return r;
 }
 
-void Batch::EmitLocked(v1::TaskResult* result, bool ok, const ResultFit& fit) {
+absl::Status Batch::EmitLocked(v1::TaskResult* result, bool ok, ResultFit fit) {
+  absl::Status refused;
+  if (sink_ != nullptr) refused = sink_->Hold(fit);
+  if (!refused.ok()) {
+    ok = false;
+    // Frees what can be freed now: an output the result owns (a Value on
+    // an arena that only points elsewhere frees nothing and deletes
+    // nothing), and the payload's buffer.
+    if (result->has_output()) result->mutable_output()->Clear();
+    result->clear_output();
+    if (!result->payload().empty()) {
+      std::string().swap(*result->mutable_payload());
+    }
+    ToProtoStatus(refused, result->mutable_status());
+    fit = SizeResult(*result);
+    if (fit.bytes > static_cast<size_t>(kReservedBytesPerTask)) {
+      result->clear_id();  // what is left must fit in the task's reserve
+      fit = SizeResult(*result);
+    }
+    sink_->Hold(fit).IgnoreError();  // within the task's reserve: nothing
+  }
   ++completed_;
   if (!ok) {
     ++failed_;
@@ -539,6 +571,7 @@ void Batch::EmitLocked(v1::TaskResult* result, bool ok, const ResultFit& fit) {
     }
   }
   if (sink_ != nullptr) sink_->OnResult(result, fit, ProgressLocked());
+  return refused;
 }
 
 void Batch::Resume() {

@@ -44,6 +44,11 @@ class BatchSink {
   // follows at once, under the same lock hold. Lets a sink keep results
   // where they go out (e.g. the response's slot, on its arena): no copy.
   virtual v1::TaskResult* NewResult(uint32_t index) = 0;
+  // Before OnResult, under the same lock hold: the sink charges the result
+  // it is to hold (`fit.bytes`) to its memory budget (ResultCharge). An
+  // error (RESOURCE_EXHAUSTED naming the budget) has the batch replace the
+  // result by that error, which then ends the task, and Hold that instead.
+  virtual absl::Status Hold(const ResultFit& fit) { return absl::OkStatus(); }
   // That result is complete (once per task, in completion order), already
   // sized (`fit`): fitted under the per-result limit if it succeeded
   // (FitResult), only sized if it failed (SizeResult).
@@ -106,7 +111,9 @@ class Batch final : public TaskContext::Owner,
 
   const std::string& id() const { return id_; }
   const Caller& caller() const { return *caller_; }
-  const void* caller_key() const override { return caller_.get(); }
+  // Stable per caller name, so CPU work posted after the batch ended (a
+  // Gather's serialization) still takes its caller's turn.
+  const void* caller_key() const override { return CpuTurnKey(caller_->name); }
   int64_t max_concurrency() const { return options_.max_concurrency; }
   double max_starts_per_second() const {
     return options_.max_starts_per_second;
@@ -157,8 +164,10 @@ class Batch final : public TaskContext::Owner,
   // Where task `index`'s result goes (the sink's message, or scratch_).
   v1::TaskResult* NewResultLocked(uint32_t index)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts a result written into NewResultLocked's message and passes it on.
-  void EmitLocked(v1::TaskResult* result, bool ok, const ResultFit& fit)
+  // Counts a result written into NewResultLocked's message and passes it on,
+  // once the sink holds it (BatchSink::Hold). Returns the sink's refusal:
+  // the result then says that error instead.
+  absl::Status EmitLocked(v1::TaskResult* result, bool ok, ResultFit fit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Progress ProgressLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if the batch can start a task now (may arm the permit timer).

@@ -38,6 +38,18 @@ EventQueue::Chunk EventQueue::NewChunk() {
   return chunk;
 }
 
+void EventQueue::ChargeTo(MemoryBudget::Reservation reservation) {
+  MutexLock lock(&mu_);
+  charge_ = ResultCharge(std::move(reservation));
+}
+
+absl::Status EventQueue::Hold(const ResultFit& fit) {
+  MutexLock lock(&mu_);
+  pending_charge_ = 0;
+  if (dropped_) return absl::OkStatus();  // discarded: nothing is held
+  return charge_.Hold(fit.bytes, &pending_charge_);
+}
+
 void EventQueue::Accept(v1::Accepted accepted) {
   MutexLock lock(&mu_);
   accepted_ = std::move(accepted);
@@ -110,6 +122,8 @@ void EventQueue::OnResult(v1::TaskResult* result, const ResultFit& sized,
   Chunk& chunk = chunks_.back();
   ++chunk.results;
   chunk.bytes += framed;
+  chunk.charged += pending_charge_;
+  pending_charge_ = 0;
   if (waste > 0) {
     // The arena's last chunk: it goes with it. Closed chunks are due, so
     // the space is freed at the writer's next turn.
@@ -148,6 +162,11 @@ int64_t EventQueue::unsent_bytes() const {
   return unsent_bytes_;
 }
 
+int64_t EventQueue::charged_bytes() const {
+  MutexLock lock(&mu_);
+  return charge_.held();
+}
+
 void EventQueue::Drop() {
   MutexLock lock(&mu_);
   dropped_ = true;
@@ -156,6 +175,9 @@ void EventQueue::Drop() {
 
 void EventQueue::DropUnsentLocked() {
   if (filling_) return;  // OnResult drops it, once the batch is out
+  for (const Chunk& chunk : chunks_) charge_.Release(chunk.charged);
+  charge_.Release(pending_charge_);
+  pending_charge_ = 0;
   chunks_.clear();
   unsent_results_ = 0;
   unsent_bytes_ = 0;
@@ -191,11 +213,13 @@ bool EventQueue::NextEventLocked(absl::Time now, Step* step) {
     chunks_.pop_front();
     unsent_results_ -= chunk.results;
     unsent_bytes_ -= chunk.bytes + chunk.waste;
+    charge_.Release(chunk.charged);
     *chunk.event->mutable_results()->mutable_progress() = progress_;
     progress_changed_ = false;
     if (unsent_results_ > 0) pending_since_ = now - kFlushInterval;  // due
     out.arena_ = std::move(chunk.arena);
     out.message_ = chunk.event;
+    out.bytes_ = chunk.bytes;
     step->event = std::move(out);
     return true;
   }

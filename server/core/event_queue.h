@@ -10,7 +10,9 @@
 //  - results and progress wait up to kFlushInterval to share a message,
 //    unless kMinChunkResults are ready, a chunk is full or the batch is done;
 //  - past kMaxUnsentResults or kMaxUnsentBytes unsent, Backlogged() asks the
-//    batch to start no more tasks; Take() says when it may resume.
+//    batch to start no more tasks; Take() says when it may resume;
+//  - unsent results are charged to the caller's request memory (ChargeTo,
+//    Hold) until their chunk is taken or dropped.
 // Results go out in the order OnResult saw them (completion order).
 //
 // gRPC-free. Thread-safe, with one rule: a NewResult/OnResult pair must not
@@ -24,10 +26,13 @@
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "batchexec/v1/batch.pb.h"
 #include "common/mutex.h"
 #include "google/protobuf/arena.h"
+#include "server/core/memory_budget.h"
+#include "server/core/result_charge.h"
 #include "server/core/result_size.h"
 
 namespace batchexec {
@@ -41,12 +46,16 @@ class OutgoingEvent {
   OutgoingEvent& operator=(OutgoingEvent&&) = default;
 
   const v1::ExecuteEvent& message() const { return *message_; }
+  // A chunk's results as serialized, framing included; 0 for the other
+  // events (a few dozen bytes each).
+  int64_t bytes() const { return bytes_; }
 
  private:
   friend class EventQueue;
   std::shared_ptr<google::protobuf::Arena> arena_;  // a chunk's, else null
   std::unique_ptr<v1::ExecuteEvent> owned_;         // when not on arena_
   v1::ExecuteEvent* message_ = nullptr;
+  int64_t bytes_ = 0;
 };
 
 class EventQueue {
@@ -54,6 +63,10 @@ class EventQueue {
   EventQueue() = default;
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
+
+  // Charges unsent results to `reservation`'s budgets (ResultCharge) from
+  // now on. Call before the batch starts.
+  void ChargeTo(MemoryBudget::Reservation reservation);
 
   // --- The batch's side (BatchSink, under the batch's lock) --------------
 
@@ -64,6 +77,9 @@ class EventQueue {
   // Where the next result is to be written; OnResult(that result) follows
   // before any other NewResult.
   v1::TaskResult* NewResult();
+  // Charges the result from NewResult, of `fit.bytes` (BatchSink::Hold):
+  // RESOURCE_EXHAUSTED naming the budget if it does not fit.
+  absl::Status Hold(const ResultFit& fit);
   // The result from NewResult is complete; `sized` is its size as the batch
   // measured it (BatchSink::OnResult).
   void OnResult(v1::TaskResult* result, const ResultFit& sized,
@@ -97,6 +113,8 @@ class EventQueue {
   // arena space of oversize results, until their chunk is sent).
   int64_t unsent_results() const;
   int64_t unsent_bytes() const;
+  // Bytes charged to the budgets for unsent results (ChargeTo).
+  int64_t charged_bytes() const;
 
  private:
   // Results wait in chunks, each a ResultChunk event on an arena: one free
@@ -108,6 +126,7 @@ class EventQueue {
     int64_t results = 0;
     int64_t bytes = 0;    // its results, serialized with their framing
     int64_t waste = 0;    // arena space of oversize results replaced
+    int64_t charged = 0;  // its results' charge (ResultCharge)
     bool closed = false;  // takes no more results
   };
   static Chunk NewChunk();
@@ -125,6 +144,9 @@ class EventQueue {
   std::deque<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
   int64_t unsent_results_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t unsent_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  ResultCharge charge_ ABSL_GUARDED_BY(mu_);
+  // Charged for the result between Hold and OnResult (not yet in a chunk).
+  int64_t pending_charge_ ABSL_GUARDED_BY(mu_) = 0;
   // Between NewResult and OnResult the batch writes into chunks_.back()
   // outside mu_: that chunk must not be sent, dropped or moved meanwhile.
   bool filling_ ABSL_GUARDED_BY(mu_) = false;

@@ -77,6 +77,73 @@ int ChunkCount(const std::vector<v1::ExecuteEvent>& events) {
                        [](const auto& e) { return e.has_results(); });
 }
 
+// Produce, for a queue that charges its results (ChargeTo): the result is
+// held first, as a batch does; false if the queue refused it.
+bool ProduceHeld(EventQueue& queue, uint32_t index, size_t payload_bytes) {
+  v1::TaskResult* r = queue.NewResult();
+  r->set_index(index);
+  r->mutable_status();
+  r->set_payload(std::string(payload_bytes, 'p'));
+  ResultFit fit = SizeResult(*r);
+  const bool held = queue.Hold(fit).ok();
+  if (!held) {
+    r->clear_payload();
+    r->mutable_status()->set_code(8);
+    fit = SizeResult(*r);
+    EXPECT_TRUE(queue.Hold(fit).ok());
+  }
+  queue.OnResult(r, fit, SomeProgress(index + 1));
+  return held;
+}
+
+TEST(EventQueue, ChargesUnsentResultsToTheCallerUntilTheyAreSent) {
+  MemoryBudget budget(int64_t{1} << 30, int64_t{1} << 30);
+  {
+    EventQueue queue;
+    queue.ChargeTo(*budget.TryReserve("a", 0));
+    queue.Accept(v1::Accepted());
+    for (uint32_t i = 0; i < 8; ++i) {
+      ASSERT_TRUE(ProduceHeld(queue, i, 300'000));
+    }
+    // Each result beyond its task's reserve, all unsent.
+    EXPECT_GE(queue.charged_bytes(), 8 * (300'000 - kReservedBytesPerTask));
+    EXPECT_GE(budget.in_use("a"), queue.charged_bytes());
+    std::vector<v1::ExecuteEvent> events = Drain(queue);
+    EXPECT_EQ(Results(events).size(), 8u);
+    EXPECT_EQ(queue.charged_bytes(), 0);
+    EXPECT_LE(budget.in_use("a"), 2 * kResultChargeStep);  // a spare step
+  }
+  EXPECT_EQ(budget.in_use(), 0);
+}
+
+TEST(EventQueue, RefusesAResultPastTheCallersShareAndTakesItOnceSent) {
+  MemoryBudget budget(int64_t{1} << 30, 1 << 20);
+  EventQueue queue;
+  queue.ChargeTo(*budget.TryReserve("a", 0));
+  queue.Accept(v1::Accepted());
+  ASSERT_TRUE(ProduceHeld(queue, 0, 400'000));
+  ASSERT_TRUE(ProduceHeld(queue, 1, 400'000));
+  EXPECT_FALSE(ProduceHeld(queue, 2, 400'000));  // 1.2 MB > 1 MiB
+  Drain(queue);
+  EXPECT_EQ(queue.charged_bytes(), 0);
+  EXPECT_TRUE(ProduceHeld(queue, 3, 400'000));  // room again
+}
+
+TEST(EventQueue, DropReleasesTheChargeOfWhatIsQueued) {
+  MemoryBudget budget(int64_t{1} << 30, int64_t{1} << 30);
+  EventQueue queue;
+  queue.ChargeTo(*budget.TryReserve("a", 0));
+  queue.Accept(v1::Accepted());
+  ASSERT_TRUE(ProduceHeld(queue, 0, 3 << 20));
+  ASSERT_TRUE(ProduceHeld(queue, 1, 3 << 20));
+  EXPECT_GT(queue.charged_bytes(), 5 << 20);
+  queue.Drop();
+  EXPECT_EQ(queue.charged_bytes(), 0);
+  EXPECT_TRUE(ProduceHeld(queue, 2, 3 << 20));  // discarded: nothing held
+  EXPECT_EQ(queue.charged_bytes(), 0);
+  EXPECT_LE(budget.in_use("a"), 2 * kResultChargeStep);
+}
+
 TEST(EventQueue, SendsNothingBeforeAccepted) {
   EventQueue queue;
   Produce(queue, 0, 10);
@@ -103,6 +170,24 @@ TEST(EventQueue, SmallResultsShareOneChunkThenSummaryThenEnd) {
   EXPECT_EQ(events[1].results().progress().completed(), 10u);
   EXPECT_EQ(events[2].summary().succeeded(), 10u);
   EXPECT_TRUE(end);
+}
+
+// The writer decides where to serialize by an event's bytes(): a chunk's
+// results as they go out (framing aside), a small event's 0.
+TEST(EventQueue, AnEventSaysHowManyBytesItsResultsTake) {
+  EventQueue queue;
+  queue.Accept(v1::Accepted());
+  EventQueue::Step accepted = queue.Take(Later());
+  ASSERT_TRUE(accepted.event.has_value());
+  EXPECT_EQ(accepted.event->bytes(), 0);
+  for (uint32_t i = 0; i < 10; ++i) Produce(queue, i, 10'000);
+  EventQueue::Step chunk = queue.Take(Later());
+  ASSERT_TRUE(chunk.event.has_value());
+  const int64_t serialized =
+      static_cast<int64_t>(chunk.event->message().ByteSizeLong());
+  EXPECT_GT(chunk.event->bytes(), 100'000);
+  EXPECT_LE(chunk.event->bytes(), serialized);
+  EXPECT_GE(chunk.event->bytes() + 64, serialized);
 }
 
 TEST(EventQueue, ResultsWaitForTheFlushIntervalUnlessDue) {

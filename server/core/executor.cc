@@ -1,6 +1,7 @@
 #include "server/core/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -30,7 +31,11 @@ bool IsNegative(const google::protobuf::Duration& d) {
 Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
     : options_(options),
       registry_(registry),
-      request_memory_(options.max_request_memory),
+      request_memory_(
+          options.max_request_memory,
+          options.max_request_memory_per_caller > 0
+              ? options.max_request_memory_per_caller
+              : std::max<int64_t>(options.max_request_memory / 2, 1)),
       semaphore_(
           options.max_inflight_tasks,
           [this](absl::AnyInvocable<void()> fn) {
@@ -44,7 +49,7 @@ Executor::Executor(ExecutorOptions options, const TaskRegistry& registry)
 Executor::~Executor() {
   StopAccepting();
   CancelAll(absl::CancelledError("server shutting down"));
-  WaitIdle(absl::InfiniteFuture());
+  WaitIdle(absl::InfiniteDuration());
 }
 
 absl::Status Executor::CheckBatchSize(int64_t tasks) const {
@@ -233,19 +238,23 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
                           size, " would exceed ", options_.max_queued_tasks,
                           " (--max_queued_tasks); retry later")));
     }
-    CallerRecord& record = callers_[caller.name];
-    if (record.open_batches >= options_.max_open_batches_per_caller) {
+    // Looked up, not made: a refused caller leaves no record behind (with
+    // IP identities, anyone could otherwise grow the map without bound).
+    auto known = callers_.find(caller.name);
+    const CallerRecord current =
+        known == callers_.end() ? CallerRecord() : known->second;
+    if (current.open_batches >= options_.max_open_batches_per_caller) {
       return Rejected(
           RejectReason::kMaxOpenBatchesPerCaller,
           absl::ResourceExhaustedError(absl::StrCat(
               "caller '", caller.name, "' already runs ",
-              Batches(record.open_batches),
+              Batches(current.open_batches),
               ", its limit (--max_open_batches_per_caller); retry later")));
     }
-    if (record.open_tasks + size > options_.max_queued_tasks_per_caller) {
+    if (current.open_tasks + size > options_.max_queued_tasks_per_caller) {
       return Rejected(RejectReason::kMaxQueuedTasksPerCaller,
                       absl::ResourceExhaustedError(absl::StrCat(
-                          "caller '", caller.name, "' has ", record.open_tasks,
+                          "caller '", caller.name, "' has ", current.open_tasks,
                           " tasks open + ", size, " would exceed its limit of ",
                           options_.max_queued_tasks_per_caller,
                           " (--max_queued_tasks_per_caller); retry later")));
@@ -253,6 +262,8 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
     // A caller's batches share one Caller: its address is the caller's key
     // in the fair shares. A new weight (tokens reloaded) applies once the
     // caller's open batches have ended.
+    CallerRecord& record =
+        known != callers_.end() ? known->second : callers_[caller.name];
     if (record.caller == nullptr) {
       record.caller = std::make_shared<const Caller>(caller);
     }
@@ -273,13 +284,22 @@ absl::StatusOr<std::shared_ptr<Batch>> Executor::Start(
         if (options_.metrics != nullptr) {
           options_.metrics->BatchEnded(absl::Now() - started);
         }
-        MutexLock lock(&mu_);
-        open_.erase(id);
-        open_tasks_ -= size;
-        auto record = callers_.find(name);
-        record->second.open_tasks -= size;
-        if (--record->second.open_batches == 0) callers_.erase(record);
-        tasks_completed_.fetch_add(size, std::memory_order_relaxed);
+        bool idle;
+        {
+          MutexLock lock(&mu_);
+          open_.erase(id);
+          idle = open_.empty();
+          open_tasks_ -= size;
+          auto record = callers_.find(name);
+          record->second.open_tasks -= size;
+          if (--record->second.open_batches == 0) callers_.erase(record);
+          tasks_completed_.fetch_add(size, std::memory_order_relaxed);
+        }
+        if (idle) {
+          // Taking idle_mu_ orders this after a waiter's check of open_.
+          std::lock_guard<std::mutex> wake(idle_mu_);
+          idle_cv_.notify_all();
+        }
       });
   {
     MutexLock lock(&mu_);
@@ -311,16 +331,39 @@ void Executor::CancelAll(absl::Status why) {
   for (auto& b : batches) b->Cancel(why);
 }
 
-bool Executor::WaitIdle(absl::Time deadline) {
+size_t Executor::caller_records() const {
   MutexLock lock(&mu_);
-  // Runs under mu_ (Await calls it with the lock held).
-  auto idle = [this]()
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return open_.empty(); };
-  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  return callers_.size();
+}
+
+bool Executor::WaitIdle(absl::Duration grace) {
+  // On the steady clock: this Abseil's timed waits sleep until a wall-clock
+  // time, so a clock step would cut or stretch the shutdown grace.
+  using Steady = std::chrono::steady_clock;
+  auto idle = [this] {
+    MutexLock lock(&mu_);
+    return open_.empty();
+  };
+  std::unique_lock<std::mutex> lock(idle_mu_);
+  // Past ~100 years a deadline would overflow the clock: that is no deadline.
+  if (grace > absl::Hours(24 * 365 * 100)) {
+    idle_cv_.wait(lock, idle);
+    return true;
+  }
+  const Steady::time_point deadline =
+      Steady::now() + std::chrono::duration_cast<Steady::duration>(
+                          absl::ToChronoNanoseconds(grace));
+  return idle_cv_.wait_until(lock, deadline, idle);
+}
+
+bool Executor::WaitIdle(absl::Time deadline) {
+  return WaitIdle(deadline - absl::Now());
 }
 
 v1::ServerStats Executor::Stats() const {
   v1::ServerStats stats;
+  stats.set_request_memory_in_use(request_memory_.in_use());
+  stats.set_max_request_memory(request_memory_.limit());
   stats.set_inflight_tasks(semaphore_.in_use());
   stats.set_max_inflight_tasks(semaphore_.limit());
   std::vector<std::shared_ptr<Batch>> batches;
@@ -346,6 +389,8 @@ v1::ServerStats Executor::Stats() const {
   stats.set_tasks_completed(tasks_completed_.load(std::memory_order_relaxed));
   for (auto& [name, c] : callers) {
     c.set_caller(name);
+    c.set_memory_in_use(request_memory_.in_use(name));
+    c.set_max_memory(request_memory_.per_caller_limit());
     *stats.add_callers() = std::move(c);
   }
   std::sort(

@@ -5,8 +5,10 @@
 #define BATCHEXEC_SERVER_CORE_EXECUTOR_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -39,6 +41,8 @@ struct ExecutorOptions {
   int64_t max_open_batches_per_caller = kDefaultMaxOpenBatchesPerCaller;
   int64_t max_queued_tasks_per_caller = kDefaultMaxQueuedTasksPerCaller;
   int64_t max_request_memory = kDefaultMaxRequestMemory;
+  // One caller's share of it; 0: half (kDefaultMaxRequestMemoryPerCaller).
+  int64_t max_request_memory_per_caller = kDefaultMaxRequestMemoryPerCaller;
   int cpu_workers = kDefaultCpuWorkers;
   // Cap on RetryPolicy.max_attempts, the first attempt included.
   int64_t max_attempts = kDefaultMaxAttempts;
@@ -93,16 +97,23 @@ class Executor {
   void StopAccepting();
   // Cancels every open batch with `why`.
   void CancelAll(absl::Status why);
-  // Waits until no batch is open or `deadline` passes; true if none is.
+  // Waits until no batch is open or `grace` has passed on the steady clock
+  // (a wall-clock step moves no shutdown); true if none is open.
+  bool WaitIdle(absl::Duration grace);
+  // The same until `deadline`, read against the wall clock once, at the
+  // call (for tests).
   bool WaitIdle(absl::Time deadline);
 
   v1::ServerStats Stats() const;
+  // Callers with an open batch, as the per-caller quotas track them.
+  size_t caller_records() const;
   const TaskRegistry& registry() const { return registry_; }
   const ExecutorOptions& options() const { return options_; }
   Metrics* metrics() const { return options_.metrics; }
   AccessLog* access_log() const { return options_.access_log; }
   TaskEnvironment& environment() { return env_; }
-  // Parsed requests reserve their memory here before they are built.
+  // Parsed requests reserve their memory here before they are built, and
+  // sinks charge the results they hold (ResultCharge), per caller.
   MemoryBudget& request_memory() { return request_memory_; }
 
  private:
@@ -159,6 +170,11 @@ class Executor {
   };
   absl::flat_hash_map<std::string, CallerRecord> callers_ ABSL_GUARDED_BY(mu_);
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  // Wakes WaitIdle when the last open batch ends. A std::condition_variable
+  // for its steady-clock wait_until (Abseil's waits are wall-clock); taken
+  // before mu_, never while holding it.
+  std::mutex idle_mu_;
+  std::condition_variable idle_cv_;
   uint64_t batches_started_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> tasks_completed_{0};
 };

@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/proto_time.h"
 #include "google/protobuf/arena.h"
@@ -451,6 +456,92 @@ TEST_F(ExecutorTest, EndedBatchesDoNotPileUpBehindAFullServer) {
   for (auto& weak : ended) EXPECT_TRUE(weak.expired());
   EXPECT_EQ(ex->Stats().open_batches(), 1u);
   (*hold)->Cancel(absl::CancelledError("done"));
+}
+
+// An empty batch needs no slot: it ends at once on a server whose every
+// slot is taken, and nothing (the line for slots) keeps it or its request.
+TEST_F(ExecutorTest, EmptyBatchEndsAtOnceOnAFullServer) {
+  ExecutorOptions options;
+  options.max_inflight_tasks = 2;
+  auto ex = MakeExecutor(options);
+  auto holder = std::make_shared<RecordingSink>();
+  auto hold = ex->Start(Request({Sleep(60), Sleep(60)}), absl::InfiniteFuture(),
+                        holder);  // every slot
+  ASSERT_TRUE(hold.ok());
+  std::weak_ptr<Batch> empty;
+  std::weak_ptr<const v1::ExecuteRequest> request;
+  {
+    auto sink = std::make_shared<RecordingSink>();
+    std::shared_ptr<const v1::ExecuteRequest> req = Request({});
+    request = req;
+    auto batch = ex->Start(std::move(req), absl::InfiniteFuture(), sink);
+    ASSERT_TRUE(batch.ok());
+    empty = *batch;
+    ASSERT_TRUE(sink->WaitDone(absl::Seconds(5)));
+    EXPECT_EQ(sink->summary().outcome().code(), kOk);
+    EXPECT_EQ(sink->summary().progress().total(), 0u);
+  }
+  EXPECT_TRUE(empty.expired());
+  EXPECT_TRUE(request.expired());
+  EXPECT_EQ(ex->Stats().open_batches(), 1u);
+  (*hold)->Cancel(absl::CancelledError("done"));
+}
+
+// Callers refused their first batch (say, one per IP address) leave no
+// record behind: the quotas' table holds only callers with open batches.
+TEST_F(ExecutorTest, RefusedFirstBatchesLeaveNoCallerRecords) {
+  ExecutorOptions options;
+  options.max_queued_tasks_per_caller = 2;
+  auto ex = MakeExecutor(options);
+  for (int i = 0; i < 1000; ++i) {
+    auto refused = ex->Start(
+        Request({Sleep(0), Sleep(0), Sleep(0)}), absl::InfiniteFuture(),
+        std::make_shared<RecordingSink>(), nullptr,
+        Caller{absl::StrCat("ipv4:10.0.", i / 256, ".", i % 256), 1});
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_NE(refused.status().message().find("--max_queued_tasks_per_caller"),
+              std::string::npos);
+  }
+  EXPECT_EQ(ex->caller_records(), 0u);
+  // An admitted caller is tracked while its batch is open, and only then.
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(ex->Start(Request({MakeTask("hang")}), absl::InfiniteFuture(),
+                        sink, nullptr, Caller{"team-a", 1})
+                  .ok());
+  EXPECT_EQ(ex->caller_records(), 1u);
+  ex->CancelAll(absl::CancelledError("done"));
+  ASSERT_TRUE(sink->WaitDone(absl::Seconds(5)));
+  EXPECT_EQ(ex->caller_records(), 0u);
+}
+
+// The shutdown grace is a length of time, measured on the steady clock: it
+// is given as a Duration (no wall-clock deadline a clock step could move)
+// and waits that long, no less, while a batch is open.
+static_assert(std::is_same_v<decltype(std::declval<Executor&>().WaitIdle(
+                                 std::declval<absl::Duration>())),
+                             bool>,
+              "WaitIdle takes its grace as a Duration");
+TEST_F(ExecutorTest, WaitIdleWaitsItsGraceOnTheSteadyClockThenWakesAtTheEnd) {
+  auto ex = MakeExecutor();
+  auto sink = std::make_shared<RecordingSink>();
+  auto batch =
+      ex->Start(Request({MakeTask("hang")}), absl::InfiniteFuture(), sink);
+  ASSERT_TRUE(batch.ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(ex->WaitIdle(absl::Milliseconds(200)));
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(200));
+  // The batch's end wakes the wait long before its grace is over.
+  std::thread ender([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    (*batch)->Cancel(absl::CancelledError("done"));
+  });
+  const auto wait = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ex->WaitIdle(absl::Seconds(120)));
+  EXPECT_LT(std::chrono::steady_clock::now() - wait, std::chrono::seconds(60));
+  ender.join();
+  EXPECT_TRUE(ex->WaitIdle(absl::ZeroDuration()));
+  EXPECT_TRUE(ex->WaitIdle(absl::InfiniteDuration()));
 }
 
 TEST_F(ExecutorTest, HandlerThatFinishesThenThrowsReportsItsResultOnce) {

@@ -27,13 +27,28 @@ inline constexpr int64_t kDefaultMaxInflightTasks = 4'000'000;
 // --max_queued_tasks).
 inline constexpr int64_t kDefaultMaxQueuedTasks = 4'000'000;
 
-// Bytes that parsed requests (and the results a Gather keeps for them) may
-// take in all; a request that would go past it gets RESOURCE_EXHAUSTED
-// (flag --max_request_memory). A request counts as
-// 2 x its wire size + kReservedBytesPerTask per task, reserved before it is
-// parsed and released when its batch ends.
+// Bytes that parsed requests and the results held for them may take in all
+// (flag --max_request_memory). A request counts as 2 x its wire size +
+// kReservedBytesPerTask per task, reserved before it is parsed and released
+// when its batch ends; a request that does not fit gets RESOURCE_EXHAUSTED.
+// The per-task reserve covers a small result; what a result takes beyond it
+// is charged while the server holds it (an Execute stream's unsent backlog,
+// a Gather's kept results) and given back once it is sent or freed; a
+// result that does not fit ends its task RESOURCE_EXHAUSTED instead.
 inline constexpr int64_t kDefaultMaxRequestMemory = int64_t{4} << 30;
 inline constexpr int64_t kReservedBytesPerTask = 512;
+
+// What one caller (caller.h) may hold of --max_request_memory, requests and
+// results alike (flag --max_request_memory_per_caller); 0 means half of
+// --max_request_memory. Half: however much one caller sends or leaves
+// unread, the others keep at least half of the budget, and two busy callers
+// get half each. Over it a request, or a result, gets RESOURCE_EXHAUSTED
+// naming the caller's share.
+inline constexpr int64_t kDefaultMaxRequestMemoryPerCaller = 0;
+
+// Results are charged to the budgets in steps of this many bytes (a sink
+// keeps up to twice it spare), so most results touch no shared counter.
+inline constexpr int64_t kResultChargeStep = 1 << 20;
 
 // Batches open at once; more get RESOURCE_EXHAUSTED (flag --max_open_batches).
 inline constexpr int64_t kDefaultMaxOpenBatches = 4096;
@@ -98,6 +113,12 @@ inline constexpr int64_t kMaxExecuteEventBytes = 4 << 20;
 // RESOURCE_EXHAUSTED result naming its size and this limit.
 inline constexpr int64_t kMaxStreamedResultBytes = kMaxExecuteEventBytes - 64;
 
+// Responses (a Gather's) and events (an Execute chunk's results) smaller than
+// this are serialized on the thread that made them ready, often the timer
+// thread every sleep and deadline waits on; larger ones on a CPU worker, in
+// the turn of the call's caller. 64 KiB serializes in ~10 us.
+inline constexpr int64_t kInlineSerializeBytes = 64 << 10;
+
 // Tasks one thread starts in a row before it hands the rest of the work to
 // the dispatcher thread, so no gRPC or timer thread is held for long.
 inline constexpr int kInlineStartBudget = 4096;
@@ -146,6 +167,42 @@ inline constexpr int kMaxHttpHeaders = 100;
 // 30 gives 93: 7 levels to spare. Requests nesting up to 33 still parse,
 // so they get this limit's error rather than a parse failure.
 inline constexpr int kMaxArgsDepth = 30;
+
+// How old the heap figure of /metrics (batchexec_process_heap_bytes) may
+// be: mallinfo2 locks every malloc arena while it walks them (124 ms with
+// ~1M free chunks), so scrapes within this share one reading
+// (heap_gauge.h). Prometheus scrapes every 15 s by default.
+inline constexpr absl::Duration kHeapGaugeMaxAge = absl::Seconds(5);
+
+// The /metrics HTTP server (metrics_http.h): connections at once, and from
+// one client address, and how long a connection may sit without sending or
+// reading a byte before it is closed. At the cap new connections wait in the
+// kernel's accept queue, in order, so idle or stalled connections (a
+// slowloris) delay a scrape by at most the timeout, and one address can hold
+// only its share of the places. Scrapers are few and send at once.
+inline constexpr unsigned kMetricsMaxConnections = 64;
+inline constexpr unsigned kMetricsConnectionsPerAddress = 8;
+inline constexpr absl::Duration kMetricsConnectionTimeout = absl::Seconds(5);
+
+// Server reflection. Names a request may ask for (symbol, file name,
+// extension's containing type): protobuf 3.21's lookup is quadratic in the
+// name's length (80k characters took 2.5 s, on gRPC's thread and under the
+// pool's mutex), and no real name comes near 1 KiB, so longer ones are
+// refused INVALID_ARGUMENT before any lookup. A request message past
+// kMaxReflectionRequestBytes is refused the same way, and a stream ends
+// RESOURCE_EXHAUSTED after kMaxReflectionRequestsPerStream requests
+// (grpcurl sends a few dozen per command): a stream cannot live forever.
+inline constexpr int64_t kMaxReflectionNameLength = 1024;
+inline constexpr int64_t kMaxReflectionRequestBytes = 4096;
+inline constexpr int64_t kMaxReflectionRequestsPerStream = 1000;
+
+// The `dns` kind's shared c-ares channels (dns_resolver.h): the most
+// queries one channel hands c-ares at once; more lookups wait in FIFO
+// order. Every answer lands on the channel's one UDP socket per name server,
+// and a burst larger than its receive buffer (~200 KiB by default, a few
+// hundred datagrams) is dropped and costs a retransmit: 256 lookups (512
+// datagrams for A + AAAA, with the 1 MiB buffer asked for) stay inside it.
+inline constexpr int kMaxDnsLookupsPerChannel = 256;
 
 }  // namespace batchexec
 

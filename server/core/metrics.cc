@@ -1,10 +1,11 @@
 #include "server/core/metrics.h"
 
 #include <algorithm>
+#include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/process_memory.h"
 #include "common/status_code_name.h"
 #include "server/core/metrics_exposition.h"
 
@@ -79,7 +80,9 @@ const std::vector<double>& Metrics::BatchDurationBounds() {
   return *bounds;
 }
 
-Metrics::Metrics(const TaskRegistry& registry) : kind_list_(registry.List()) {
+Metrics::Metrics(const TaskRegistry& registry, HeapGauge::Reader read_heap)
+    : kind_list_(registry.List()),
+      heap_(std::make_unique<HeapGauge>(std::move(read_heap))) {
   std::sort(
       kind_list_.begin(), kind_list_.end(),
       [](const TaskKind* a, const TaskKind* b) { return a->name < b->name; });
@@ -197,13 +200,14 @@ std::string Metrics::Render(const External& external) const {
 
   // The live heap, without the free pages and fragmentation RSS also
   // counts: what the server's requests and tasks hold now (the bench reads
-  // it for its bytes-per-task figure). Read once per scrape, never per task:
-  // mallinfo2 walks malloc's arenas under their locks.
+  // it for its bytes-per-task figure). Read at most once per
+  // kHeapGaugeMaxAge, never per task: mallinfo2 walks malloc's arenas under
+  // their locks.
   w.Family("batchexec_process_heap_bytes", "gauge",
            "Bytes malloc has handed out and not got back (mallinfo2 "
            "uordblks + hblkhd).");
   w.Sample("batchexec_process_heap_bytes", {},
-           static_cast<double>(HeapInUseBytes()));
+           static_cast<double>(heap_->Get()));
 
   w.Family("batchexec_requests_rejected_total", "counter",
            "Requests refused before their batch started, by reason.");
@@ -216,6 +220,12 @@ std::string Metrics::Render(const External& external) const {
              {{"reason", std::string(kReasonNames[r])}},
              static_cast<double>(n));
   }
+  w.Family("batchexec_connections_dropped_total", "counter",
+           "Connections the listener accepted and closed at once because "
+           "the process was out of descriptors (EMFILE/ENFILE), so that it "
+           "keeps accepting once they free up.");
+  w.Sample("batchexec_connections_dropped_total", {},
+           static_cast<double>(external.connections_dropped));
   return w.Take();
 }
 

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/core/heap_gauge.h"
 #include "server/core/task_observer.h"
 #include "server/core/task_registry.h"
 
@@ -40,8 +41,11 @@ class Metrics final : public TaskObserver {
   static const std::vector<double>& TaskDurationBounds();
   static const std::vector<double>& BatchDurationBounds();
 
-  // One series per kind of `registry` (which must outlive this).
-  explicit Metrics(const TaskRegistry& registry);
+  // One series per kind of `registry` (which must outlive this). The heap
+  // gauge reads `read_heap` (default mallinfo2) at most once per
+  // kHeapGaugeMaxAge (heap_gauge.h).
+  explicit Metrics(const TaskRegistry& registry,
+                   HeapGauge::Reader read_heap = nullptr);
   ~Metrics() override;
 
   Metrics(const Metrics&) = delete;
@@ -61,6 +65,7 @@ class Metrics final : public TaskObserver {
     int64_t tasks_inflight = 0;
     int64_t tasks_queued = 0;
     uint64_t unauthenticated = 0;
+    uint64_t connections_dropped = 0;  // at EMFILE (server/rpc/accept_shed.h)
   };
   // The whole exposition text (metrics_exposition.h).
   std::string Render(const External& external) const;
@@ -84,6 +89,7 @@ class Metrics final : public TaskObserver {
   int per_batch_ = 0;  // buckets (+Inf), sum in ns
   int cells_ = 0;
   std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<HeapGauge> heap_;
 };
 
 }  // namespace batchexec

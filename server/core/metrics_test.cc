@@ -199,6 +199,7 @@ TEST(MetricsTest, RendersEveryDesignedFamilyWithItsType) {
       {"batchexec_batch_duration_seconds", "histogram"},
       {"batchexec_process_heap_bytes", "gauge"},
       {"batchexec_requests_rejected_total", "counter"},
+      {"batchexec_connections_dropped_total", "counter"},
   };
   EXPECT_EQ(p.types, want);
   // glibc's heap figure; the ASan and TSan allocators replace glibc's, so
@@ -258,6 +259,7 @@ TEST(MetricsTest, BatchesGaugesAndRejectionsComeOutAsGiven) {
   external.tasks_inflight = 5;
   external.tasks_queued = 11;
   external.unauthenticated = 4;
+  external.connections_dropped = 3;
   Parsed p = Parse(metrics.Render(external));
   ASSERT_TRUE(p.errors.empty()) << absl::StrJoin(p.errors, "\n");
   EXPECT_EQ(Value(p, "batchexec_batches_started_total", {}), 7);
@@ -269,6 +271,7 @@ TEST(MetricsTest, BatchesGaugesAndRejectionsComeOutAsGiven) {
   EXPECT_EQ(Value(p, r, {{"reason", "shutting_down"}}), 1);
   EXPECT_EQ(Value(p, r, {{"reason", "unauthenticated"}}), 4);
   EXPECT_EQ(Value(p, r, {{"reason", "max_queued_tasks"}}), 0);
+  EXPECT_EQ(Value(p, "batchexec_connections_dropped_total", {}), 3);
   EXPECT_EQ(Value(p, "batchexec_batch_duration_seconds_count", {}), 2);
   EXPECT_EQ(
       Value(p, "batchexec_batch_duration_seconds_bucket", {{"le", "0.05"}}), 1);
@@ -317,6 +320,21 @@ TEST(ExpositionWriterTest, SpellsNumbersAsTheFormatDoes) {
   EXPECT_EQ(FormatMetricValue(0.005), "0.005");
   EXPECT_EQ(FormatMetricValue(1e300 * 1e300), "+Inf");
   EXPECT_EQ(FormatMetricValue(std::nan("")), "NaN");
+}
+
+// mallinfo2 locks every malloc arena: scrapes in a row share one reading.
+TEST(MetricsTest, ScrapesInARowReadTheHeapOnce) {
+  TaskRegistry registry = TwoKinds();
+  int reads = 0;
+  Metrics metrics(registry, [&] {
+    ++reads;
+    return int64_t{12345};
+  });
+  const std::string first = metrics.Render({});
+  const std::string second = metrics.Render({});
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(Value(Parse(second), "batchexec_process_heap_bytes", {}), 12345);
+  EXPECT_EQ(Value(Parse(first), "batchexec_process_heap_bytes", {}), 12345);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
+#include "server/rpc/peer_identity.h"
 
 namespace batchexec {
 namespace {
@@ -122,12 +123,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 }
 
 bool MethodNeedsToken(absl::string_view method) {
-  for (absl::string_view open :
-       {"/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/",
-        "/grpc.reflection.v1alpha.ServerReflection/"}) {
-    if (absl::StartsWith(method, open)) return false;
-  }
-  return true;
+  return !absl::StartsWith(method, "/grpc.health.v1.Health/");
 }
 
 TokenAuthenticator::TokenAuthenticator(std::string token)
@@ -241,12 +237,8 @@ Caller TokenAuthenticator::IdentifyCaller(
       }
     }
   }
-  // "ipv4:10.0.0.7:5123" or "ipv6:[::1]:5123": the address without the port,
-  // so many connections from one host are one caller.
-  std::string peer = context.peer();
-  const size_t colon = peer.rfind(':');
-  if (colon != std::string::npos && colon > peer.find(':')) peer.resize(colon);
-  return Caller{std::move(peer), 1};
+  // The address without the port; an IPv6 one by its /64.
+  return Caller{CallerNameOfPeer(context.peer()), 1};
 }
 
 std::shared_ptr<grpc::ServerCredentials> TokenCheckedCredentials(

@@ -34,9 +34,11 @@ namespace batchexec {
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 // Whether calls to `method` (gRPC's `:path`, "/package.Service/Method") need
-// the token: all but health checking and reflection, which stay open for
-// load balancers and grpcurl (they show no data). Unknown methods need it
-// too: without it they get UNAUTHENTICATED, not UNIMPLEMENTED.
+// the token: all but health checking, which stays open for load balancers.
+// Reflection needs it (grpcurl sends it with -H): it shows no data, but its
+// lookups cost CPU that a server with tokens gives only to its callers.
+// Unknown methods need it too: without it they get UNAUTHENTICATED, not
+// UNIMPLEMENTED.
 bool MethodNeedsToken(absl::string_view method);
 
 class TokenAuthenticator {

@@ -15,18 +15,24 @@ absl::StatusOr<std::unique_ptr<Server>> StartBuiltinServer(
 }
 
 absl::StatusOr<std::unique_ptr<Server>> StartBuiltinServer(
-    ServerOptions options, const BuiltinKindsOptions& kinds) {
+    ServerOptions options, const BuiltinKindsOptions& given) {
+  // One resolver (one set of c-ares channels) for dns, http and
+  // grpc_health.
+  BuiltinKindsOptions kinds = given;
+  if (kinds.dns_resolver == nullptr) {
+    auto resolver = DnsResolver::Create({kinds.dns_servers});
+    if (!resolver.ok()) return resolver.status();
+    kinds.dns_resolver = *std::move(resolver);
+  }
   auto registry = std::make_unique<TaskRegistry>();
   if (absl::Status s = RegisterBuiltinKinds(*registry, kinds); !s.ok()) {
     return s;
   }
   // grpc_health links gRPC, so it is registered here rather than with the
   // gRPC-free built-in kinds.
-  auto resolver = DnsResolver::Create({kinds.dns_servers});
-  if (!resolver.ok()) return resolver.status();
   GrpcHealthOptions health;
   health.allowlist = kinds.probe_allowlist;
-  health.resolver = *std::move(resolver);
+  health.resolver = kinds.dns_resolver;
   if (absl::Status s = registry->Register(GrpcHealthKind(std::move(health)));
       !s.ok()) {
     return s;

@@ -41,6 +41,8 @@ TEST(ServerOptionsValidate, RejectsLimitsThatCannotWorkNamingTheField) {
        [](ServerOptions& o) { o.executor.max_batch_size = 0; }},
       {"max_request_memory",
        [](ServerOptions& o) { o.executor.max_request_memory = 0; }},
+      {"max_request_memory_per_caller",
+       [](ServerOptions& o) { o.executor.max_request_memory_per_caller = -1; }},
       {"cpu_workers", [](ServerOptions& o) { o.executor.cpu_workers = -1; }},
       {"max_receive_message_bytes",
        [](ServerOptions& o) { o.max_receive_message_bytes = 0; }},

@@ -65,7 +65,7 @@ grpc::Slice EncodeResults(const v1::GatherResponse& response, int begin,
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<RequestMemory>> AdmitRequest(
-    const grpc::ByteBuffer& wire, Executor& executor) {
+    const grpc::ByteBuffer& wire, Executor& executor, const Caller& caller) {
   grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&wire));
   Metrics* metrics = executor.metrics();
   absl::StatusOr<int64_t> tasks = CountTasks(reader);
@@ -80,14 +80,15 @@ absl::StatusOr<std::shared_ptr<RequestMemory>> AdmitRequest(
   MemoryBudget& budget = executor.request_memory();
   const int64_t need =
       2 * static_cast<int64_t>(wire.Length()) + *tasks * kReservedBytesPerTask;
-  std::optional<MemoryBudget::Reservation> reserved = budget.TryReserve(need);
+  MemoryBudget::Full full = MemoryBudget::Full::kNone;
+  std::optional<MemoryBudget::Reservation> reserved =
+      budget.TryReserve(caller.name, need, &full);
   if (!reserved) {
     if (metrics != nullptr) metrics->Rejected(RejectReason::kMaxRequestMemory);
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "request: needs ~", need >> 20, " MiB of the server's ",
-        budget.limit() >> 20, " MiB for requests, of which ",
-        budget.in_use() >> 20, " MiB are taken (--max_request_memory); ",
-        "retry later or send smaller batches"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request: needs ~", (need + (1 << 20) - 1) >> 20,
+                     " MiB but ", budget.Describe(full, caller.name),
+                     "; retry later or send smaller batches"));
   }
   auto memory = std::make_shared<RequestMemory>();
   memory->reservation = std::move(*reserved);
@@ -95,9 +96,10 @@ absl::StatusOr<std::shared_ptr<RequestMemory>> AdmitRequest(
 }
 
 absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
-                                              Executor& executor) {
+                                              Executor& executor,
+                                              const Caller& caller) {
   absl::StatusOr<std::shared_ptr<RequestMemory>> memory =
-      AdmitRequest(wire, executor);
+      AdmitRequest(wire, executor, caller);
   if (!memory.ok()) return memory.status();
   AdmittedRequest admitted;
   admitted.memory = *std::move(memory);

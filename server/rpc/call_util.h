@@ -13,6 +13,7 @@
 #include "common/arena_blocks.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
+#include "server/core/caller.h"
 #include "server/core/executor.h"
 #include "server/core/memory_budget.h"
 #include "server/core/worker_pool.h"
@@ -35,10 +36,11 @@ struct RequestMemory {
 
 // Admits a call's request before it is parsed: counts its tasks against
 // --max_batch_size with a pass over the wire bytes (no copy), then reserves
-// its estimated parsed size from the server's request memory budget.
-// INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming the limit.
+// its estimated parsed size from the request memory budget, against
+// `caller`'s share and the server's. INVALID_ARGUMENT or RESOURCE_EXHAUSTED
+// naming the limit (the caller's share, or the server's budget).
 absl::StatusOr<std::shared_ptr<RequestMemory>> AdmitRequest(
-    const grpc::ByteBuffer& wire, Executor& executor);
+    const grpc::ByteBuffer& wire, Executor& executor, const Caller& caller);
 
 // A request admitted (AdmitRequest) and read: its tasks either parsed onto
 // the call's arena or, when every kind allows (Executor::CanRunFromWire),
@@ -52,7 +54,8 @@ struct AdmittedRequest {
 // gRPC's buffer, releasing it; a big request is parsed in two halves at
 // once (request_parser.h).
 absl::StatusOr<AdmittedRequest> AdmitAndParse(const grpc::ByteBuffer& wire,
-                                              Executor& executor);
+                                              Executor& executor,
+                                              const Caller& caller);
 
 // Serializes `message` into `wire`, replacing what it held (gRPC's own
 // serializer). False only for a

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/grpc_status.h"
+#include "server/core/limits.h"
 #include "server/rpc/call_util.h"
 
 namespace batchexec {
@@ -22,6 +23,9 @@ class ExecuteReactor::Sink final : public BatchSink {
   }
   v1::TaskResult* NewResult(uint32_t) override {
     return reactor_->events_.NewResult();
+  }
+  absl::Status Hold(const ResultFit& fit) override {
+    return reactor_->events_.Hold(fit);
   }
   void OnResult(v1::TaskResult* result, const ResultFit& fit,
                 const v1::Progress& progress) override {
@@ -53,9 +57,16 @@ void ExecuteReactor::Begin(Executor& executor,
                            grpc::CallbackServerContext* context,
                            const grpc::ByteBuffer& wire, const Caller& caller) {
   timers_ = &executor.environment().timers;
+  cpu_pool_ = &executor.environment().cpu_pool;
   log_ = std::make_unique<CallLog>(executor.access_log(), "Execute", caller,
                                    *context, wire);
-  absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
+  absl::StatusOr<AdmittedRequest> request =
+      AdmitAndParse(wire, executor, caller);
+  // Unsent results are charged to the caller's request memory; zero bytes
+  // always fit.
+  if (request.ok()) {
+    events_.ChargeTo(*executor.request_memory().TryReserve(caller.name, 0));
+  }
   std::string note;
   absl::StatusOr<std::shared_ptr<Batch>> batch =
       request.ok() ? executor.Start(request->batch, CallDeadline(*context),
@@ -75,6 +86,7 @@ void ExecuteReactor::Begin(Executor& executor,
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
+    cpu_caller_ = (*batch)->caller_key();
   }
   v1::Accepted accepted;
   accepted.set_batch_id((*batch)->id());
@@ -102,9 +114,11 @@ void ExecuteReactor::Pump() {
   std::optional<grpc::Status> finish;
   std::shared_ptr<Batch> resume;
   absl::Time wake = absl::InfiniteFuture();
+  const void* cpu_caller;
   {
     MutexLock lock(&mu_);
     if (writing_ || finished_) return;
+    cpu_caller = cpu_caller_;
     EventQueue::Step step = events_.Take(absl::Now());
     if (step.resume) resume = batch_;
     if (step.event) {
@@ -136,17 +150,36 @@ void ExecuteReactor::Pump() {
     });
   }
   if (event) {
-    const bool serialized = SerializeEvent(event->message(), &wire_event_);
-    event.reset();  // a chunk's arena goes at once, before the write ends
-    if (!serialized) {
-      // Cannot happen: the queue keeps every event under 4 MiB.
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
-      return;
+    // Pump runs on the timer thread (a flush, a sleep's end) and on the
+    // thread of whichever task ended last: a big chunk (up to
+    // kMaxChunkBytes) is serialized on a CPU worker instead, in the turn of
+    // this call's caller.
+    if (event->bytes() < kInlineSerializeBytes) {
+      Write(*std::move(event));
+    } else {
+      cpu_pool_->Post(
+          cpu_caller, this,
+          [self = shared_from_this(), e = *std::move(event)]() mutable {
+            self->Write(std::move(e));
+          });
     }
-    log_->AddBytesOut(wire_event_.Length());
-    StartWrite(&wire_event_);
   }
   if (finish) Finish(*finish);
+}
+
+void ExecuteReactor::Write(OutgoingEvent event) {
+  const bool serialized = SerializeEvent(event.message(), &wire_event_);
+  {
+    // A chunk's arena goes at once, before the write ends.
+    OutgoingEvent sent = std::move(event);
+  }
+  if (!serialized) {
+    // Cannot happen: the queue keeps every event under 4 MiB.
+    Finish(grpc::Status(grpc::StatusCode::INTERNAL, "event too large"));
+    return;
+  }
+  log_->AddBytesOut(wire_event_.Length());
+  StartWrite(&wire_event_);
 }
 
 void ExecuteReactor::OnWriteDone(bool ok) {

@@ -47,12 +47,17 @@ class ExecuteReactor final
   void OnBatchDone(const v1::Summary& summary, const absl::Status& status);
   // Starts the next write, or Finish once everything was sent.
   void Pump();
+  // Serializes `event` and starts writing it (one write in flight).
+  void Write(OutgoingEvent event);
 
   std::shared_ptr<ExecuteReactor> self_;  // dropped in OnDone
   TimerQueue* timers_ = nullptr;          // the executor's, for coalescing
+  WorkerPool* cpu_pool_ = nullptr;        // the executor's, for big events
   EventQueue events_;  // locked after mu_, never while calling the batch
   mutable Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
+  // The batch's caller in the CPU pool's turns (Batch::caller_key).
+  const void* cpu_caller_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;      // a write is in flight
   bool broken_ ABSL_GUARDED_BY(mu_) = false;       // the client is gone
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnBatchDone

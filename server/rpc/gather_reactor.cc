@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/grpc_status.h"
+#include "server/core/limits.h"
 #include "server/rpc/call_util.h"
 
 namespace batchexec {
@@ -23,9 +24,11 @@ void GatherReactor::Begin(Executor& executor,
   helpers_ = &executor.environment().cpu_pool;
   log_ = std::make_unique<CallLog>(executor.access_log(), "Gather", caller,
                                    *context, wire);
-  absl::StatusOr<AdmittedRequest> request = AdmitAndParse(wire, executor);
+  absl::StatusOr<AdmittedRequest> request =
+      AdmitAndParse(wire, executor, caller);
   if (!request.ok()) return FinishWith(request.status());
   memory_ = request->memory;
+  charge_ = ResultCharge(*executor.request_memory().TryReserve(caller.name, 0));
   response_ = google::protobuf::Arena::CreateMessage<v1::GatherResponse>(
       &memory_->arena);
   const auto size = static_cast<int>(request->batch.tasks.size());
@@ -45,6 +48,7 @@ void GatherReactor::Begin(Executor& executor,
   {
     MutexLock lock(&mu_);
     batch_ = *batch;
+    cpu_caller_ = (*batch)->caller_key();
   }
   Flush();  // a batch of instant tasks may be done already
 }
@@ -53,6 +57,11 @@ v1::TaskResult* GatherReactor::NewResult(uint32_t index) {
   // Each slot is written once, under the batch's lock, and read only after
   // the batch is done: no lock of ours needed.
   return response_->mutable_results(static_cast<int>(index));
+}
+
+absl::Status GatherReactor::Hold(const ResultFit& fit) {
+  int64_t charged;  // released all at once, with charge_
+  return charge_.Hold(fit.bytes, &charged);
 }
 
 void GatherReactor::OnBatchDone(const v1::Summary& summary,
@@ -66,21 +75,25 @@ void GatherReactor::OnBatchDone(const v1::Summary& summary,
 
 void GatherReactor::Flush() {
   grpc::Status status;
+  const void* cpu_caller;
   {
     MutexLock lock(&mu_);
     if (!batch_done_ || finished_ || batch_ == nullptr) return;
     finished_ = true;
     // A cancelled or expired call fails as a call; per-task failures don't.
     status = call_status_;
+    cpu_caller = cpu_caller_;
   }
   if (!status.ok()) return Finish(status);
-  if (response_->results_size() < kInlineSerializeResults) {
+  // By bytes, not results: a few huge results cost as much as many small.
+  if (result_bytes_.load(std::memory_order_relaxed) < kInlineSerializeBytes) {
     return SerializeAndFinish();
   }
   // The last task may have ended on the timer thread, which every sleep,
   // timeout and deadline of the server waits on: serialize elsewhere, in
-  // this call's turn of the CPU pool.
-  helpers_->Post(this,
+  // the CPU pool's turn of this call's caller (so a caller with 50 Gathers
+  // gets no more turns than one with a single Gather).
+  helpers_->Post(cpu_caller, this,
                  [self = shared_from_this()] { self->SerializeAndFinish(); });
 }
 

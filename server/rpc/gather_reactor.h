@@ -14,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/core/batch.h"
 #include "server/core/executor.h"
+#include "server/core/result_charge.h"
 #include "server/rpc/call_log.h"
 #include "server/rpc/call_util.h"
 
@@ -32,8 +33,13 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
 
   // BatchSink
   v1::TaskResult* NewResult(uint32_t index) override;
-  void OnResult(v1::TaskResult*, const ResultFit&,
-                const v1::Progress&) override {}
+  // Charges the result, kept until the reactor is gone.
+  absl::Status Hold(const ResultFit& fit) override;
+  void OnResult(v1::TaskResult*, const ResultFit& fit,
+                const v1::Progress&) override {
+    result_bytes_.fetch_add(static_cast<int64_t>(fit.bytes),
+                            std::memory_order_relaxed);
+  }
   void OnBatchDone(const v1::Summary& summary,
                    const absl::Status& call_status) override;
   void Flush() override;
@@ -52,19 +58,22 @@ class GatherReactor final : public grpc::ServerUnaryReactor,
   void FinishWith(const absl::Status& status);
   void SerializeAndFinish();
 
-  // Responses with fewer results are serialized on the thread that ended
-  // the batch; bigger ones on the CPU pool.
-  static constexpr int kInlineSerializeResults = 1000;
-
   std::shared_ptr<GatherReactor> self_;  // dropped in OnDone
   // Holds the request and response_ (both set by Begin, before the batch
   // starts); the batch shares it.
   std::shared_ptr<RequestMemory> memory_;
   v1::GatherResponse* response_ = nullptr;  // on memory_'s arena
-  grpc::ByteBuffer* const wire_response_;   // gRPC's, valid until OnDone
-  WorkerPool* helpers_ = nullptr;           // the executor's CPU pool
+  // The response's results, charged to the caller's request memory (under
+  // the batch's lock; set by Begin before the batch starts).
+  ResultCharge charge_;
+  grpc::ByteBuffer* const wire_response_;  // gRPC's, valid until OnDone
+  WorkerPool* helpers_ = nullptr;          // the executor's CPU pool
   Mutex mu_;
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);
+  // The batch's caller in the CPU pool's turns (Batch::caller_key).
+  const void* cpu_caller_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The results' bytes as serialized (the batch sizes each once).
+  std::atomic<int64_t> result_bytes_{0};
   bool batch_done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);  // set by OnBatchDone
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

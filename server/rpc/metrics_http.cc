@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/limits.h"
 #include "server/core/metrics_exposition.h"
 
 namespace batchexec {
@@ -77,8 +78,12 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       static_cast<uint16_t>(port), nullptr, nullptr,
       &MetricsHttpHandler::Handle, server.get(), MHD_OPTION_SOCK_ADDR,
       found->ai_addr,
-      // Scrapers are few: bound what a flood of connections can hold.
-      MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+      // Scrapers are few: bound what a flood of connections can hold, and
+      // for how long (limits.h says why these).
+      MHD_OPTION_CONNECTION_LIMIT, kMetricsMaxConnections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, kMetricsConnectionsPerAddress,
+      MHD_OPTION_CONNECTION_TIMEOUT,
+      static_cast<unsigned>(absl::ToInt64Seconds(kMetricsConnectionTimeout)),
       MHD_OPTION_END);
   const int error = errno;
   freeaddrinfo(found);

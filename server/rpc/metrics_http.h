@@ -1,6 +1,8 @@
 // Serves GET /metrics over HTTP with GNU libmicrohttpd (one polling thread
 // of its own): the body is whatever `render` returns at each scrape.
-// gRPC-free.
+// Connections are capped in all and per client address, and closed after
+// kMetricsConnectionTimeout without a byte either way (limits.h), so idle or
+// stalled clients keep a scrape waiting no longer than that. gRPC-free.
 #ifndef BATCHEXEC_SERVER_RPC_METRICS_HTTP_H_
 #define BATCHEXEC_SERVER_RPC_METRICS_HTTP_H_
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "proto/batch_descriptor_set.h"
+#include "server/core/limits.h"
 
 namespace batchexec {
 namespace {
@@ -23,8 +24,20 @@ class ReflectionReactor final
   }
   void OnReadDone(bool ok) override {
     if (!ok) return this->Finish(grpc::Status::OK);  // client done
+    if (++requests_ > kMaxReflectionRequestsPerStream) {
+      return this->Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("more than ", kMaxReflectionRequestsPerStream,
+                       " requests on one reflection stream "
+                       "(kMaxReflectionRequestsPerStream): open a new one")));
+    }
     response_.Clear();
-    Answer();
+    if (std::string why = WhyRefused(); !why.empty()) {
+      // Not echoed: an oversized request would come back whole.
+      Error(grpc::INVALID_ARGUMENT, why);
+    } else {
+      Answer();
+    }
     this->StartWrite(&response_);
   }
   void OnWriteDone(bool ok) override {
@@ -46,6 +59,44 @@ class ReflectionReactor final
     d_.AppendFile(*file, sent_, protos);
     auto* out = response_.mutable_file_descriptor_response();
     for (auto& p : protos) out->add_file_descriptor_proto(std::move(p));
+  }
+  // Why the request is refused before any lookup, or "": past the size
+  // cap, or a name past the name cap (their lookups cost the square of the
+  // name's length under the pool's mutex).
+  std::string WhyRefused() const {
+    const std::string* name = nullptr;
+    const char* what = "";
+    switch (request_.message_request_case()) {
+      case Request::kFileByFilename:
+        name = &request_.file_by_filename(), what = "file name";
+        break;
+      case Request::kFileContainingSymbol:
+        name = &request_.file_containing_symbol(), what = "symbol";
+        break;
+      case Request::kFileContainingExtension:
+        name = &request_.file_containing_extension().containing_type();
+        what = "extension's containing type";
+        break;
+      case Request::kAllExtensionNumbersOfType:
+        name = &request_.all_extension_numbers_of_type(), what = "type name";
+        break;
+      default:
+        break;
+    }
+    // The name first: the more telling reason when both hold.
+    if (name != nullptr &&
+        name->size() > static_cast<size_t>(kMaxReflectionNameLength)) {
+      return absl::StrCat(
+          what, " of ", name->size(), " characters is over the limit of ",
+          kMaxReflectionNameLength, " (kMaxReflectionNameLength)");
+    }
+    if (const size_t size = request_.ByteSizeLong();
+        size > static_cast<size_t>(kMaxReflectionRequestBytes)) {
+      return absl::StrCat(
+          "reflection request of ", size, " bytes is over the limit of ",
+          kMaxReflectionRequestBytes, " (kMaxReflectionRequestBytes)");
+    }
+    return "";
   }
   void Answer() {
     response_.set_valid_host(request_.host());
@@ -97,6 +148,7 @@ class ReflectionReactor final
   Request request_;
   Response response_;
   std::set<std::string> sent_;  // files this stream has already sent
+  int64_t requests_ = 0;        // read on this stream so far
 };
 
 }  // namespace

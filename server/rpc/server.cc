@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/rpc/accept_shed.h"
 #include "src/proto/grpc/health/v1/health.pb.h"
 
 namespace batchexec {
@@ -217,6 +218,7 @@ std::string Server::RenderMetrics() const {
   external.tasks_inflight = stats.inflight_tasks();
   external.tasks_queued = stats.queued_tasks();
   external.unauthenticated = auth_->rejected();
+  external.connections_dropped = ConnectionsDroppedForDescriptors();
   return metrics_->Render(external);
 }
 
@@ -236,14 +238,14 @@ void Server::Shutdown(absl::Duration grace) {
   }
   SetServing(*server_, false);
   executor_->StopAccepting();
-  if (!executor_->WaitIdle(absl::Now() + grace)) {
+  if (!executor_->WaitIdle(grace)) {
     executor_->CancelAll(absl::CancelledError(
         "server shutting down: grace period over, batch cancelled"));
   }
   // Every batch is ending now, so its call ends soon; gRPC cancels whatever
   // is still open (e.g. a reader that never reads) after this deadline.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-  executor_->WaitIdle(absl::InfiniteFuture());
+  executor_->WaitIdle(absl::InfiniteDuration());
   metrics_http_.reset();  // scrapes go on while draining, not after
   MutexLock lock(&mu_);
   shutdown_done_ = true;

@@ -35,8 +35,12 @@ struct ServerOptions {
   // port fails to start instead of silently taking part of the calls.
   bool reuse_port = false;
   ExecutorOptions executor;
-  // Serve grpc.reflection so grpcurl needs no .proto files. It stays open
-  // when auth_token is set (it shows the schema, never data).
+  // Serve grpc.reflection so grpcurl needs no .proto files. With a token
+  // (auth_token or auth_tokens) it needs one too, like BatchExecutor:
+  // `grpcurl -H 'authorization: Bearer <token>' ... list`. It shows the
+  // schema only, but each lookup costs CPU, which a server with tokens
+  // spends on its callers alone. Names and requests are capped
+  // (kMaxReflectionNameLength, kMaxReflectionRequestBytes in limits.h).
   bool enable_reflection = true;
 
   // TLS from PEM files; all empty means plaintext. With tls_client_ca_file,
@@ -45,8 +49,9 @@ struct ServerOptions {
   std::string tls_key_file;
   std::string tls_client_ca_file;
 
-  // Bearer token every BatchExecutor call must carry (`authorization:
-  // Bearer <token>`); empty means no authentication. Health stays open.
+  // Bearer token every BatchExecutor and reflection call must carry
+  // (`authorization: Bearer <token>`); empty means no authentication.
+  // Health stays open.
   std::string auth_token;
   // Named callers instead (--auth_tokens_file): any of these tokens passes,
   // and its name is the caller's identity. Not with auth_token.

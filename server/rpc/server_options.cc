@@ -52,6 +52,8 @@ absl::Status ServerOptions::Validate() const {
                    executor.max_queued_tasks_per_caller, 1),
            AtLeast("max_batch_size", executor.max_batch_size, 1),
            AtLeast("max_request_memory", executor.max_request_memory, 1),
+           AtLeast("max_request_memory_per_caller",  // 0: half of the above
+                   executor.max_request_memory_per_caller, 0),
            AtLeast("cpu_workers", executor.cpu_workers, 0),  // 0: one per core
            AtLeast("max_attempts", executor.max_attempts, 1),  // 1: no retry
            AtLeast("max_receive_message_bytes", max_receive_message_bytes, 1),

@@ -1,5 +1,8 @@
 #include "server/rpc/service.h"
 
+#include <algorithm>
+#include <string>
+
 #include "common/grpc_status.h"
 #include "server/rpc/execute_reactor.h"
 #include "server/rpc/gather_reactor.h"
@@ -70,6 +73,16 @@ grpc::ServerUnaryReactor* BatchExecutorService::GetServerStats(
   if (absl::Status s = auth_.Check(*context); !s.ok())
     return Reject(context, s);
   *response = executor_.Stats();
+  // Only the caller's own row: other callers' names (token names,
+  // certificate subjects, addresses) and loads are not its business. The
+  // totals still count everyone.
+  const std::string me = auth_.IdentifyCaller(*context).name;
+  auto* rows = response->mutable_callers();
+  rows->erase(std::remove_if(rows->begin(), rows->end(),
+                             [&](const v1::CallerStats& row) {
+                               return row.caller() != me;
+                             }),
+              rows->end());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

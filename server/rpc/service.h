@@ -32,6 +32,9 @@ class BatchExecutorService final
       grpc::CallbackServerContext* context,
       const v1::ListTaskKindsRequest* request,
       v1::ListTaskKindsResponse* response) override;
+  // The totals, and of the per-caller rows only the calling caller's
+  // (auth.h's IdentifyCaller): no caller sees another's name or load.
+  // Executor::Stats has every row for the embedder.
   grpc::ServerUnaryReactor* GetServerStats(
       grpc::CallbackServerContext* context,
       const v1::GetServerStatsRequest* request,

@@ -20,7 +20,13 @@ bool AddBuiltinKind(BuiltinKindFactory factory) {
 }
 
 absl::Status RegisterBuiltinKinds(TaskRegistry& registry,
-                                  const BuiltinKindsOptions& options) {
+                                  const BuiltinKindsOptions& given) {
+  BuiltinKindsOptions options = given;
+  if (options.dns_resolver == nullptr) {
+    auto resolver = DnsResolver::Create({options.dns_servers});
+    if (!resolver.ok()) return resolver.status();
+    options.dns_resolver = *std::move(resolver);
+  }
   for (BuiltinKindFactory factory : Factories()) {
     absl::StatusOr<TaskKind> kind = factory(options);
     if (!kind.ok()) return kind.status();

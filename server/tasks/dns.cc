@@ -1,5 +1,8 @@
-// The dns kind: looks a name up (hosts file, then DNS) with c-ares on the
-// server's poller and timers; no thread is held while it waits.
+// The dns kind: looks a name up (hosts file, then DNS) with the server's
+// shared c-ares resolver; no thread is held while it waits. Tasks cannot
+// name a server: only the operator's --dns_servers (or resolv.conf) is
+// asked, so the probe allowlist has no server to check; --dns_allowlist
+// restricts the names.
 #include <memory>
 #include <string>
 #include <utility>
@@ -42,10 +45,11 @@ absl::Status ValidateDnsArgs(const google::protobuf::Struct& args) {
 }
 
 absl::StatusOr<TaskKind> DnsKind(const BuiltinKindsOptions& options) {
-  absl::StatusOr<std::shared_ptr<DnsResolver>> made =
-      DnsResolver::Create({options.dns_servers});
-  if (!made.ok()) return made.status();
-  std::shared_ptr<DnsResolver> resolver = *std::move(made);
+  std::shared_ptr<DnsResolver> resolver = options.dns_resolver;
+  if (resolver == nullptr) {
+    return absl::FailedPreconditionError("dns: no resolver (kinds.h)");
+  }
+  const DnsAllowlist allowlist = options.dns_allowlist;
   TaskKind kind;
   kind.name = "dns";
   kind.description = absl::StrCat(
@@ -53,7 +57,11 @@ absl::StatusOr<TaskKind> DnsKind(const BuiltinKindsOptions& options) {
       resolver->servers().empty() ? ""
                                   : absl::StrCat(" at ", resolver->servers()),
       "); returns {addresses, latency_ms}. No such name: NOT_FOUND; no "
-      "resolver answers: UNAVAILABLE; past timeout: DEADLINE_EXCEEDED.");
+      "resolver answers: UNAVAILABLE; past timeout: DEADLINE_EXCEEDED",
+      allowlist.allows_any()
+          ? "."
+          : absl::StrCat("; a name outside --dns_allowlist (", allowlist.spec(),
+                         "): PERMISSION_DENIED."));
   kind.args = {
       {"name", ArgType::kString, true,
        absl::StrCat("host name to look up (at most ", kMaxHostNameBytes,
@@ -67,8 +75,13 @@ absl::StatusOr<TaskKind> DnsKind(const BuiltinKindsOptions& options) {
   };
   kind.validate = ValidateDnsArgs;
   kind.reads_task_only_at_start = true;  // args are copied out here
-  kind.handler = [resolver](std::shared_ptr<TaskContext> task) {
+  kind.handler = [resolver, allowlist](std::shared_ptr<TaskContext> task) {
     const std::string name = StringArg(task->args(), "name");
+    if (!allowlist.Allows(name)) {
+      return task->Finish(absl::PermissionDeniedError(
+          absl::StrCat("dns: '", name, "' is not under --dns_allowlist (",
+                       allowlist.spec(), ")")));
+    }
     const AddressFamily family =
         *ParseFamily(StringArg(task->args(), "family", "any"));
     const absl::Duration timeout = absl::Seconds(
@@ -90,8 +103,7 @@ absl::StatusOr<TaskKind> DnsKind(const BuiltinKindsOptions& options) {
           absl::ToDoubleMilliseconds(absl::Now() - start));
       task->Finish(std::move(out));
     };
-    auto lookup = resolver->Resolve(name, family, timeout, task->env().timers,
-                                    std::move(done));
+    auto lookup = resolver->Resolve(name, family, timeout, std::move(done));
     // Dropped by Finish: the lookup's callback holds the task, not the
     // other way round for long.
     task->OnCancel([lookup] { lookup->Cancel(); });

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/mutex.h"
+#include "server/core/limits.h"
 
 namespace batchexec {
 namespace {
@@ -26,10 +28,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // c-ares retransmits a query after a try's timeout, doubling it each round.
-// Tries of timeout/4 give two retransmits before the lookup's own deadline
-// (at 1/4 and 3/4 of it): a lost UDP packet costs a retry, not the task.
-constexpr int kTries = 3;
+// A lookup rides the channel whose first try's timeout T is the largest
+// 50 ms * 2^k at most a quarter of its timeout (so T > timeout/8): two
+// retransmits come before its deadline (at T and 3T), and four tries last
+// 15T, past the deadline, so an unanswered lookup ends DEADLINE_EXCEEDED by
+// its own deadline, not by c-ares giving up first.
+constexpr int kTries = 4;
 constexpr absl::Duration kMinTryTimeout = absl::Milliseconds(50);
+constexpr int kChannels = 9;  // 50 ms .. 12.8 s: timeouts up to 60 s
+// Asked of each c-ares socket (capped by net.core.rmem_max): room for a
+// channel's burst of answers (kMaxDnsLookupsPerChannel).
+constexpr int kReceiveBufferBytes = 1 << 20;
+
+int ChannelFor(absl::Duration timeout) {
+  int k = 0;
+  while (k + 1 < kChannels && kMinTryTimeout * (1 << (k + 1)) <= timeout / 4) {
+    ++k;
+  }
+  return k;
+}
 
 void InitAresOnce() {
   static std::once_flag once;
@@ -87,73 +104,131 @@ std::vector<IpAddress> Addresses(const ares_addrinfo* info) {
   return out;
 }
 
-// One lookup on its own channel. Every c-ares call happens under mu_, and
-// c-ares calls back (OnSocketState, OnAddrInfo) only from inside those
-// calls, so the callbacks run under mu_ too. The user's callback runs after
-// mu_ is released.
-class AresLookup : public DnsResolver::Lookup,
-                   public std::enable_shared_from_this<AresLookup> {
- public:
-  AresLookup(std::string name, IoPoller& poller, TimerQueue& timers,
-             absl::Duration timeout, DnsResolver::Callback done)
-      : name_(std::move(name)),
-        poller_(poller),
-        timers_(timers),
-        timeout_(timeout),
-        deadline_(Clock::now() + absl::ToChronoNanoseconds(timeout)),
-        done_(std::move(done)) {}
+}  // namespace
 
-  ~AresLookup() override {
-    // Start failed before the channel was made, or every path closed it.
+// One c-ares channel and the lookups riding it. Every c-ares call happens
+// under mu_, and c-ares calls back (OnSocketState, OnAddrInfo) only from
+// inside those calls, so the callbacks run under mu_ too. Users' callbacks
+// run after mu_ is released.
+class DnsResolver::Channel {
+ public:
+  using Result = absl::StatusOr<std::vector<IpAddress>>;
+
+  Channel(absl::Duration try_timeout, IoPoller& poller, TimerQueue& timers)
+      : try_timeout_(try_timeout), poller_(poller), timers_(timers) {}
+
+  ~Channel() {
     MutexLock lock(&mu_);
+    closing_ = true;
+    // Ends every query (OnAddrInfo, whose deliveries are dropped).
     if (channel_ != nullptr) ares_destroy(channel_);
+    channel_ = nullptr;
   }
 
-  void Start(const std::string& servers, int family) {
+  absl::Status Init(const std::string& servers) {
     ares_options options{};
-    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS | ARES_OPT_TIMEOUTMS |
-               ARES_OPT_TRIES;
-    options.sock_state_cb = &AresLookup::OnSocketState;
+    const int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS |
+                     ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_RCVBUF;
+    options.sock_state_cb = &Channel::OnSocketState;
     options.sock_state_cb_data = this;
     char lookups[] = "fb";  // hosts file, then DNS
     options.lookups = lookups;
-    options.timeout = static_cast<int>(
-        absl::ToInt64Milliseconds(std::max(kMinTryTimeout, timeout_ / 4)));
+    options.timeout = static_cast<int>(absl::ToInt64Milliseconds(try_timeout_));
     options.tries = kTries;
-    Delivery delivery;
-    {
-      MutexLock lock(&mu_);
-      int rc = ares_init_options(&channel_, &options, mask);
-      if (rc != ARES_SUCCESS) channel_ = nullptr;
-      if (rc == ARES_SUCCESS && !servers.empty()) {
-        rc = ares_set_servers_ports_csv(channel_, servers.c_str());
-      }
-      if (rc != ARES_SUCCESS) {
-        result_ = absl::UnavailableError(
-            absl::StrCat("resolver setup: ", ares_strerror(rc)));
-      } else {
-        ares_addrinfo_hints hints{};
-        hints.ai_family = family;
-        ares_getaddrinfo(channel_, name_.c_str(), /*service=*/nullptr, &hints,
-                         &AresLookup::OnAddrInfo, this);
-      }
-      delivery = SettleLocked();
+    options.socket_receive_buffer_size = kReceiveBufferBytes;
+    MutexLock lock(&mu_);
+    int rc = ares_init_options(&channel_, &options, mask);
+    if (rc != ARES_SUCCESS) {
+      channel_ = nullptr;
+    } else if (!servers.empty()) {
+      rc = ares_set_servers_ports_csv(channel_, servers.c_str());
     }
-    if (delivery) delivery();
+    if (rc != ARES_SUCCESS) {
+      return absl::UnavailableError(
+          absl::StrCat("resolver setup: ", ares_strerror(rc)));
+    }
+    return absl::OkStatus();
   }
 
-  void Cancel() override {
+  // Before the resolver's threads stop: their callbacks find this and
+  // return.
+  void Close() {
     MutexLock lock(&mu_);
-    if (closed_) return;
-    done_ = nullptr;
-    if (!result_) result_ = absl::CancelledError("lookup cancelled");
-    CloseLocked();
+    closing_ = true;
+  }
+
+  uint64_t Start(std::string name, int family, absl::Duration timeout,
+                 Callback done) {
+    std::vector<Delivery> ready;
+    uint64_t id;
+    {
+      MutexLock lock(&mu_);
+      id = next_id_++;
+      auto owned = std::make_unique<Pending>();
+      Pending& p = *owned;
+      p.channel = this;
+      p.id = id;
+      p.name = std::move(name);
+      p.family = family;
+      p.timeout = timeout;
+      p.deadline = Clock::now() + absl::ToChronoNanoseconds(timeout);
+      p.done = std::move(done);
+      lookups_.emplace(id, std::move(owned));
+      ++active_;
+      p.deadline_timer =
+          timers_.ScheduleAfter(timeout, [this, id] { OnDeadline(id); });
+      waiting_.push_back(id);
+      PumpLocked();
+      SettleLocked();
+      ready.swap(ready_);
+    }
+    for (Delivery& d : ready) d();
+    return id;
+  }
+
+  void Cancel(uint64_t id) {
+    std::vector<Delivery> ready;
+    Callback dropped;
+    {
+      MutexLock lock(&mu_);
+      auto it = lookups_.find(id);
+      if (it == lookups_.end() || it->second->ended) return;
+      dropped = std::move(it->second->done);
+      EndLocked(*it->second);
+      PumpLocked();
+      SettleLocked();
+      ready.swap(ready_);
+    }
+    for (Delivery& d : ready) d();
+  }
+
+  size_t active() const {
+    MutexLock lock(&mu_);
+    return active_;
+  }
+  size_t in_flight() const {
+    MutexLock lock(&mu_);
+    return in_flight_;
   }
 
  private:
-  using Result = absl::StatusOr<std::vector<IpAddress>>;
   // The user's callback bound to the result, run once mu_ is released.
   using Delivery = absl::AnyInvocable<void()>;
+
+  // A lookup from Start until it has ended for its caller and c-ares holds
+  // no query of it. c-ares's callback argument, so its address is stable.
+  struct Pending {
+    Channel* channel = nullptr;
+    uint64_t id = 0;
+    std::string name;
+    int family = AF_UNSPEC;
+    absl::Duration timeout;
+    Clock::time_point deadline;
+    Callback done;           // empty once delivered or cancelled
+    bool ended = false;      // delivered, cancelled or past its deadline
+    bool in_flight = false;  // c-ares holds its query
+    TimerQueue::TimerId deadline_timer = 0;
+  };
 
   // A socket c-ares asked to have watched.
   struct Socket {
@@ -166,33 +241,101 @@ class AresLookup : public DnsResolver::Lookup,
 
   static void OnSocketState(void* data, ares_socket_t fd, int readable,
                             int writable) {
-    auto* self = static_cast<AresLookup*>(data);
+    auto* self = static_cast<Channel*>(data);
     self->mu_.AssertHeld();
     self->SocketStateLocked(fd, readable != 0, writable != 0);
   }
 
   static void OnAddrInfo(void* arg, int status, int /*timeouts*/,
                          ares_addrinfo* info) {
-    auto* self = static_cast<AresLookup*>(arg);
+    auto* p = static_cast<Pending*>(arg);
+    Channel* self = p->channel;
     self->mu_.AssertHeld();
-    if (!self->result_) {
+    self->QueryEndedLocked(*p, status, info);
+    if (info != nullptr) ares_freeaddrinfo(info);
+  }
+
+  void QueryEndedLocked(Pending& p, int status, const ares_addrinfo* info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const uint64_t id = p.id;
+    p.in_flight = false;
+    --in_flight_;
+    if (!p.ended) {
+      --live_;
+      Result result;
       if (status == ARES_SUCCESS) {
         std::vector<IpAddress> addresses = Addresses(info);
-        self->result_ = addresses.empty()
-                            ? Result(absl::NotFoundError(absl::StrCat(
-                                  "'", self->name_, "': no addresses")))
-                            : Result(std::move(addresses));
-      } else if (status == ARES_ETIMEOUT && Clock::now() >= self->deadline_) {
-        self->result_ = self->DeadlineError();
+        result = addresses.empty() ? Result(absl::NotFoundError(absl::StrCat(
+                                         "'", p.name, "': no addresses")))
+                                   : Result(std::move(addresses));
+      } else if (status == ARES_ETIMEOUT && Clock::now() >= p.deadline) {
+        result = DeadlineError(p);
       } else {
-        self->result_ = AresError(status, self->name_);
+        result = AresError(status, p.name);
       }
+      DeliverLocked(p, std::move(result));  // frees `p`
     }
-    if (info != nullptr) ares_freeaddrinfo(info);
+    lookups_.erase(id);  // frees `p` if abandoned
+  }
+
+  // Ends `p` for its caller with `result` (dropped while closing).
+  void DeliverLocked(Pending& p, Result result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Callback done = std::move(p.done);
+    EndLocked(p);
+    if (done && !closing_) {
+      ready_.push_back(
+          [done = std::move(done), result = std::move(result)]() mutable {
+            done(std::move(result));
+          });
+    }
+  }
+
+  // Marks `p` ended for its caller, freeing it unless c-ares holds its
+  // query. Such a query is abandoned; once every query there is, they are
+  // all cancelled, which closes the channel's sockets.
+  void EndLocked(Pending& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    p.ended = true;
+    --active_;
+    // (Closing, the timer thread is gone with its timers.)
+    if (p.deadline_timer != 0 && !closing_) timers_.Cancel(p.deadline_timer);
+    p.deadline_timer = 0;
+    if (p.in_flight) {
+      if (--live_ == 0 && channel_ != nullptr && !closing_) {
+        ares_cancel(channel_);  // OnAddrInfo erases each
+      }
+    } else {
+      lookups_.erase(p.id);  // still waiting: c-ares never saw it
+    }
+  }
+
+  // Hands waiting lookups to c-ares while there is room.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!waiting_.empty() && in_flight_ < kMaxDnsLookupsPerChannel &&
+           !closing_) {
+      const uint64_t id = waiting_.front();
+      waiting_.pop_front();
+      auto it = lookups_.find(id);
+      if (it == lookups_.end()) continue;  // ended while waiting
+      Pending& p = *it->second;
+      if (channel_ == nullptr) {
+        DeliverLocked(p, absl::UnavailableError("resolver setup failed"));
+        continue;
+      }
+      p.in_flight = true;
+      ++in_flight_;
+      ++live_;
+      ares_addrinfo_hints hints{};
+      hints.ai_family = p.family;
+      // May call OnAddrInfo at once (hosts file, bad name), erasing `p`.
+      ares_getaddrinfo(channel_, p.name.c_str(), /*service=*/nullptr, &hints,
+                       &Channel::OnAddrInfo, &p);
+    }
   }
 
   void SocketStateLocked(int fd, bool read, bool write)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (closing_) return;  // the poller may be gone
     auto it = sockets_.find(fd);
     if (!read && !write) {  // c-ares is about to close it
       if (it == sockets_.end()) return;
@@ -209,67 +352,53 @@ class AresLookup : public DnsResolver::Lookup,
     s.write = write;
   }
 
-  // After each c-ares call: closes the lookup if it has its result, else
-  // watches what c-ares wants watched and arms the next timeout. Returns
-  // what to run once mu_ is released (nothing if the lookup goes on).
-  Delivery SettleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (closed_) return nullptr;
-    if (result_) return CloseAndDeliverLocked();
+  // After each c-ares call: watches what c-ares wants watched and arms its
+  // next timeout. A socket that cannot be watched leaves its queries to end
+  // by c-ares's timeouts.
+  void SettleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (closing_) return;
     for (auto& [fd, s] : sockets_) {
       if (s.armed) continue;
       const uint32_t events = (s.read ? EPOLLIN : 0) | (s.write ? EPOLLOUT : 0);
       const uint64_t seq = ++arm_seq_;
       auto watch = poller_.WatchOnce(
-          fd, events, [self = shared_from_this(), fd = fd, seq](uint32_t ev) {
-            self->OnReady(fd, seq, ev);
-          });
-      if (!watch.ok()) {
-        result_ = absl::UnavailableError(absl::StrCat(
-            "'", name_, "': watching a socket: ", watch.status().message()));
-        return CloseAndDeliverLocked();
-      }
+          fd, events,
+          [this, fd = fd, seq](uint32_t ev) { OnReady(fd, seq, ev); });
+      if (!watch.ok()) continue;
       s.armed = true;
       s.watch = *watch;
       s.arm_seq = seq;
     }
     ArmTimerLocked();
-    return nullptr;
   }
 
-  Delivery CloseAndDeliverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    CloseLocked();
-    if (!done_) return nullptr;
-    return [done = std::move(done_), result = *std::move(result_)]() mutable {
-      done(std::move(result));
-    };
-  }
-
-  // One timer at the earlier of c-ares's next timeout and the deadline.
+  // One timer at c-ares's next timeout, none while it holds no query.
   void ArmTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    Clock::time_point when = deadline_;
-    timeval max{}, tv{};
-    const absl::Duration left = absl::FromChrono(deadline_ - Clock::now());
-    max = absl::ToTimeval(std::max(absl::ZeroDuration(), left));
-    if (timeval* next = ares_timeout(channel_, &max, &tv); next != nullptr) {
-      when =
-          std::min(when, Clock::now() + absl::ToChronoNanoseconds(
-                                            absl::DurationFromTimeval(*next)));
+    timeval tv{};
+    timeval* next =
+        channel_ == nullptr ? nullptr : ares_timeout(channel_, nullptr, &tv);
+    if (next == nullptr) {
+      if (timer_ != 0) timers_.Cancel(timer_);
+      timer_ = 0;
+      return;
     }
+    const Clock::time_point when =
+        Clock::now() +
+        absl::ToChronoNanoseconds(absl::DurationFromTimeval(*next));
     // An earlier timer still pending does no harm: firing, it re-arms.
     if (timer_ != 0 && timer_when_ <= when) return;
     if (timer_ != 0) timers_.Cancel(timer_);
     const uint64_t seq = ++timer_seq_;
     timer_when_ = when;
-    timer_ = timers_.ScheduleAfter(
-        absl::FromChrono(when - Clock::now()),
-        [self = shared_from_this(), seq] { self->OnTimer(seq); });
+    timer_ = timers_.ScheduleAfter(absl::FromChrono(when - Clock::now()),
+                                   [this, seq] { OnTimer(seq); });
   }
 
   void OnReady(int fd, uint64_t seq, uint32_t events) {
-    Delivery delivery;
+    std::vector<Delivery> ready;
     {
       MutexLock lock(&mu_);
-      if (closed_) return;
+      if (closing_) return;
       auto it = sockets_.find(fd);
       if (it == sockets_.end() || !it->second.armed ||
           it->second.arm_seq != seq) {
@@ -284,65 +413,71 @@ class AresLookup : public DnsResolver::Lookup,
       const bool writable = events & EPOLLOUT;
       ares_process_fd(channel_, readable ? fd : ARES_SOCKET_BAD,
                       writable ? fd : ARES_SOCKET_BAD);
-      delivery = SettleLocked();
+      PumpLocked();
+      SettleLocked();
+      ready.swap(ready_);
     }
-    if (delivery) delivery();
+    for (Delivery& d : ready) d();
   }
 
   void OnTimer(uint64_t seq) {
-    Delivery delivery;
+    std::vector<Delivery> ready;
     {
       MutexLock lock(&mu_);
-      if (closed_ || seq != timer_seq_) return;
+      if (closing_ || seq != timer_seq_) return;
       timer_ = 0;
-      if (Clock::now() >= deadline_) {
-        result_ = DeadlineError();
-      } else {
-        ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-      }
-      delivery = SettleLocked();
+      ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+      PumpLocked();
+      SettleLocked();
+      ready.swap(ready_);
     }
-    if (delivery) delivery();
+    for (Delivery& d : ready) d();
   }
 
-  // Stops everything: c-ares closes its sockets (telling OnSocketState,
-  // which unwatches them) and ends the query (OnAddrInfo, ignored: the
-  // result is set by then).
-  absl::Status DeadlineError() const {
+  void OnDeadline(uint64_t id) {
+    std::vector<Delivery> ready;
+    {
+      MutexLock lock(&mu_);
+      if (closing_) return;
+      auto it = lookups_.find(id);
+      if (it == lookups_.end() || it->second->ended) return;
+      Pending& p = *it->second;
+      p.deadline_timer = 0;  // running now
+      DeliverLocked(p, DeadlineError(p));
+      PumpLocked();
+      SettleLocked();
+      ready.swap(ready_);
+    }
+    for (Delivery& d : ready) d();
+  }
+
+  static absl::Status DeadlineError(const Pending& p) {
     return absl::DeadlineExceededError(absl::StrCat(
-        "'", name_, "': no answer within ", absl::FormatDuration(timeout_)));
+        "'", p.name, "': no answer within ", absl::FormatDuration(p.timeout)));
   }
 
-  void CloseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    closed_ = true;
-    if (timer_ != 0) timers_.Cancel(timer_);
-    timer_ = 0;
-    if (channel_ != nullptr) ares_destroy(channel_);
-    channel_ = nullptr;
-    for (auto& [fd, s] : sockets_) {
-      if (s.armed) poller_.Unwatch(s.watch, fd);
-    }
-    sockets_.clear();
-  }
-
-  const std::string name_;
+  const absl::Duration try_timeout_;
   IoPoller& poller_;
   TimerQueue& timers_;
-  const absl::Duration timeout_;
-  const Clock::time_point deadline_;
-  Mutex mu_;
-  DnsResolver::Callback done_ ABSL_GUARDED_BY(mu_);
+  mutable Mutex mu_;
   ares_channel channel_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Pending>> lookups_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<uint64_t> waiting_ ABSL_GUARDED_BY(mu_);  // FIFO, by id
+  size_t active_ ABSL_GUARDED_BY(mu_) = 0;             // not yet ended
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;             // queries c-ares holds
+  int live_ ABSL_GUARDED_BY(mu_) = 0;  // ... of lookups not ended
+  std::vector<Delivery> ready_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int, Socket> sockets_ ABSL_GUARDED_BY(mu_);
-  std::optional<Result> result_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   TimerQueue::TimerId timer_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point timer_when_ ABSL_GUARDED_BY(mu_);
   uint64_t timer_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t arm_seq_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace
+namespace {}  // namespace
 
 absl::Status CheckHostName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("must not be empty");
@@ -397,15 +532,46 @@ absl::StatusOr<std::unique_ptr<DnsResolver>> DnsResolver::Create(
   }
   auto poller = IoPoller::Create();
   if (!poller.ok()) return poller.status();
-  return std::unique_ptr<DnsResolver>(
-      new DnsResolver(std::move(options), *std::move(poller)));
+  auto resolver = std::unique_ptr<DnsResolver>(new DnsResolver(
+      std::move(options), *std::move(poller), std::make_unique<TimerQueue>()));
+  for (int k = 0; k < kChannels; ++k) {
+    resolver->channels_.push_back(std::make_unique<Channel>(
+        kMinTryTimeout * (1 << k), *resolver->poller_, *resolver->timers_));
+    if (absl::Status s =
+            resolver->channels_.back()->Init(resolver->options_.servers);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return resolver;
 }
 
 DnsResolver::DnsResolver(DnsResolverOptions options,
-                         std::unique_ptr<IoPoller> poller)
-    : options_(std::move(options)), poller_(std::move(poller)) {}
+                         std::unique_ptr<IoPoller> poller,
+                         std::unique_ptr<TimerQueue> timers)
+    : options_(std::move(options)),
+      poller_(std::move(poller)),
+      timers_(std::move(timers)) {}
 
-DnsResolver::~DnsResolver() = default;
+DnsResolver::~DnsResolver() {
+  // The threads' callbacks point at the channels: stop them first.
+  for (auto& channel : channels_) channel->Close();
+  timers_.reset();
+  poller_.reset();
+  channels_.clear();
+}
+
+size_t DnsResolver::active_lookups() const {
+  size_t n = 0;
+  for (const auto& channel : channels_) n += channel->active();
+  return n;
+}
+
+size_t DnsResolver::queries_in_flight() const {
+  size_t n = 0;
+  for (const auto& channel : channels_) n += channel->in_flight();
+  return n;
+}
 
 namespace {
 
@@ -417,9 +583,20 @@ class EndedLookup : public DnsResolver::Lookup {
 
 }  // namespace
 
+class ChannelLookup : public DnsResolver::Lookup {
+ public:
+  ChannelLookup(DnsResolver::Channel& channel, uint64_t id)
+      : channel_(channel), id_(id) {}
+  void Cancel() override { channel_.Cancel(id_); }
+
+ private:
+  DnsResolver::Channel& channel_;
+  const uint64_t id_;
+};
+
 std::shared_ptr<DnsResolver::Lookup> DnsResolver::Resolve(
     absl::string_view name, AddressFamily family, absl::Duration timeout,
-    TimerQueue& timers, Callback done) {
+    Callback done) {
   // c-ares 1.18 sends numeric names to the name servers as queries; answer
   // them here. ("localhost" stays a name: the hosts file says what it is.)
   if (auto ip = IpAddress::Parse(name); ip.ok() && name != "localhost") {
@@ -433,12 +610,14 @@ std::shared_ptr<DnsResolver::Lookup> DnsResolver::Resolve(
     }
     return std::make_shared<EndedLookup>();
   }
-  auto lookup = std::make_shared<AresLookup>(std::string(name), *poller_,
-                                             timers, timeout, std::move(done));
-  lookup->Start(options_.servers, family == AddressFamily::kIpv4   ? AF_INET
-                                  : family == AddressFamily::kIpv6 ? AF_INET6
-                                                                   : AF_UNSPEC);
-  return lookup;
+  Channel& channel = *channels_[ChannelFor(timeout)];
+  const uint64_t id =
+      channel.Start(std::string(name),
+                    family == AddressFamily::kIpv4   ? AF_INET
+                    : family == AddressFamily::kIpv6 ? AF_INET6
+                                                     : AF_UNSPEC,
+                    timeout, std::move(done));
+  return std::make_shared<ChannelLookup>(channel, id);
 }
 
 }  // namespace batchexec

@@ -1,13 +1,21 @@
 // Asynchronous name lookups with c-ares, so a lookup in flight holds no
 // thread: c-ares's sockets are watched by an IoPoller and its retransmit
-// timeouts (and the lookup's own deadline) ride the server's TimerQueue.
+// timeouts (and each lookup's own deadline) ride the resolver's TimerQueue.
 // Names are looked up in the hosts file first, then in DNS ("fb"), like
 // getaddrinfo with "hosts: files dns".
 //
-// Each lookup has its own c-ares channel: c-ares 1.18 can cancel only every
-// query of a channel at once (ares_cancel), and one task's cancellation must
-// not end its neighbours' lookups. Destroying the channel stops the query,
-// closes its sockets and frees everything at once.
+// Lookups share a few c-ares channels, one per retransmit interval (50 ms
+// doubling up to 12.8 s; a lookup rides the one nearest a quarter of its
+// timeout), so descriptors stay constant however many lookups run: one UDP
+// socket per name server per channel, opened while the channel has queries.
+// A channel has at most kMaxDnsLookupsPerChannel lookups in c-ares; later
+// lookups wait in FIFO order (their deadlines run while they wait).
+//
+// c-ares 1.18 can cancel only every query of a channel at once
+// (ares_cancel), so a cancelled lookup is abandoned: its callback is
+// dropped and its query left to c-ares's own tries, unless no other live
+// lookup shares the channel, when the channel's queries are cancelled at
+// once (closing its sockets).
 #ifndef BATCHEXEC_SERVER_TASKS_DNS_RESOLVER_H_
 #define BATCHEXEC_SERVER_TASKS_DNS_RESOLVER_H_
 
@@ -57,9 +65,9 @@ class DnsResolver {
   class Lookup {
    public:
     virtual ~Lookup() = default;
-    // Stops the query at once (its sockets closed, its timer dropped). If
-    // the lookup had not ended yet, the callback never runs. Thread-safe;
-    // idempotent.
+    // If the lookup had not ended yet, its callback never runs (and is
+    // destroyed here). Its query may go on in c-ares until its tries end
+    // (see above). Thread-safe; idempotent.
     virtual void Cancel() = 0;
   };
 
@@ -69,20 +77,32 @@ class DnsResolver {
   ~DnsResolver();
 
   // Starts looking `name` up. `done` runs exactly once unless cancelled: on
-  // the poller thread, the timer thread, or — for names answered from the
+  // the resolver's poller or timer thread, or — for names answered from the
   // hosts file or numeric ones — on this thread before Resolve returns. It
-  // must not block. The resolver must outlive the lookup's end.
+  // must not block. The resolver must outlive the lookup's end; destroying
+  // it drops lookups in flight without calling them back.
   std::shared_ptr<Lookup> Resolve(absl::string_view name, AddressFamily family,
-                                  absl::Duration timeout, TimerQueue& timers,
-                                  Callback done);
+                                  absl::Duration timeout, Callback done);
 
   const std::string& servers() const { return options_.servers; }
 
+  // Lookups started and not yet ended for their callers (queued ones
+  // included), and queries c-ares still holds (abandoned ones included).
+  // For tests and stats.
+  size_t active_lookups() const;
+  size_t queries_in_flight() const;
+
  private:
-  DnsResolver(DnsResolverOptions options, std::unique_ptr<IoPoller> poller);
+  class Channel;
+  friend class ChannelLookup;
+  DnsResolver(DnsResolverOptions options, std::unique_ptr<IoPoller> poller,
+              std::unique_ptr<TimerQueue> timers);
 
   const DnsResolverOptions options_;
-  const std::unique_ptr<IoPoller> poller_;
+  // Threads stopped by the destructor before the channels go.
+  std::unique_ptr<IoPoller> poller_;
+  std::unique_ptr<TimerQueue> timers_;
+  std::vector<std::unique_ptr<Channel>> channels_;  // by retransmit interval
 };
 
 }  // namespace batchexec

@@ -6,15 +6,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/mutex.h"
 #include "gtest/gtest.h"
 #include "server/core/executor.h"
+#include "server/tasks/dns_allowlist.h"
 #include "server/tasks/dns_resolver.h"
 #include "server/tasks/kinds.h"
 #include "server/test_util/dns_responder.h"
@@ -106,11 +110,13 @@ class DnsKindTest : public ::testing::Test {
     UseServers(responder_->address());
   }
 
-  void UseServers(const std::string& servers) {
+  void UseServers(const std::string& servers,
+                  DnsAllowlist allowlist = DnsAllowlist()) {
     executor_.reset();
     registry_ = std::make_unique<TaskRegistry>();
     BuiltinKindsOptions kinds;
     kinds.dns_servers = servers;
+    kinds.dns_allowlist = std::move(allowlist);
     ASSERT_TRUE(RegisterBuiltinKinds(*registry_, kinds).ok());
     ExecutorOptions options;
     options.cpu_workers = 1;
@@ -326,6 +332,143 @@ TEST_F(DnsKindTest, ListTaskKindsDocumentsEveryArg) {
     EXPECT_FALSE(a.description.empty()) << a.name;
   }
   EXPECT_EQ(names, (std::vector<std::string>{"name", "family", "timeout"}));
+}
+
+TEST_F(DnsKindTest, ThousandsOfConcurrentLookupsHoldAConstantFewDescriptors) {
+  constexpr int kLookups = 2000;
+  const int fds_before = OpenFds();
+  std::atomic<bool> done{false};
+  std::atomic<int> most{0};
+  std::thread sampler([&] {
+    while (!done) {
+      const int n = OpenFds();
+      if (n > most) most = n;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+  });
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < kLookups; ++i) {
+    // Answered after 300 ms, so thousands are in flight at once.
+    tasks.push_back(Dns("slow.batchexec.test", {{"timeout", Num(30)}}));
+  }
+  auto results = Run(std::move(tasks));
+  done = true;
+  sampler.join();
+  ASSERT_EQ(results.size(), static_cast<size_t>(kLookups));
+  for (const auto& r : results) {
+    ASSERT_EQ(r.status().code(), kOk) << r.status().message();
+    ASSERT_EQ(Addresses(r), std::vector<std::string>{"192.0.2.12"});
+  }
+  // One UDP socket (the channel's, to the one server), and the sampler's
+  // own directory handle: not a socket per lookup.
+  EXPECT_LE(most - fds_before, 3) << most << " vs " << fds_before;
+  EXPECT_GT(most - fds_before, 0);  // the sampler saw the lookups run
+  EXPECT_TRUE(FdsBackTo(fds_before)) << OpenFds() << " vs " << fds_before;
+}
+
+TEST_F(DnsKindTest, AllowlistRefusesOtherNamesWithoutAsking) {
+  auto allowlist = DnsAllowlist::Parse("batchexec.test");
+  ASSERT_TRUE(allowlist.ok());
+  UseServers(responder_->address(), *allowlist);
+  auto ok = RunOne(Dns("svc-a.batchexec.test", {{"family", Str("ipv4")}}));
+  EXPECT_EQ(ok.status().code(), kOk) << ok.status().message();
+  for (const char* name : {"other.example", "batchexec.test.evil.example",
+                           "notbatchexec.test", "localhost"}) {
+    auto r = RunOne(Dns(name));
+    EXPECT_EQ(r.status().code(),
+              static_cast<int>(absl::StatusCode::kPermissionDenied))
+        << name << ": " << r.status().message();
+    EXPECT_NE(r.status().message().find("--dns_allowlist"), std::string::npos)
+        << r.status().message();
+    EXPECT_EQ(responder_->queries_for(name), 0) << name;
+  }
+  // A numeric address needs no lookup and passes.
+  EXPECT_EQ(RunOne(Dns("192.0.2.1")).status().code(), kOk);
+  EXPECT_NE(registry_->Find("dns")->description.find("--dns_allowlist"),
+            std::string::npos);
+}
+
+// Resolver-level: lookups sharing a channel, half of them cancelled.
+class DnsResolverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto responder = DnsResponder::Start(TestZone());
+    ASSERT_TRUE(responder.ok()) << responder.status();
+    responder_ = *std::move(responder);
+    auto resolver = DnsResolver::Create({responder_->address()});
+    ASSERT_TRUE(resolver.ok()) << resolver.status();
+    resolver_ = *std::move(resolver);
+  }
+  std::unique_ptr<DnsResponder> responder_;
+  std::unique_ptr<DnsResolver> resolver_;
+};
+
+TEST_F(DnsResolverTest, CancellingHalfTheLookupsLeavesTheOtherHalfAnswered) {
+  constexpr int kLookups = 400;  // over kMaxDnsLookupsPerChannel: some wait
+  Mutex mu;
+  int answered = 0;
+  int wrong = 0;
+  int cancelled_called = 0;
+  std::vector<std::shared_ptr<DnsResolver::Lookup>> lookups;
+  for (int i = 0; i < kLookups; ++i) {
+    const bool cancel = i % 2 == 0;
+    lookups.push_back(resolver_->Resolve(
+        "slow.batchexec.test", AddressFamily::kIpv4, absl::Seconds(30),
+        [&, cancel](absl::StatusOr<std::vector<IpAddress>> found) {
+          MutexLock lock(&mu);
+          if (cancel) {
+            ++cancelled_called;
+          } else if (found.ok() && found->size() == 1 &&
+                     (*found)[0].ToString() == "192.0.2.12") {
+            ++answered;
+          } else {
+            ++wrong;
+          }
+        }));
+  }
+  for (int i = 0; i < kLookups; i += 2) lookups[i]->Cancel();
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < give_up) {
+    {
+      MutexLock lock(&mu);
+      if (answered + wrong == kLookups / 2) break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  MutexLock lock(&mu);
+  EXPECT_EQ(answered, kLookups / 2);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(cancelled_called, 0);
+  EXPECT_EQ(resolver_->active_lookups(), 0u);
+}
+
+TEST_F(DnsResolverTest, CancellingEveryLookupStopsTheirQueriesAtOnce) {
+  std::vector<std::shared_ptr<DnsResolver::Lookup>> lookups;
+  for (int i = 0; i < 10; ++i) {
+    lookups.push_back(resolver_->Resolve(
+        "silent.batchexec.test", AddressFamily::kIpv4, absl::Seconds(30),
+        [](absl::StatusOr<std::vector<IpAddress>>) { ADD_FAILURE(); }));
+  }
+  EXPECT_EQ(resolver_->queries_in_flight(), 10u);
+  for (int i = 0; i < 9; ++i) lookups[i]->Cancel();
+  // Abandoned, not stopped: the tenth still rides the channel.
+  EXPECT_EQ(resolver_->queries_in_flight(), 10u);
+  EXPECT_EQ(resolver_->active_lookups(), 1u);
+  lookups[9]->Cancel();
+  lookups[9]->Cancel();  // idempotent
+  EXPECT_EQ(resolver_->queries_in_flight(), 0u);
+  EXPECT_EQ(resolver_->active_lookups(), 0u);
+}
+
+TEST_F(DnsResolverTest, DestroyingTheResolverDropsLookupsInFlight) {
+  std::vector<std::shared_ptr<DnsResolver::Lookup>> lookups;
+  for (int i = 0; i < 300; ++i) {  // some in c-ares, some waiting
+    lookups.push_back(resolver_->Resolve(
+        "silent.batchexec.test", AddressFamily::kAny, absl::Seconds(30),
+        [](absl::StatusOr<std::vector<IpAddress>>) { ADD_FAILURE(); }));
+  }
+  lookups[0]->Cancel();  // one abandoned
+  resolver_.reset();     // no callback, no timer or watch left behind
 }
 
 TEST(DnsResolver, RejectsAServerListThatDoesNotParse) {

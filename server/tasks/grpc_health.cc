@@ -58,7 +58,7 @@ class HealthCheck : public std::enable_shared_from_this<HealthCheck> {
       return OnResolved(std::vector<IpAddress>{*ip});
     }
     auto lookup = shared_->resolver->Resolve(
-        target_.host, AddressFamily::kAny, timeout_, task_->env().timers,
+        target_.host, AddressFamily::kAny, timeout_,
         [self](absl::StatusOr<std::vector<IpAddress>> found) {
           self->OnResolved(std::move(found));
         });

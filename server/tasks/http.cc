@@ -3,17 +3,24 @@
 // shared HttpClient (http_client.h).
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/mutex.h"
 #include "server/core/limits.h"
 #include "server/tasks/args.h"
+#include "server/tasks/dns_resolver.h"
 #include "server/tasks/http_client.h"
 #include "server/tasks/kinds.h"
 
@@ -49,6 +56,22 @@ bool IsHeaderValue(absl::string_view s) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
   return true;
+}
+
+// Headers that frame the message or pick its connection: the transfer sets
+// them. A caller's own would let it smuggle a second request onto a pooled
+// connection other callers' tasks reuse.
+constexpr absl::string_view kReservedHeaders[] = {
+    "Content-Length", "Transfer-Encoding", "Connection", "Host"};
+
+// The reserved header `name` stands for (in any case, with whitespace around
+// it), or empty.
+absl::string_view ReservedHeader(absl::string_view name) {
+  name = absl::StripAsciiWhitespace(name);
+  for (absl::string_view reserved : kReservedHeaders) {
+    if (absl::EqualsIgnoreCase(name, reserved)) return reserved;
+  }
+  return {};
 }
 
 absl::Status Invalid(absl::string_view field, absl::string_view rule) {
@@ -124,6 +147,15 @@ absl::Status ValidateHttpArgs(const google::protobuf::Struct& args) {
                                              " entries"));
     }
     for (const auto& [name, value] : headers) {
+      if (absl::string_view reserved = ReservedHeader(name);
+          !reserved.empty()) {
+        return Invalid(
+            absl::StrCat("headers.", absl::CEscape(name)),
+            absl::StrCat("is not allowed: ", reserved,
+                         " is set by the server (with Content-Length, "
+                         "Transfer-Encoding, Connection and Host, a request "
+                         "could smuggle another onto a shared connection)"));
+      }
       if (!IsToken(name)) {
         return Invalid("headers", absl::StrCat("name \"", absl::CEscape(name),
                                                "\" is not an HTTP token"));
@@ -281,6 +313,145 @@ absl::StatusOr<HandlerOutput> ToResult(const HttpTask& task,
   return out;
 }
 
+// The host and port a URL connects to first, when the host is a name (not
+// a numeric address, which needs no lookup).
+struct NamedTarget {
+  std::string host;
+  long port = 0;
+};
+
+std::optional<NamedTarget> NamedTargetOf(const std::string& url) {
+  CURLU* u = curl_url();
+  if (u == nullptr) return std::nullopt;
+  std::optional<NamedTarget> out;
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    const absl::string_view h(host);
+    NamedTarget t;
+    // "[v6]" and dotted quads are numeric; "localhost" is a name.
+    if (!h.empty() && h[0] != '[' &&
+        (h == "localhost" || !IpAddress::Parse(h).ok()) &&
+        absl::SimpleAtoi(port, &t.port)) {
+      t.host = std::string(h);
+      out = std::move(t);
+    }
+  }
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return out;
+}
+
+// curl's CURLOPT_RESOLVE entry pinning `target` to `addresses`; '+' lets it
+// expire from curl's DNS cache (http_client.h).
+std::string PinEntry(const NamedTarget& target,
+                     const std::vector<IpAddress>& addresses) {
+  std::vector<std::string> list;
+  for (const IpAddress& ip : addresses) {
+    list.push_back(ip.is_v4 ? ip.ToString()
+                            : absl::StrCat("[", ip.ToString(), "]"));
+  }
+  return absl::StrCat("+", target.host, ":", target.port, ":",
+                      absl::StrJoin(list, ","));
+}
+
+// One task's exchange: the URL's host looked up with the shared c-ares
+// resolver (unless numeric) and pinned, so curl starts no resolver thread,
+// then the transfer. Ends once, by its result or the task's cancellation.
+class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
+ public:
+  HttpExchange(std::shared_ptr<TaskContext> task, HttpClient& http,
+               std::shared_ptr<DnsResolver> resolver, HttpTask t)
+      : task_(std::move(task)),
+        http_(http),
+        resolver_(std::move(resolver)),
+        t_(std::make_shared<const HttpTask>(std::move(t))),
+        start_(absl::Now()) {}
+
+  void Begin() {
+    auto self = shared_from_this();
+    task_->OnCancel([self] { self->Cancel(); });
+    std::optional<NamedTarget> target =
+        resolver_ ? NamedTargetOf(t_->request.url) : std::nullopt;
+    if (!target) return Transfer(t_->request);
+    // May answer at once (hosts file), before the lookup is stored.
+    auto lookup = resolver_->Resolve(
+        target->host, AddressFamily::kAny, t_->request.timeout,
+        [self, target = *target](absl::StatusOr<std::vector<IpAddress>> found) {
+          self->OnResolved(target, std::move(found));
+        });
+    MutexLock lock(&mu_);
+    lookup_ = std::move(lookup);
+    if (cancelled_) lookup_->Cancel();  // cancelled while it started
+  }
+
+ private:
+  void OnResolved(const NamedTarget& target,
+                  absl::StatusOr<std::vector<IpAddress>> found) {
+    if (!found.ok()) {
+      const absl::Status& s = found.status();
+      // As curl reports a name it cannot resolve: UNAVAILABLE.
+      return task_->Finish(ToResult(
+          *t_,
+          absl::Status(s.code() == absl::StatusCode::kDeadlineExceeded
+                           ? s.code()
+                           : absl::StatusCode::kUnavailable,
+                       absl::StrCat("Could not resolve host: ", s.message()))));
+    }
+    HttpRequest request = t_->request;
+    request.resolve = {PinEntry(target, *found)};
+    // The lookup spent part of the exchange's time.
+    request.timeout = std::max(absl::Milliseconds(1),
+                               request.timeout - (absl::Now() - start_));
+    Transfer(std::move(request));
+  }
+
+  void Transfer(HttpRequest request) {
+    absl::Status failed;
+    {
+      MutexLock lock(&mu_);
+      if (cancelled_) return;
+      absl::StatusOr<HttpClient::TransferId> id = http_.Start(
+          std::move(request),
+          [task = task_, t = t_](absl::StatusOr<HttpResponse> response) {
+            task->Finish(ToResult(*t, std::move(response)));
+          });
+      if (id.ok()) {
+        id_ = *id;
+      } else {
+        failed = id.status();
+      }
+    }
+    if (!failed.ok()) task_->Finish(failed);
+  }
+
+  void Cancel() {
+    std::shared_ptr<DnsResolver::Lookup> lookup;
+    std::optional<HttpClient::TransferId> id;
+    {
+      MutexLock lock(&mu_);
+      cancelled_ = true;
+      lookup = lookup_;
+      id = id_;
+    }
+    if (lookup) lookup->Cancel();
+    if (id) http_.Cancel(*id);
+  }
+
+  const std::shared_ptr<TaskContext> task_;
+  HttpClient& http_;  // lives with the registry, which outlives every task
+  const std::shared_ptr<DnsResolver> resolver_;
+  const std::shared_ptr<const HttpTask> t_;
+  const absl::Time start_;
+  Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<DnsResolver::Lookup> lookup_ ABSL_GUARDED_BY(mu_);
+  std::optional<HttpClient::TransferId> id_ ABSL_GUARDED_BY(mu_);
+};
+
 // The client is made on the first `http` task, so servers that never run
 // one hold none of its threads.
 class LazyHttpClient {
@@ -324,7 +495,9 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
       {"headers", ArgType::kObject, false,
        absl::StrCat("request headers, name -> string value (no CR/LF; at "
                     "most ",
-                    kMaxHttpHeaders, ")")},
+                    kMaxHttpHeaders,
+                    "; not Content-Length, Transfer-Encoding, Connection or "
+                    "Host: the server sets those)")},
       {"body", ArgType::kString, false,
        "request body (not with GET or HEAD); Task.payload instead for bytes"},
       {"timeout", ArgType::kNumber, false,
@@ -345,20 +518,16 @@ absl::StatusOr<TaskKind> HttpKind(const BuiltinKindsOptions& options) {
   };
   kind.validate = ValidateHttpArgs;
   auto client = std::make_shared<LazyHttpClient>(options.probe_allowlist);
+  std::shared_ptr<DnsResolver> resolver = options.dns_resolver;
   kind.reads_task_only_at_start = true;  // args are copied out here
-  kind.handler = [client](std::shared_ptr<TaskContext> task) {
+  kind.handler = [client, resolver](std::shared_ptr<TaskContext> task) {
     absl::StatusOr<HttpClient*> http = client->Get();
     if (!http.ok()) return task->Finish(http.status());
     absl::StatusOr<HttpTask> t = ReadTask(*task);
     if (!t.ok()) return task->Finish(t.status());
-    auto shared = std::make_shared<const HttpTask>(*std::move(t));
-    absl::StatusOr<HttpClient::TransferId> id = (*http)->Start(
-        shared->request, [task, shared](absl::StatusOr<HttpResponse> response) {
-          task->Finish(ToResult(*shared, std::move(response)));
-        });
-    if (!id.ok()) return task->Finish(id.status());
-    // The client lives with the registry, which outlives every task.
-    task->OnCancel([http = *http, id = *id] { http->Cancel(id); });
+    std::make_shared<HttpExchange>(std::move(task), **http, resolver,
+                                   *std::move(t))
+        ->Begin();
   };
   return kind;
 }

@@ -79,6 +79,7 @@ struct HttpClient::Transfer {
   ~Transfer() {
     curl_easy_cleanup(easy);
     curl_slist_free_all(headers);
+    curl_slist_free_all(resolve);
   }
 
   static size_t OnBody(char* data, size_t size, size_t n, void* self) {
@@ -117,7 +118,8 @@ struct HttpClient::Transfer {
   TransferId id = 0;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
-  std::string body;  // curl reads POSTFIELDS from here, not a copy
+  curl_slist* resolve = nullptr;  // pinned addresses (HttpRequest::resolve)
+  std::string body;               // curl reads POSTFIELDS from here, not a copy
   size_t max_body_bytes = 0;
   const ProbeAllowlist* allowlist = nullptr;
   HttpResponse response;
@@ -235,6 +237,12 @@ absl::StatusOr<HttpClient::TransferId> HttpClient::Start(HttpRequest request,
   // No "Expect: 100-continue" wait (a second lost per large body).
   if (!has_expect) t->headers = curl_slist_append(t->headers, "Expect:");
   set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers));
+  if (!request.resolve.empty()) {
+    for (const std::string& entry : request.resolve) {
+      t->resolve = curl_slist_append(t->resolve, entry.c_str());
+    }
+    set(curl_easy_setopt(e, CURLOPT_RESOLVE, t->resolve));
+  }
   if (rc != CURLE_OK) {
     return absl::InvalidArgumentError(
         absl::StrCat("curl refused an option: ", curl_easy_strerror(rc)));

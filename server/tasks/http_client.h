@@ -9,6 +9,15 @@
 // http and https are spoken, on redirects too. TLS peers are verified
 // against the system CA store.
 //
+// Name resolution: libcurl on Debian 12 resolves with a thread per lookup.
+// The `http` kind resolves a request's host with the shared c-ares resolver
+// first and pins the answer (HttpRequest::resolve), so the first hop starts
+// no thread. Redirects to another host:port are left to curl's resolver (a
+// thread for that hop): following a redirect is opt-in, at most 10 hops, and
+// resolving each hop here would mean following Location headers by hand.
+// Pins are added with '+', so they expire from curl's DNS cache like its
+// own answers rather than staying for the multi handle's life.
+//
 // Threads: Start and Cancel may be called from any thread and never block on
 // the network. `done` runs on the poller or timer thread, with no lock held.
 #ifndef BATCHEXEC_SERVER_TASKS_HTTP_CLIENT_H_
@@ -42,6 +51,11 @@ struct HttpRequest {
   absl::Duration timeout = absl::Seconds(10);  // the whole exchange
   bool follow_redirects = false;
   int64_t max_body_bytes = 65536;  // more is dropped and `truncated` set
+  // CURLOPT_RESOLVE entries, "+host:port:addr[,addr...]" (IPv6 in
+  // brackets): addresses resolved beforehand (the `http` kind asks the
+  // server's c-ares DnsResolver), so curl never starts its resolver for that
+  // host:port. Connects are still checked against the allowlist.
+  std::vector<std::string> resolve;
 };
 
 struct HttpResponse {

@@ -293,6 +293,48 @@ TEST(ProbeAllowlist, ParsesCidrsAndPorts) {
   EXPECT_TRUE(ProbeAllowlist::LoopbackOnly().Allows(ip("127.8.9.10"), 80));
 }
 
+// IPv4 is stored as IPv4-mapped IPv6: an IPv6 rule must not reach it.
+TEST(ProbeAllowlist, Ipv6RulesAdmitNoIpv4AndSaySoAtStart) {
+  auto ip = [](const char* s) { return *IpAddress::Parse(s); };
+  for (const char* spec : {"::/0", "::/8", "::/64", "::/80", "::ffff:0:0/95"}) {
+    auto list = ProbeAllowlist::Parse(spec);
+    ASSERT_TRUE(list.ok()) << list.status();
+    for (const char* v4 : {"127.0.0.1", "169.254.169.254", "10.0.0.1",
+                           "::ffff:127.0.0.1", "::ffff:169.254.169.254"}) {
+      EXPECT_FALSE(list->Allows(ip(v4), 80)) << spec << " -> " << v4;
+    }
+    ASSERT_EQ(list->Warnings().size(), 1u) << spec;
+    EXPECT_NE(list->Warnings()[0].find(spec), std::string::npos);
+    EXPECT_NE(list->Warnings()[0].find("admits no IPv4"), std::string::npos);
+  }
+  auto any_v6 = ProbeAllowlist::Parse("::/0");
+  EXPECT_TRUE(any_v6->Allows(ip("2001:db8::1"), 80));
+  EXPECT_TRUE(any_v6->Allows(ip("::1"), 80));
+  // Rules that do not span the mapped range say nothing.
+  for (const char* spec : {"2001:db8::/32", "::1/128", "fe80::/10", "::/96",
+                           "10.0.0.0/8", "0.0.0.0/0", "::ffff:0:0/96"}) {
+    EXPECT_TRUE(ProbeAllowlist::Parse(spec)->Warnings().empty()) << spec;
+  }
+}
+
+TEST(ProbeAllowlist, MappedRulesAndTargetsAreIpv4) {
+  auto ip = [](const char* s) { return *IpAddress::Parse(s); };
+  // A rule in mapped form (/96 or longer) is the IPv4 rule it maps.
+  auto mapped = ProbeAllowlist::Parse("::ffff:10.0.0.0/104");
+  ASSERT_TRUE(mapped.ok());
+  EXPECT_TRUE(mapped->Allows(ip("10.9.8.7"), 1));
+  EXPECT_TRUE(mapped->Allows(ip("::ffff:10.9.8.7"), 1));
+  EXPECT_FALSE(mapped->Allows(ip("11.0.0.1"), 1));
+  auto all_v4 = ProbeAllowlist::Parse("::ffff:0:0/96");
+  EXPECT_TRUE(all_v4->Allows(ip("192.0.2.1"), 1));
+  EXPECT_FALSE(all_v4->Allows(ip("2001:db8::1"), 1));
+  // An IPv4 rule covers a mapped target: it reaches the IPv4 host.
+  auto v4 = ProbeAllowlist::Parse("0.0.0.0/0");
+  EXPECT_TRUE(v4->Allows(ip("::ffff:127.0.0.1"), 1));
+  EXPECT_FALSE(v4->Allows(ip("::1"), 1));
+  EXPECT_FALSE(v4->Allows(ip("2001:db8::1"), 1));
+}
+
 TEST(ProbeAllowlist, RejectsBadEntriesByName) {
   auto bad = ProbeAllowlist::Parse("127.0.0.1/40");
   EXPECT_FALSE(bad.ok());

@@ -2,6 +2,7 @@
 // kind).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -16,10 +17,32 @@
 namespace batchexec {
 namespace {
 
-// A segmented sieve that runs in slices: O(sqrt(n)) memory, and after each
-// slice it gives its worker back and queues again in its batch's turn, so a
-// batch of long sieves shares the CPU pool with others instead of holding a
-// worker per task to the end. A cancelled task stops at the next segment.
+// The primes below kMaxPrimesLimit's square root: enough to sieve any `n`
+// the kind accepts. Made once and shared by every job (~5 KB).
+const std::vector<int32_t>& BasePrimes() {
+  static const std::vector<int32_t>* const primes = [] {
+    const auto root = static_cast<int32_t>(
+        std::sqrt(static_cast<double>(kMaxPrimesLimit)) + 1);
+    std::vector<char> small(root + 1, 1);
+    auto* found = new std::vector<int32_t>;
+    for (int32_t i = 2; i <= root; ++i) {
+      if (!small[i]) continue;
+      found->push_back(i);
+      for (int64_t j = int64_t{i} * i; j <= root; j += i) small[j] = 0;
+    }
+    return found;
+  }();
+  return *primes;
+}
+
+// A segmented sieve that runs in slices: after each slice it gives its
+// worker back and queues again in its batch's turn, so a batch of long
+// sieves shares the CPU pool with others instead of holding a worker per
+// task to the end. A cancelled task stops at the next segment.
+//
+// A waiting job holds only its progress (where the next segment starts, the
+// count so far): the segment is the worker thread's, and the base primes are
+// shared, so 20k started jobs cost ~2 MB, not 20k segments (kinds.h).
 class PrimesJob {
  public:
   PrimesJob(std::shared_ptr<TaskContext> task, int64_t n)
@@ -48,39 +71,27 @@ class PrimesJob {
   // True once the count is complete.
   bool Step(absl::Time until) {
     if (n_ < 3) return true;
-    if (base_.empty()) FindBasePrimes();
-    seg_.resize(kSegment);
+    const std::vector<int32_t>& base = BasePrimes();
+    // The worker's own segment, reused by every job it runs.
+    thread_local std::vector<char> seg(kSegment);
     while (lo_ < n_) {
       if (task_->done()) return false;
       const int64_t hi = std::min(lo_ + kSegment, n_);
-      std::fill(seg_.begin(), seg_.end(), 1);
-      for (int64_t p : base_) {
+      std::fill(seg.begin(), seg.end(), 1);
+      for (int64_t p : base) {
         if (p * p >= hi) break;
         int64_t start = std::max(p * p, (lo_ + p - 1) / p * p);
-        for (int64_t j = start; j < hi; j += p) seg_[j - lo_] = 0;
+        for (int64_t j = start; j < hi; j += p) seg[j - lo_] = 0;
       }
-      for (int64_t i = lo_; i < hi; ++i) count_ += seg_[i - lo_];
+      for (int64_t i = lo_; i < hi; ++i) count_ += seg[i - lo_];
       lo_ = hi;
       if (lo_ < n_ && absl::Now() >= until) return false;
     }
     return true;
   }
 
-  void FindBasePrimes() {
-    const int64_t root =
-        static_cast<int64_t>(std::sqrt(static_cast<double>(n_))) + 1;
-    std::vector<char> small(root + 1, 1);
-    for (int64_t i = 2; i <= root; ++i) {
-      if (!small[i]) continue;
-      base_.push_back(i);
-      for (int64_t j = i * i; j <= root; j += i) small[j] = 0;
-    }
-  }
-
   const std::shared_ptr<TaskContext> task_;
   const int64_t n_;
-  std::vector<int64_t> base_;
-  std::vector<char> seg_;
   int64_t lo_ = 2;
   int64_t count_ = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -10,6 +11,28 @@
 #include "absl/strings/strip.h"
 
 namespace batchexec {
+namespace {
+
+constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0,    0,
+                                         0, 0, 0, 0, 0xff, 0xff};
+
+// In ::ffff:0:0/96, written either way: an IPv4 host.
+bool IsV4Mapped(const std::array<uint8_t, 16>& bytes) {
+  return std::memcmp(bytes.data(), kV4MappedPrefix, 12) == 0;
+}
+
+// Whether `a` and `b` agree on their first `bits` bits.
+bool SamePrefix(const std::array<uint8_t, 16>& a,
+                const std::array<uint8_t, 16>& b, int bits) {
+  for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+    const uint8_t mask =
+        bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+    if ((a[i] & mask) != (b[i] & mask)) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
   IpAddress out;
@@ -44,11 +67,8 @@ std::string IpAddress::ToString() const {
 bool IpAddress::IsLoopback() const {
   static constexpr std::array<uint8_t, 16> kV6Loopback = {
       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0,    0,
-                                                  0, 0, 0, 0, 0xff, 0xff};
   if (bytes == kV6Loopback) return true;
-  return std::memcmp(bytes.data(), kV4MappedPrefix, 12) == 0 &&
-         bytes[12] == 127;
+  return IsV4Mapped(bytes) && bytes[12] == 127;
 }
 
 bool IsLoopbackHost(absl::string_view host) {
@@ -124,25 +144,33 @@ absl::StatusOr<ProbeAllowlist> ProbeAllowlist::Parse(absl::string_view spec) {
         return bad("bad prefix length");
     }
     rule.prefix_bits = ip->is_v4 ? 96 + bits : bits;
+    // Mapped form with /96 or longer: an IPv4 rule. Any other IPv6 rule
+    // covers IPv6 only, however short its prefix.
+    rule.v4 = IsV4Mapped(rule.network.bytes) && rule.prefix_bits >= 96;
+    if (!rule.v4 && SamePrefix(rule.network.bytes,
+                               {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+                               std::min(rule.prefix_bits, 96))) {
+      list.warnings_.push_back(absl::StrCat(
+          "allowlist entry '", entry,
+          "' is an IPv6 rule: it spans the IPv4-mapped range ::ffff:0:0/96 "
+          "but admits no IPv4 address (loopback and 169.254.169.254 "
+          "included); to allow IPv4, list IPv4 rules (e.g. 10.0.0.0/8)"));
+    }
     list.rules_.push_back(rule);
   }
   return list;
 }
 
 bool ProbeAllowlist::Allows(const IpAddress& address, int port) const {
+  // The family is the bytes': "::ffff:127.0.0.1" parsed as IPv6 reaches the
+  // IPv4 host 127.0.0.1.
+  const bool v4 = IsV4Mapped(address.bytes);
   for (const Rule& rule : rules_) {
+    if (rule.v4 != v4) continue;
     if (rule.port != 0 && rule.port != port) continue;
-    int bits = rule.prefix_bits;
-    bool match = true;
-    for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
-      uint8_t mask =
-          bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
-      if ((address.bytes[i] & mask) != (rule.network.bytes[i] & mask)) {
-        match = false;
-        break;
-      }
+    if (SamePrefix(address.bytes, rule.network.bytes, rule.prefix_bits)) {
+      return true;
     }
-    if (match) return true;
   }
   return false;
 }
