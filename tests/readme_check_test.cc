@@ -1,15 +1,19 @@
-// Keeps README.md's grpcurl examples true to the wire contract: every
-// `Service/Method` they call exists, every `list`/`describe` symbol exists,
-// and every `-d '{...}'` body parses as the method's request in proto3 JSON —
-// what grpcurl itself would do with the descriptors it gets by reflection —
-// so field names and enum names in the README are real.
+// Keeps README.md's and docs/*.md's grpcurl examples true to the wire
+// contract: every `Service/Method` they call exists, every `list`/`describe`
+// symbol exists, and every `-d '{...}'` body parses as the method's request
+// in proto3 JSON — what grpcurl itself would do with the descriptors it gets
+// by reflection — so field names and enum names in the docs are real.
 //
-// Its C++ snippets must be C++17: no designated initializers.
+// Their C++ snippets must be C++17: no designated initializers. Every
+// relative link in them (`[text](path)`, `path#anchor`, `#anchor`) must
+// name a file of the repository and, for an anchor, a heading of that file
+// (GitHub's slug). README.md stays a front page: at most 300 lines.
 //
-// Reads $BATCHEXEC_README if set (to check a draft:
+// Reads $BATCHEXEC_README alone if set (to check a draft:
 //   BATCHEXEC_README=path/to/draft.md bazel-bin/tests/readme_check_test),
-// else README.md in the working directory: the runfiles root under
-// `bazel test`.
+// else README.md and docs/*.md in the working directory: the runfiles root
+// under `bazel test`, whose files link back to the source tree, where link
+// targets are looked up.
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
@@ -17,13 +21,17 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "batchexec/v1/batch.pb.h"
@@ -455,34 +463,52 @@ std::string Describe(const std::vector<std::string>& problems) {
   return out;
 }
 
-std::string ReadmePath() {
+// The documentation files to check: $BATCHEXEC_README alone, else README.md
+// and docs/*.md (sorted).
+std::vector<std::string> DocPaths() {
   const char* path = std::getenv("BATCHEXEC_README");
-  return path != nullptr && *path != '\0' ? path : "README.md";
+  if (path != nullptr && *path != '\0') return {path};
+  std::vector<std::string> paths;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("docs", error)) {
+    if (entry.path().extension() == ".md") {
+      paths.push_back(entry.path().generic_string());
+    }
+  }
+  if (error) ADD_FAILURE() << "cannot list docs/: " << error.message();
+  std::sort(paths.begin(), paths.end());
+  paths.insert(paths.begin(), "README.md");
+  return paths;
 }
 
-std::vector<GrpcurlCommand> ReadmeCommands() {
-  std::ifstream file(ReadmePath());
+std::string ReadText(const std::string& path) {
+  std::ifstream file(path);
   if (!file) {
-    ADD_FAILURE() << "cannot read " << ReadmePath();
-    return {};
+    ADD_FAILURE() << "cannot read " << path;
+    return "";
   }
   std::stringstream text;
   text << file.rdbuf();
-  return FindGrpcurlCommands(text.str());
+  return text.str();
 }
 
 TEST(ReadmeGrpcurl, ReadmeHasExamples) {
-  EXPECT_FALSE(ReadmeCommands().empty())
-      << ReadmePath()
-      << " has no grpcurl example in a fenced code block; the README should "
-         "show list, describe and a call of each RPC.";
+  size_t found = 0;
+  for (const std::string& path : DocPaths()) {
+    found += FindGrpcurlCommands(ReadText(path)).size();
+  }
+  EXPECT_GT(found, 0u)
+      << "no grpcurl example in a fenced code block of README.md or docs/; "
+         "they should show list, describe and a call of each RPC.";
 }
 
 TEST(ReadmeGrpcurl, ExamplesMatchTheWireContract) {
-  for (const GrpcurlCommand& command : ReadmeCommands()) {
-    const std::vector<std::string> problems = CheckCommand(command);
-    EXPECT_TRUE(problems.empty()) << ReadmePath() << ":" << command.line << ": "
-                                  << command.text << Describe(problems);
+  for (const std::string& path : DocPaths()) {
+    for (const GrpcurlCommand& command : FindGrpcurlCommands(ReadText(path))) {
+      const std::vector<std::string> problems = CheckCommand(command);
+      EXPECT_TRUE(problems.empty()) << path << ":" << command.line << ": "
+                                    << command.text << Describe(problems);
+    }
   }
 }
 
@@ -614,16 +640,15 @@ std::vector<std::string> FindDesignatedInitializers(std::string_view markdown) {
 }
 
 TEST(ReadmeCpp, SnippetsAreCpp17) {
-  std::ifstream file(ReadmePath());
-  ASSERT_TRUE(file) << "cannot read " << ReadmePath();
-  std::stringstream text;
-  text << file.rdbuf();
-  const std::vector<std::string> found = FindDesignatedInitializers(text.str());
-  EXPECT_TRUE(found.empty())
-      << ReadmePath()
-      << ": C++20 designated initializers in C++ snippets (the project is "
-         "C++17; set the fields one by one):"
-      << Describe(found);
+  for (const std::string& path : DocPaths()) {
+    const std::vector<std::string> found =
+        FindDesignatedInitializers(ReadText(path));
+    EXPECT_TRUE(found.empty())
+        << path
+        << ": C++20 designated initializers in C++ snippets (the project is "
+           "C++17; set the fields one by one):"
+        << Describe(found);
+  }
 }
 
 TEST(ReadmeCpp, FindsDesignatedInitializersOnlyInCppBlocks) {
@@ -637,6 +662,252 @@ TEST(ReadmeCpp, FindsDesignatedInitializersOnlyInCppBlocks) {
                                        "```\n")
                 .size(),
             2u);
+}
+
+// --- Relative links ----------------------------------------------------------
+
+// Whether `line` opens or closes a ``` or ~~~ fence, tracked in `fence`.
+bool IsFenceLine(std::string_view line, std::string* fence) {
+  const std::string_view trimmed = TrimLeft(TrimRight(line));
+  if (trimmed.rfind("```", 0) != 0 && trimmed.rfind("~~~", 0) != 0) {
+    return false;
+  }
+  const size_t length = trimmed.find_first_not_of(trimmed[0]);
+  const std::string_view marker = trimmed.substr(0, length);
+  if (fence->empty()) {
+    *fence = std::string(marker);
+  } else if (marker[0] == (*fence)[0] && marker.size() >= fence->size() &&
+             length == std::string_view::npos) {
+    fence->clear();
+  }
+  return true;
+}
+
+// GitHub's anchor for a heading: lower case, punctuation other than - and _
+// dropped, spaces made hyphens ("Network checks: `dns`" ->
+// "network-checks-dns").
+std::string Slug(std::string_view heading) {
+  std::string slug;
+  for (const char c : heading) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || std::isalnum(u) || c == '-' || c == '_') {
+      slug.push_back(static_cast<char>(std::tolower(u)));
+    } else if (c == ' ') {
+      slug.push_back('-');
+    }
+  }
+  return slug;
+}
+
+// The anchors of a Markdown text's headings outside code blocks, a repeated
+// one numbered as GitHub does (x, x-1, x-2).
+std::vector<std::string> HeadingAnchors(std::string_view markdown) {
+  std::vector<std::string> anchors;
+  std::string fence;
+  std::istringstream lines{std::string(markdown)};
+  std::string raw;
+  while (std::getline(lines, raw)) {
+    if (IsFenceLine(raw, &fence) || !fence.empty()) continue;
+    const std::string_view line = TrimRight(raw);
+    const size_t hashes = line.find_first_not_of('#');
+    if (hashes == 0 || hashes > 6 || hashes == std::string_view::npos ||
+        line[hashes] != ' ') {
+      continue;
+    }
+    std::string_view text = TrimLeft(line.substr(hashes));
+    while (!text.empty() && text.back() == '#') text.remove_suffix(1);
+    const std::string base = Slug(TrimRight(text));
+    std::string anchor = base;
+    for (int n = 1; std::count(anchors.begin(), anchors.end(), anchor) > 0;
+         ++n) {
+      anchor = base + "-" + std::to_string(n);
+    }
+    anchors.push_back(anchor);
+  }
+  return anchors;
+}
+
+struct Link {
+  int line = 0;
+  std::string target;  // as written: path, path#anchor or #anchor
+};
+
+// The `[text](target)` links of a Markdown text outside code blocks and
+// inline code, but for those with a scheme (https:, mailto:).
+std::vector<Link> RelativeLinks(std::string_view markdown) {
+  static const std::regex kLink(R"(\]\(([^()\s]+)(\s+"[^"]*")?\))");
+  static const std::regex kScheme(R"(^[A-Za-z][A-Za-z0-9+.-]*:)");
+  std::vector<Link> links;
+  std::string fence;
+  std::istringstream lines{std::string(markdown)};
+  std::string raw;
+  int line_number = 0;
+  while (std::getline(lines, raw)) {
+    ++line_number;
+    if (IsFenceLine(raw, &fence) || !fence.empty()) continue;
+    std::string line;  // without `inline code`
+    bool in_code = false;
+    for (const char c : raw) {
+      if (c == '`') {
+        in_code = !in_code;
+      } else if (!in_code) {
+        line.push_back(c);
+      }
+    }
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), kLink);
+         it != std::sregex_iterator(); ++it) {
+      const std::string target = (*it)[1];
+      if (!std::regex_search(target, kScheme)) {
+        links.push_back({line_number, target});
+      }
+    }
+  }
+  return links;
+}
+
+// Every relative link of the file at `path` that names no file under `root`,
+// or an anchor its file's headings do not have, as "line N: target: why".
+std::vector<std::string> BrokenLinks(const std::filesystem::path& path,
+                                     const std::filesystem::path& root) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> broken;
+  std::error_code error;
+  // Through the runfiles symlink to the source tree, where the targets are.
+  const fs::path real = fs::canonical(path, error);
+  if (error) return {path.string() + ": " + error.message()};
+  const std::string text = ReadText(real.string());
+  for (const Link& link : RelativeLinks(text)) {
+    const std::string where =
+        "line " + std::to_string(link.line) + ": " + link.target + ": ";
+    const size_t hash = link.target.find('#');
+    const std::string file = link.target.substr(0, hash);
+    fs::path target = real;
+    if (!file.empty()) {
+      target = fs::weakly_canonical(real.parent_path() / file, error);
+      const std::string relative = target.lexically_relative(root).string();
+      if (error || relative.empty() || relative.rfind("..", 0) == 0) {
+        broken.push_back(where + "outside the repository");
+        continue;
+      }
+      if (!fs::exists(target)) {
+        broken.push_back(where + "no such file");
+        continue;
+      }
+    }
+    if (hash == std::string::npos) continue;
+    const std::string anchor = link.target.substr(hash + 1);
+    if (target.extension() != ".md" || fs::is_directory(target)) {
+      broken.push_back(where + "an anchor into a file that is not Markdown");
+      continue;
+    }
+    const std::vector<std::string> anchors =
+        HeadingAnchors(ReadText(target.string()));
+    if (std::find(anchors.begin(), anchors.end(), anchor) == anchors.end()) {
+      broken.push_back(where + "no heading #" + anchor + " in " +
+                       target.filename().string());
+    }
+  }
+  return broken;
+}
+
+// The repository: where README.md's runfiles link leads.
+std::filesystem::path RepoRoot() {
+  std::error_code error;
+  const std::filesystem::path readme =
+      std::filesystem::canonical("README.md", error);
+  if (error) {
+    ADD_FAILURE() << "cannot find the repository through README.md: "
+                  << error.message();
+    return std::filesystem::current_path();
+  }
+  return readme.parent_path();
+}
+
+TEST(DocsLinks, EveryRelativeLinkResolves) {
+  const std::filesystem::path root = RepoRoot();
+  for (const std::string& path : DocPaths()) {
+    const std::vector<std::string> broken = BrokenLinks(path, root);
+    EXPECT_TRUE(broken.empty())
+        << path << ": broken relative links:" << Describe(broken);
+  }
+}
+
+TEST(DocsLinks, EveryPageOfDocsIsChecked) {
+  if (std::getenv("BATCHEXEC_README") != nullptr) GTEST_SKIP();
+  const std::vector<std::string> paths = DocPaths();
+  for (const char* page :
+       {"docs/sdk.md", "docs/cli.md", "docs/server.md", "docs/kinds.md",
+        "docs/operations.md", "docs/security.md", "docs/performance.md",
+        "docs/deploy.md"}) {
+    EXPECT_NE(std::find(paths.begin(), paths.end(), page), paths.end())
+        << page << " is not among the checked files (//:docs data)";
+  }
+}
+
+TEST(DocsLinks, SlugsHeadingsLikeGitHub) {
+  EXPECT_EQ(HeadingAnchors("# batchexec\n"
+                           "## Network checks: `dns` and `grpc_health`\n"
+                           "```sh\n"
+                           "# a comment, not a heading\n"
+                           "```\n"
+                           "### Who is calling: caller identity ##\n"
+                           "#no-space is not a heading\n"
+                           "## Draining\n"
+                           "## Draining\n"),
+            (std::vector<std::string>{
+                "batchexec", "network-checks-dns-and-grpc_health",
+                "who-is-calling-caller-identity", "draining", "draining-1"}));
+}
+
+TEST(DocsLinks, FindsOnlyRelativeLinksOutsideCode) {
+  const std::vector<Link> links = RelativeLinks(
+      "[a](docs/sdk.md) and [b](#layout \"title\")\n"
+      "[web](https://example.com/x) `[c](not/a/link.md)`\n"
+      "```cpp\n"
+      "auto f = [](int x) {};  [d](in/code.md)\n"
+      "```\n"
+      "[`bench/README.md`](../bench/README.md#results)\n");
+  ASSERT_EQ(links.size(), 3u);
+  EXPECT_EQ(links[0].target, "docs/sdk.md");
+  EXPECT_EQ(links[1].target, "#layout");
+  EXPECT_EQ(links[2].line, 6);
+  EXPECT_EQ(links[2].target, "../bench/README.md#results");
+}
+
+TEST(DocsLinks, ReportsEveryKindOfBrokenLink) {
+  namespace fs = std::filesystem;
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const fs::path root =
+      fs::path(tmp != nullptr ? tmp : fs::temp_directory_path().string()) /
+      "links";
+  fs::create_directories(root / "docs");
+  std::ofstream(root / "docs" / "page.md") << "# Page\n## Real heading\n";
+  std::ofstream(root / "README.md")
+      << "# Top\n"
+         "[ok](docs/page.md) [ok](docs/page.md#real-heading) [ok](#top)\n"
+         "[ok](docs/) [ok](docs/page.md \"title\")\n"
+         "[1](docs/missing.md)\n"
+         "[2](docs/page.md#no-such-heading)\n"
+         "[3](#nowhere)\n"
+         "[4](../outside.md)\n"
+         "[5](docs#x)\n";
+  const std::vector<std::string> broken =
+      BrokenLinks(root / "README.md", fs::canonical(root));
+  EXPECT_EQ(broken.size(), 5u) << Describe(broken);
+  for (int i = 0; i < 5 && i < static_cast<int>(broken.size()); ++i) {
+    EXPECT_EQ(broken[i].rfind("line " + std::to_string(i + 4) + ":", 0), 0u)
+        << broken[i];
+  }
+}
+
+// --- README's length ---------------------------------------------------------
+
+TEST(ReadmeLength, AtMost300Lines) {
+  if (std::getenv("BATCHEXEC_README") != nullptr) GTEST_SKIP();
+  const std::string text = ReadText("README.md");
+  const auto lines = std::count(text.begin(), text.end(), '\n');
+  EXPECT_LE(lines, 300) << "README.md is the front page: " << lines
+                        << " lines; move a subject's detail to its docs/ page";
 }
 
 }  // namespace
