@@ -174,7 +174,9 @@ int main(int argc, char** argv) {
   // usage error rather than clamped: the operator raises the hard limit or
   // the flag, and knows which budget the server runs with.
   const int64_t most_sockets = fd_limit->soft - batchexec::kMinSocketReserve;
-  if (max_open_sockets < 0 || max_open_sockets > most_sockets) {
+  // 0 is always valid: the derived budget fits any limit (at least 1).
+  if (max_open_sockets < 0 ||
+      (max_open_sockets > 0 && max_open_sockets > most_sockets)) {
     std::fprintf(stderr,
                  "--max_open_sockets must be 0 (derived) or 1..%lld: the "
                  "descriptor limit (RLIMIT_NOFILE) is %lld, less a reserve "
