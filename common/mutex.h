@@ -35,6 +35,12 @@ class ABSL_LOCKABLE Mutex {
     Releasing();
     mu_.Unlock();
   }
+  // Takes the lock if it is free; true if it did.
+  bool TryLock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    if (!mu_.TryLock()) return false;
+    Acquired();
+    return true;
+  }
   // Waits (releasing the lock meanwhile) until `condition` holds.
   void Await(const absl::Condition& condition) {
     AnnotatedCondition annotated{this, &condition};

@@ -48,7 +48,7 @@ bool GatherCoordinator::Begin(const std::vector<bool>& sendable) {
   bool cancel_all = false;
   {
     MutexLock callbacks(&callback_mu_);
-    begin_thread_ = std::this_thread::get_id();
+    begin_thread_.store(std::this_thread::get_id());
     ResultMerger::Update update;
     for (size_t i = 0; i < started_.size(); ++i) {
       if (started_[i]) continue;
@@ -74,9 +74,14 @@ bool GatherCoordinator::Begin(const std::vector<bool>& sendable) {
   for (size_t i = 0; i < started_.size(); ++i) {
     if (started_[i]) parts_.StartPart(i);
   }
-  MutexLock callbacks(&callback_mu_);
-  begin_thread_ = std::thread::id();
+  begin_thread_.store(std::thread::id());
+  // Another thread holding callback_mu_ is a reaction, which delivers
+  // everything queued (what reactions here left too) before it lets go:
+  // this thread must not wait for it, since the user callback it may be
+  // running can itself wait for StartGather to return.
+  if (!callback_mu_.TryLock()) return false;
   const bool deferred = !pending_.empty() || finish_pending_;
+  callback_mu_.Unlock();
   // Alive until DeliverDeferred has run, like a reaction.
   if (deferred) Enter();
   return deferred;
@@ -145,7 +150,7 @@ GatherCoordinator::AfterReaction GatherCoordinator::OnPartDone(
 
 void GatherCoordinator::DeliverPendingLocked() {
   // Inside StartGather: the caller's thread runs no callback.
-  if (begin_thread_ == std::this_thread::get_id()) return;
+  if (begin_thread_.load() == std::this_thread::get_id()) return;
   if (pending_.empty() && !finish_pending_) return;
   std::vector<Pending> pending;
   pending.swap(pending_);

@@ -14,6 +14,7 @@
 #ifndef BATCHEXEC_CLIENT_INTERNAL_GATHER_COORDINATOR_H_
 #define BATCHEXEC_CLIENT_INTERNAL_GATHER_COORDINATOR_H_
 
+#include <atomic>
 #include <cstddef>
 #include <optional>
 #include <thread>
@@ -148,7 +149,7 @@ class GatherCoordinator {
   std::vector<Pending> pending_ ABSL_GUARDED_BY(callback_mu_);
   bool finish_pending_ ABSL_GUARDED_BY(callback_mu_) = false;
   // The thread inside Begin, while it is.
-  std::thread::id begin_thread_ ABSL_GUARDED_BY(callback_mu_);
+  std::atomic<std::thread::id> begin_thread_;
   size_t started_parts_ ABSL_GUARDED_BY(callback_mu_) = 0;
   size_t accepted_parts_ ABSL_GUARDED_BY(callback_mu_) = 0;
   // What Wait() returns when called from a callback; fixed.
