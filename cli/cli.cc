@@ -5,8 +5,8 @@
 #include <cstring>
 #include <functional>
 #include <map>
-#include <thread>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"

@@ -44,14 +44,14 @@ int Health(const std::string& address) {
                         std::chrono::steady_clock::now() - start)
                         .count();
   std::printf("health: %s in %.0f ms (%s)\n",
-              status.ok() ? grpc::health::v1::HealthCheckResponse::
-                                ServingStatus_Name(response.status())
-                                    .c_str()
-                          : "no answer",
+              status.ok()
+                  ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                        response.status())
+                        .c_str()
+                  : "no answer",
               ms, status.error_message().c_str());
-  return status.ok() &&
-                 response.status() ==
-                     grpc::health::v1::HealthCheckResponse::SERVING
+  return status.ok() && response.status() ==
+                            grpc::health::v1::HealthCheckResponse::SERVING
              ? 0
              : 1;
 }
@@ -86,11 +86,10 @@ int Reflect(const std::string& address, size_t length, int count) {
           status.error_code() != grpc::StatusCode::UNAVAILABLE;
       answered[i] = answered_in_time ? 1 : 0;
       // The first 120 characters: an error may quote the whole name.
-      std::string what =
-          got ? (response.has_error_response()
-                     ? response.error_response().error_message()
-                     : "a descriptor")
-              : status.error_message();
+      std::string what = got ? (response.has_error_response()
+                                    ? response.error_response().error_message()
+                                    : "a descriptor")
+                             : status.error_message();
       if (what.size() > 120) what = what.substr(0, 120) + "...";
       std::printf("reflect %d: %.0f ms, %s%s\n", i, ms,
                   got ? "answered: " : "status: ", what.c_str());

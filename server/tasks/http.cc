@@ -427,13 +427,13 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
     {
       MutexLock lock(&mu_);
       if (cancelled_) return;
-      absl::StatusOr<HttpClient::TransferId> id = http_.Start(
-          std::move(request),
-          [task = task_, t = t_, lease = std::move(lease)](
-              absl::StatusOr<HttpResponse> response) mutable {
-            lease.Release();  // the transfer is over
-            task->Finish(ToResult(*t, std::move(response)));
-          });
+      absl::StatusOr<HttpClient::TransferId> id =
+          http_.Start(std::move(request),
+                      [task = task_, t = t_, lease = std::move(lease)](
+                          absl::StatusOr<HttpResponse> response) mutable {
+                        lease.Release();  // the transfer is over
+                        task->Finish(ToResult(*t, std::move(response)));
+                      });
       if (id.ok()) {
         id_ = *id;
       } else {
